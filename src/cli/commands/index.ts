@@ -1,0 +1,14 @@
+import type { Command } from '../command.js';
+
+/**
+ * Every subcommand, loaded on demand so `bulwark agent` doesn't pay for the router and vice versa.
+ * Add a capability's command here with one line.
+ */
+export const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  init: { summary: 'write a commented starter bulwark.yaml', load: async () => (await import('./init.js')).command },
+  validate: { summary: 'check bulwark.yaml; every problem as file:line:col', load: async () => (await import('./validate.js')).command },
+  lab: { summary: 'three local Debian machines for trying Bulwark (up|down|status)', load: async () => (await import('../../lab/command.js')).command },
+  bootstrap: { summary: 'provision nodes over SSH: preflight, packages, runtime, units', load: async () => (await import('../../provision/command.js')).command },
+  status: { summary: "show the agents' state per node", load: async () => (await import('../../agent/status-command.js')).command },
+  agent: { summary: 'run the host agent (what bulwark-agent.service starts)', load: async () => (await import('../../agent/command.js')).command },
+};

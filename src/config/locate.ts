@@ -1,0 +1,23 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+/** Where a node keeps the cluster config the CLI uploaded at bootstrap. */
+export const NODE_CONFIG = '/etc/bulwark/bulwark.yaml';
+/** Which node this is (written by bootstrap): { "name": "n1" }. */
+export const NODE_IDENTITY = '/etc/bulwark/node.json';
+export const STATE_DIR = '/var/lib/bulwark';
+export const RUN_DIR = '/run/bulwark';
+export const AGENT_SOCKET = '/run/bulwark/agent.sock';
+
+/** Config path: -c, then $BULWARK_CONFIG, then ./bulwark.yaml, then the node's own copy. */
+export function locateConfig(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): { path: string; explicit: boolean } {
+  if (explicit) return { path: explicit, explicit: true };
+  if (env.BULWARK_CONFIG) return { path: env.BULWARK_CONFIG, explicit: true };
+  if (existsSync('bulwark.yaml') || !existsSync(NODE_CONFIG)) return { path: 'bulwark.yaml', explicit: false };
+  return { path: NODE_CONFIG, explicit: false };
+}
+
+/** The pinned host keys live beside the config file. */
+export function knownHostsPath(configPath: string): string {
+  return join(dirname(configPath), 'bulwark.known_hosts');
+}

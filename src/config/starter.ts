@@ -1,0 +1,28 @@
+/** The commented starter file `bulwark init` writes. It must validate as it stands (a unit test checks). */
+export const STARTER = `# Bulwark cluster inventory. Validate with: bulwark validate
+# Every section but "cluster" and "nodes" is optional; the defaults are the secure policy.
+cluster: prod
+
+# The servers. "ssh" is how the operator's machine reaches a node (management network);
+# "endpoint" is its public address (443 for clients, WireGuard between nodes).
+nodes:
+  - name: n1
+    ssh: root@198.51.100.11
+    endpoint: 192.0.2.11
+  - name: n2
+    ssh: root@198.51.100.12
+    endpoint: 192.0.2.12
+  - name: n3
+    ssh: root@198.51.100.13
+    endpoint: 192.0.2.13
+
+ssh:
+  # Key used to log in to the nodes. Host keys are pinned on first use in
+  # bulwark.known_hosts beside this file; a changed key is refused.
+  identityFile: ~/.ssh/id_ed25519
+
+provisioning:
+  # "apt": packages come from each node's own apt sources.
+  # "bundle": the CLI downloads the .debs here and uploads them (air-gapped nodes).
+  packages: apt
+`;

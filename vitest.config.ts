@@ -1,0 +1,36 @@
+import { defineConfig } from 'vitest/config';
+
+// Three layers (see docs/ARCHITECTURE.md "Testing"):
+//   unit        pure functions, config -> plan; fast, parallel
+//   integration the real tool (nft, wireguard-go, router + real WAMP clients) inside
+//               network namespaces each test file creates and removes itself
+//   system      three nspawn-booted Debian machines shared by every system test file
+//               (one lab per run, set up in test/system/global-setup.ts)
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 } },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          // namespaces and real daemons: keep file parallelism low on 2 cores
+          maxWorkers: 2,
+        },
+      },
+      {
+        test: {
+          name: 'system',
+          include: ['test/system/**/*.test.ts'],
+          globalSetup: ['test/system/global-setup.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 900_000,
+          fileParallelism: false,
+          maxWorkers: 1,
+        },
+      },
+    ],
+  },
+});
