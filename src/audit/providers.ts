@@ -1,0 +1,6 @@
+import type { AuditProvider } from './check.js';
+
+/** Every capability's audit checks. Add one line per capability. */
+export async function loadAuditProviders(): Promise<AuditProvider[]> {
+  return [];
+}
