@@ -14,7 +14,7 @@ export const nodeSchema = z.strictObject({
   name: z.string().regex(NAME, 'must be lower-case letters, digits and dashes, starting with a letter (max 31)'),
   ssh: z.string().regex(SSH_TARGET, 'must be [user@]host[:port]'),
   /** Public address of the node: where 443 is served and WireGuard peers reach it. */
-  endpoint: z.union([z.ipv4(), z.ipv6()], { error: 'must be an IPv4 or IPv6 address' }),
+  endpoint: z.union([z.ipv4(), z.ipv6()], { error: (iss) => (iss.input === undefined ? 'is required' : 'must be an IPv4 or IPv6 address') }),
   /** How packages reach this node: from its own apt sources, or as a bundle the CLI uploads. */
   packages: z.enum(['apt', 'bundle']).optional(),
   /** Private key file for SSH (else ssh.identityFile). */

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what `make test` / `make lab` need on a fresh Debian 12 machine (as root). Idempotent and quick
+# when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mapfile -t pkgs < <(sed -e 's/#.*//' -e '/^\s*$/d' test/deps/apt.txt)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+# The lab's offline package bundle needs this machine's package lists.
+lists_empty=$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' | head -1)
+if [ ${#missing[@]} -gt 0 ] || [ -z "$lists_empty" ]; then
+  echo "deps: apt-get update"
+  apt-get update -qq
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: apt-get install ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+  echo "deps: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  touch node_modules
+fi

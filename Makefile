@@ -1,0 +1,43 @@
+# Bulwark. Run as root on Debian 12.  `make lab` = three local machines bootstrapped into a cluster;
+# `make test` = install every dependency, build, run every suite (one summary line at the end).
+SHELL := /bin/bash
+NODE  ?= node
+BULWARK := $(NODE) dist/src/cli/main.js
+LAB_CONFIG ?= .lab/bulwark.yaml
+
+.PHONY: all deps build test unit lab lab-down lab-status bench clean
+
+all: build
+
+deps: ## apt + npm dependencies (idempotent; apt only when something is missing)
+	@bash .ci/install-deps.sh
+
+build: node_modules
+	@echo "build: tsc"; npx tsc -p tsconfig.json
+	@$(NODE) dist/src/provision/runtime-build.js
+
+node_modules: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch node_modules
+
+test: deps build
+	@$(NODE) test/run-all.mjs
+
+unit: build
+	@$(NODE) test/run-all.mjs --project unit
+
+lab: deps build
+	$(BULWARK) lab up --config-out $(LAB_CONFIG)
+	$(BULWARK) -c $(LAB_CONFIG) bootstrap --all
+
+lab-down: build
+	$(BULWARK) lab down
+
+lab-status: build
+	$(BULWARK) lab status
+
+bench: deps build
+	@bash bench/run.sh
+
+clean:
+	rm -rf dist build test-results

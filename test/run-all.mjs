@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// Runs every vitest project (unit, integration, system) once and prints ONE closing line that CI reads:
+//   "N passed, N failed" (+ ", N skipped" when any were skipped)
+// A test file that fails to load counts as a failure. Exit status is non-zero when anything failed.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+
+const out = 'test-results/vitest.json';
+mkdirSync('test-results', { recursive: true });
+rmSync(out, { force: true });
+const args = ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`, ...process.argv.slice(2)];
+const started = Date.now();
+const r = spawnSync('npx', args, { stdio: 'inherit', env: { ...process.env, FORCE_COLOR: process.stdout.isTTY ? '1' : '0' } });
+
+let passed = 0, failed = 0, skipped = 0;
+try {
+  const j = JSON.parse(readFileSync(out, 'utf8'));
+  passed = j.numPassedTests ?? 0;
+  failed = j.numFailedTests ?? 0;
+  skipped = (j.numPendingTests ?? 0) + (j.numTodoTests ?? 0);
+  // Files that crashed before running any test (syntax error, failed import, failing hook).
+  for (const f of j.testResults ?? []) {
+    if (f.status === 'failed' && (f.assertionResults ?? []).every((a) => a.status !== 'failed')) failed += 1;
+  }
+} catch (e) {
+  console.error(`test/run-all: no vitest report (${e.message})`);
+  failed += 1;
+}
+if (r.status !== 0 && failed === 0) failed = 1; // vitest failed for a reason the report doesn't show
+console.log(`(all suites took ${Math.round((Date.now() - started) / 1000)} s)`);
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(failed > 0 ? 1 : 0);
