@@ -1,0 +1,58 @@
+/** WAMP v2 message type codes (basic + advanced profile). */
+export const MT = {
+  HELLO: 1,
+  WELCOME: 2,
+  ABORT: 3,
+  CHALLENGE: 4,
+  AUTHENTICATE: 5,
+  GOODBYE: 6,
+  ERROR: 8,
+  PUBLISH: 16,
+  PUBLISHED: 17,
+  SUBSCRIBE: 32,
+  SUBSCRIBED: 33,
+  UNSUBSCRIBE: 34,
+  UNSUBSCRIBED: 35,
+  EVENT: 36,
+  CALL: 48,
+  CANCEL: 49,
+  RESULT: 50,
+  REGISTER: 64,
+  REGISTERED: 65,
+  UNREGISTER: 66,
+  UNREGISTERED: 67,
+  INVOCATION: 68,
+  INTERRUPT: 69,
+  YIELD: 70,
+  EVENT_RECEIVED: 337,
+} as const;
+export type MessageType = (typeof MT)[keyof typeof MT];
+
+export const MT_NAME: Record<number, string> = Object.fromEntries(Object.entries(MT).map(([k, v]) => [v, k]));
+
+/** Standard error and close URIs. */
+export const E = {
+  invalidUri: 'wamp.error.invalid_uri',
+  noSuchProcedure: 'wamp.error.no_such_procedure',
+  procedureAlreadyExists: 'wamp.error.procedure_already_exists',
+  noSuchRegistration: 'wamp.error.no_such_registration',
+  noSuchSubscription: 'wamp.error.no_such_subscription',
+  noSuchSession: 'wamp.error.no_such_session',
+  invalidArgument: 'wamp.error.invalid_argument',
+  notAuthorized: 'wamp.error.not_authorized',
+  authorizationFailed: 'wamp.error.authorization_failed',
+  authenticationFailed: 'wamp.error.authentication_failed',
+  noAuthMethod: 'wamp.error.no_auth_method',
+  noSuchRealm: 'wamp.error.no_such_realm',
+  noSuchRole: 'wamp.error.no_such_role',
+  protocolViolation: 'wamp.error.protocol_violation',
+  canceled: 'wamp.error.canceled',
+  timeout: 'wamp.error.timeout',
+  optionNotAllowed: 'wamp.error.option_not_allowed',
+  noEligibleCallee: 'wamp.error.no_eligible_callee',
+  networkFailure: 'wamp.error.network_failure',
+  systemShutdown: 'wamp.close.system_shutdown',
+  closeRealm: 'wamp.close.close_realm',
+  goodbyeAndOut: 'wamp.close.goodbye_and_out',
+  closeNormal: 'wamp.close.normal',
+} as const;

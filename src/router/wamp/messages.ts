@@ -1,0 +1,202 @@
+import { MT, MT_NAME } from './codes.js';
+
+/**
+ * The WAMP message model: a validated, named view of the wire array. `parseMessage` checks shape and
+ * the types of every known option/detail (unknown keys pass, for forward compatibility) and throws
+ * ProtocolViolation with the offending field in the message; `toWire` turns a Msg back into the array.
+ */
+export class ProtocolViolation extends Error {
+  override name = 'ProtocolViolation';
+}
+
+export type Dict = Record<string, unknown>;
+
+export interface Msg {
+  type: number;
+  realm?: string;
+  session?: number;
+  details?: Dict;
+  options?: Dict;
+  reason?: string;
+  method?: string;
+  extra?: Dict;
+  signature?: string;
+  requestType?: number;
+  request?: number;
+  error?: string;
+  topic?: string;
+  procedure?: string;
+  subscription?: number;
+  publication?: number;
+  registration?: number;
+  args?: unknown[];
+  kwargs?: Dict;
+  /** Payload passthru mode (enc_algo/ppt_scheme set): opaque bytes (or a string) in the args slot. */
+  payload?: Uint8Array | string;
+}
+
+export const MAX_ID = 2 ** 53;
+
+type FieldKind = 'id' | 'dict' | 'uri' | 'string' | 'typecode';
+interface Layout {
+  fields: [keyof Msg, FieldKind][];
+  payload: boolean;
+  /** Name of the dict whose keys are checked against OPTION_RULES. */
+  dictName?: 'details' | 'options' | 'extra';
+}
+
+const L = (fields: [keyof Msg, FieldKind][], payload = false): Layout => ({ fields, payload });
+export const LAYOUTS: Record<number, Layout> = {
+  [MT.HELLO]: L([['realm', 'uri'], ['details', 'dict']]),
+  [MT.WELCOME]: L([['session', 'id'], ['details', 'dict']]),
+  [MT.ABORT]: L([['details', 'dict'], ['reason', 'uri']]),
+  [MT.CHALLENGE]: L([['method', 'string'], ['extra', 'dict']]),
+  [MT.AUTHENTICATE]: L([['signature', 'string'], ['extra', 'dict']]),
+  [MT.GOODBYE]: L([['details', 'dict'], ['reason', 'uri']]),
+  [MT.ERROR]: L([['requestType', 'typecode'], ['request', 'id'], ['details', 'dict'], ['error', 'uri']], true),
+  [MT.PUBLISH]: L([['request', 'id'], ['options', 'dict'], ['topic', 'uri']], true),
+  [MT.PUBLISHED]: L([['request', 'id'], ['publication', 'id']]),
+  [MT.SUBSCRIBE]: L([['request', 'id'], ['options', 'dict'], ['topic', 'uri']]),
+  [MT.SUBSCRIBED]: L([['request', 'id'], ['subscription', 'id']]),
+  [MT.UNSUBSCRIBE]: L([['request', 'id'], ['subscription', 'id']]),
+  [MT.UNSUBSCRIBED]: L([['request', 'id']]),
+  [MT.EVENT]: L([['subscription', 'id'], ['publication', 'id'], ['details', 'dict']], true),
+  [MT.CALL]: L([['request', 'id'], ['options', 'dict'], ['procedure', 'uri']], true),
+  [MT.CANCEL]: L([['request', 'id'], ['options', 'dict']]),
+  [MT.RESULT]: L([['request', 'id'], ['details', 'dict']], true),
+  [MT.REGISTER]: L([['request', 'id'], ['options', 'dict'], ['procedure', 'uri']]),
+  [MT.REGISTERED]: L([['request', 'id'], ['registration', 'id']]),
+  [MT.UNREGISTER]: L([['request', 'id'], ['registration', 'id']]),
+  [MT.UNREGISTERED]: L([['request', 'id']]),
+  [MT.INVOCATION]: L([['request', 'id'], ['registration', 'id'], ['details', 'dict']], true),
+  [MT.INTERRUPT]: L([['request', 'id'], ['options', 'dict']]),
+  [MT.YIELD]: L([['request', 'id'], ['options', 'dict']], true),
+  [MT.EVENT_RECEIVED]: L([['publication', 'id']]),
+};
+
+// ---- type checks for known options/details ----
+type Check = (v: unknown) => boolean;
+const isId = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_ID;
+const bool: Check = (v) => typeof v === 'boolean';
+const str: Check = (v) => typeof v === 'string';
+const int: Check = (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+const dict: Check = (v) => isDict(v);
+const idList: Check = (v) => Array.isArray(v) && v.every(isId);
+const strList: Check = (v) => Array.isArray(v) && v.every((x) => typeof x === 'string');
+const oneOf = (...vals: string[]): Check => (v) => typeof v === 'string' && vals.includes(v);
+const ENC_ALGOS = ['cryptobox', 'mqtt', 'xbr'];
+const encAlgo: Check = (v) => typeof v === 'string' && (ENC_ALGOS.includes(v) || v.startsWith('x_'));
+const forwardFor: Check = (v) =>
+  Array.isArray(v) && v.every((h) => isDict(h) && isId(h.session) && typeof h.authid === 'string' && typeof h.authrole === 'string');
+const matchPolicy = oneOf('exact', 'prefix', 'wildcard');
+
+const PASSTHRU: Record<string, Check> = { enc_algo: encAlgo, enc_serializer: str, enc_key: str, ppt_scheme: str, ppt_serializer: str, ppt_cipher: str, ppt_keyid: str };
+
+/** Known keys per message type (in the options/details/extra dict) and the check for each. */
+export const OPTION_RULES: Record<number, Record<string, Check>> = {
+  [MT.HELLO]: { roles: dict, authmethods: strList, authid: str, authrole: str, authextra: dict, agent: str, resumable: bool },
+  [MT.WELCOME]: { roles: dict, authid: str, authrole: str, authmethod: str, authprovider: str, authextra: dict, agent: str, realm: str },
+  [MT.PUBLISH]: {
+    acknowledge: bool, exclude_me: bool, exclude: idList, exclude_authid: strList, exclude_authrole: strList,
+    eligible: idList, eligible_authid: strList, eligible_authrole: strList, retain: bool, transaction_hash: str,
+    forward_for: forwardFor, disclose_me: bool, ...PASSTHRU,
+  },
+  [MT.EVENT]: {
+    publisher: isId, publisher_authid: str, publisher_authrole: str, topic: str, retained: bool, transaction_hash: str,
+    x_acknowledged_delivery: bool, forward_for: forwardFor, ...PASSTHRU,
+  },
+  [MT.SUBSCRIBE]: { match: matchPolicy, get_retained: bool, forward_for: forwardFor },
+  [MT.REGISTER]: { match: matchPolicy, invoke: oneOf('single', 'roundrobin', 'random', 'first', 'last'), disclose_caller: bool, forward_for: forwardFor },
+  [MT.CALL]: { timeout: int, receive_progress: bool, disclose_me: bool, progress: bool, forward_for: forwardFor, ...PASSTHRU },
+  [MT.CANCEL]: { mode: oneOf('skip', 'kill', 'killnowait'), forward_for: forwardFor },
+  [MT.INTERRUPT]: { mode: oneOf('skip', 'kill', 'killnowait'), reason: str, forward_for: forwardFor },
+  [MT.INVOCATION]: { caller: isId, caller_authid: str, caller_authrole: str, procedure: str, receive_progress: bool, timeout: int, forward_for: forwardFor, ...PASSTHRU },
+  [MT.YIELD]: { progress: bool, forward_for: forwardFor, ...PASSTHRU },
+  [MT.RESULT]: { progress: bool, forward_for: forwardFor, ...PASSTHRU },
+  [MT.ERROR]: { forward_for: forwardFor, ...PASSTHRU },
+};
+
+export function isDict(v: unknown): v is Dict {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+const isPassthru = (d: Dict | undefined): boolean => d !== undefined && (d.enc_algo !== undefined || d.ppt_scheme !== undefined);
+
+function fail(type: number, what: string): never {
+  throw new ProtocolViolation(`${MT_NAME[type] ?? type}: ${what}`);
+}
+
+/** Validates a decoded wire value and returns the named message. Throws ProtocolViolation. */
+export function parseMessage(raw: unknown): Msg {
+  if (!Array.isArray(raw) || raw.length === 0) throw new ProtocolViolation('message must be a non-empty array');
+  const type = raw[0];
+  if (typeof type !== 'number' || !Number.isInteger(type)) throw new ProtocolViolation('message type must be an integer');
+  const layout = LAYOUTS[type];
+  if (!layout) throw new ProtocolViolation(`unknown message type ${type}`);
+  const n = layout.fields.length;
+  const max = n + 1 + (layout.payload ? 2 : 0);
+  if (raw.length < n + 1 || raw.length > max) fail(type, `wrong number of elements (${raw.length})`);
+  const msg: Msg = { type };
+  const m = msg as unknown as Record<string, unknown>;
+  let dictField: Dict | undefined;
+  for (let i = 0; i < n; i++) {
+    const [name, kind] = layout.fields[i]!;
+    const v = raw[i + 1];
+    switch (kind) {
+      case 'id':
+        if (!isId(v)) fail(type, `${name} must be an integer in [0, 2^53]`);
+        break;
+      case 'typecode':
+        if (typeof v !== 'number' || !Number.isInteger(v) || LAYOUTS[v] === undefined) fail(type, `${name} must be a message type`);
+        break;
+      case 'dict':
+        if (!isDict(v)) fail(type, `${name} must be a dictionary`);
+        dictField = v;
+        break;
+      case 'uri':
+      case 'string':
+        if (typeof v !== 'string') fail(type, `${name} must be a string`);
+        break;
+    }
+    m[name] = v;
+  }
+  const rules = OPTION_RULES[type];
+  if (rules && dictField) {
+    for (const key in dictField) {
+      if (!Object.prototype.hasOwnProperty.call(dictField, key)) continue;
+      const check = rules[key];
+      if (check && !check(dictField[key])) fail(type, `option ${key} has a wrong type or value`);
+    }
+  }
+  if (layout.payload && raw.length > n + 1) {
+    const a = raw[n + 1];
+    if (isPassthru(dictField) && (a instanceof Uint8Array || typeof a === 'string')) {
+      if (raw.length > n + 2) fail(type, 'payload passthru takes no kwargs');
+      msg.payload = a;
+    } else {
+      if (!Array.isArray(a)) fail(type, 'args must be a list');
+      msg.args = a;
+      if (raw.length > n + 2) {
+        const k = raw[n + 2];
+        if (!isDict(k)) fail(type, 'kwargs must be a dictionary');
+        msg.kwargs = k;
+      }
+    }
+  }
+  return msg;
+}
+
+/** The wire array of a message (inverse of parseMessage). */
+export function toWire(msg: Msg): unknown[] {
+  const layout = LAYOUTS[msg.type];
+  if (!layout) throw new Error(`unknown message type ${msg.type}`);
+  const m = msg as unknown as Record<string, unknown>;
+  const out: unknown[] = [msg.type];
+  for (const [name] of layout.fields) out.push(m[name]);
+  if (layout.payload) {
+    if (msg.payload !== undefined) out.push(msg.payload);
+    else if (msg.kwargs !== undefined && Object.keys(msg.kwargs).length > 0) out.push(msg.args ?? [], msg.kwargs);
+    else if (msg.args !== undefined && msg.args.length > 0) out.push(msg.args);
+  }
+  return out;
+}
