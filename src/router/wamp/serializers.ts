@@ -104,7 +104,9 @@ export const msgpack: Serializer = {
   decode: (data) => packr.unpack(data),
 };
 
-const cborx = new CborEncoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false, int64AsNumber: true, pack: false });
+// int64AsNumber is a decoder option cbor-x supports but does not declare in its Options type
+const cborOptions = { useRecords: false, mapsAsObjects: true, tagUint8Array: false, int64AsNumber: true, pack: false };
+const cborx = new CborEncoder(cborOptions);
 export const cbor: Serializer = {
   id: 'cbor',
   rawsocket: 3,
