@@ -1,0 +1,28 @@
+import { run, runOk, type ExecResult } from '../util/exec.js';
+
+/**
+ * Which podman configuration to use. Empty on a node (the system's /etc/containers); tests and lab
+ * machines point CONTAINERS_CONF / CONTAINERS_STORAGE_CONF at their own files.
+ */
+export interface PodmanEnv {
+  containersConf?: string;
+  storageConf?: string;
+  binary?: string;
+}
+
+export function podmanBase(env: PodmanEnv = {}): { argv: string[]; env: NodeJS.ProcessEnv } {
+  const e: NodeJS.ProcessEnv = { ...process.env };
+  if (env.containersConf) e.CONTAINERS_CONF = env.containersConf;
+  if (env.storageConf) e.CONTAINERS_STORAGE_CONF = env.storageConf;
+  return { argv: [env.binary ?? 'podman'], env: e };
+}
+
+export function podman(args: readonly string[], env: PodmanEnv = {}, timeoutMs = 120_000): Promise<ExecResult> {
+  const b = podmanBase(env);
+  return run([...b.argv, ...args], { env: b.env, timeoutMs });
+}
+
+export function podmanOk(args: readonly string[], env: PodmanEnv = {}, timeoutMs = 120_000): Promise<ExecResult> {
+  const b = podmanBase(env);
+  return runOk([...b.argv, ...args], { env: b.env, timeoutMs });
+}
