@@ -1,0 +1,30 @@
+import { z } from 'zod';
+import { ipString, cidrString } from './schema.js';
+
+/**
+ * What the planner needs to know about the node and its cluster besides the `firewall:` policy. A plain input so
+ * the mesh (peers, CIDR, ports) and bootstrap (management networks) can feed it; see `factsFromConfig`.
+ */
+export const firewallFactsSchema = z.strictObject({
+  self: z.strictObject({ name: z.string(), endpoint: ipString.optional() }),
+  /** WireGuard peers: their public endpoints may reach our WireGuard port, and we theirs. */
+  peers: z.array(z.strictObject({ name: z.string(), endpoint: ipString })).default([]),
+  /** The mesh's inner addresses (e.g. 10.77.0.0/16); absent: no mesh rules. */
+  meshCidr: cidrString.optional(),
+  meshInterface: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/).default('bw0'),
+  /** The agents' port on the mesh (TCP and UDP). */
+  meshPort: z.number().int().min(1).max(65535).optional(),
+  wgPort: z.number().int().min(1).max(65535).default(51820),
+  /** DNS servers found on the node (used when `egress.resolvers` is empty). */
+  resolvers: z.array(ipString).default([]),
+  /** uid of apt's download user `_apt` (for `egress.aptHttp`); absent: no such user, no rule. */
+  aptUid: z.number().int().min(0).optional(),
+  /** Extra management sources (e.g. the address bootstrap came from), merged with `managementNetworks`. */
+  managementNetworks: z.array(cidrString).default([]),
+});
+export type FirewallFacts = z.infer<typeof firewallFactsSchema>;
+export type FirewallFactsInput = z.input<typeof firewallFactsSchema>;
+
+export const DEFAULT_MESH_CIDR = '10.77.0.0/16';
+export const DEFAULT_MESH_PORT = 7946;
+export const DEFAULT_WG_PORT = 51820;
