@@ -1,5 +1,175 @@
 import { z } from 'zod';
 
-/** `router:` section of bulwark.yaml (and the file `bulwark router --config` reads). */
-export const routerSchema = z.strictObject({}).prefault({});
+/**
+ * `router:` section of bulwark.yaml (and the whole file `bulwark router --config` reads).
+ * Defaults are the production values of the high-security setup (see src/router/README.md).
+ */
+const NAME = /^[a-z][a-z0-9_-]{0,62}$/;
+/** A realm or role name, or a WAMP URI component list (loose rules, no empty components). */
+const REALM = /^([^\s.#]+\.)*[^\s.#]+$/;
+
+export const METHODS = ['anonymous', 'ticket', 'wampcra', 'cryptosign'] as const;
+export type AuthMethod = (typeof METHODS)[number];
+export const SERIALIZER_IDS = ['json', 'msgpack', 'cbor'] as const;
+
+const permissionSchema = z.strictObject({
+  /** URI, prefix (match: prefix) or pattern with empty components (match: wildcard). */
+  uri: z.string().regex(/^[^\s#]*$/, 'must be a URI (no spaces or #)'),
+  match: z.enum(['exact', 'prefix', 'wildcard']).default('exact'),
+  call: z.boolean().default(false),
+  register: z.boolean().default(false),
+  publish: z.boolean().default(false),
+  subscribe: z.boolean().default(false),
+  /** true: always disclose the caller/publisher to callees/subscribers; false: never; unset: when the client asks (disclose_me). */
+  disclose: z.strictObject({ caller: z.boolean().optional(), publisher: z.boolean().optional() }).prefault({}),
+});
+export type Permission = z.infer<typeof permissionSchema>;
+
+const roleSchema = z.strictObject({ name: z.string().regex(NAME), permissions: z.array(permissionSchema).default([]) });
+const realmSchema = z.strictObject({ name: z.string().regex(REALM, 'must be a URI like com.example.app'), roles: z.array(roleSchema).default([]) });
+
+const rateSchema = z.strictObject({
+  /** HELLO messages per second per source address (tokens refilled per second). */
+  perSecond: z.number().positive().default(10),
+  burst: z.number().int().min(1).default(20),
+});
+
+const tlsSchema = z.strictObject({
+  cert: z.string(),
+  key: z.string(),
+  /** Intermediate chain (PEM), sent after the certificate. */
+  chain: z.string().optional(),
+  /** DH parameters (PEM) for the DHE suites; without them only ECDHE suites are offered. */
+  dhparam: z.string().optional(),
+  ciphers: z.string().optional(),
+  /** HSTS max-age in seconds sent on every HTTP response of this listener (0 = off). */
+  hstsMaxAge: z.number().int().min(0).default(31536000),
+});
+
+const bindFields = {
+  /** Take the socket from systemd (FileDescriptorName=) instead of binding. */
+  fdName: z.string().regex(/^[A-Za-z0-9_.:-]{1,255}$/).optional(),
+  host: z.string().optional(),
+  port: z.number().int().min(0).max(65535).optional(),
+  /** Unix socket path. */
+  path: z.string().optional(),
+  /** File mode of a Unix socket we create (octal string). */
+  mode: z.string().regex(/^0?[0-7]{3}$/).default('0660'),
+};
+
+const wampListenerFields = {
+  ...bindFields,
+  serializers: z.array(z.enum(SERIALIZER_IDS)).min(1).default(['json', 'msgpack', 'cbor']),
+  /** Who connects here becomes this component (authid, role, realm forced). Unix sockets only. */
+  component: z.string().regex(NAME).optional(),
+  /** Authentication methods offered here (ignored when `component` is set). */
+  auth: z.array(z.enum(METHODS)).default(['ticket', 'wampcra', 'cryptosign']),
+  helloRate: rateSchema.prefault({}),
+};
+
+const websocketListener = z.strictObject({ type: z.literal('websocket'), ...wampListenerFields, tls: tlsSchema.optional(), urlPath: z.string().default('/') });
+const rawsocketListener = z.strictObject({ type: z.literal('rawsocket'), ...wampListenerFields });
+const redirectListener = z.strictObject({
+  type: z.literal('redirect'),
+  ...bindFields,
+  /** https origin to send to; default: https:// + the request's Host without port. */
+  to: z.string().regex(/^https:\/\/[^/\s]+$/).optional(),
+});
+
+const listenerSchema = z
+  .discriminatedUnion('type', [websocketListener, rawsocketListener, redirectListener])
+  .superRefine((l, ctx) => {
+    const ways = [l.fdName !== undefined, l.path !== undefined, l.port !== undefined].filter(Boolean).length;
+    if (ways !== 1) ctx.addIssue({ code: 'custom', message: 'give exactly one of fdName, path or port' });
+    if (l.host !== undefined && l.port === undefined) ctx.addIssue({ code: 'custom', path: ['host'], message: 'host needs port' });
+    if (l.type !== 'redirect' && l.component !== undefined && l.port !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['component'], message: 'a component listener must be a Unix socket (path or fdName), never TCP' });
+    }
+  });
+export type ListenerConfig = z.infer<typeof listenerSchema>;
+export type WampListenerConfig = Exclude<ListenerConfig, { type: 'redirect' }>;
+
+const componentSchema = z.strictObject({
+  name: z.string().regex(NAME),
+  realm: z.string().regex(REALM),
+  role: z.string().regex(NAME),
+  /** Default: the component's name. */
+  authid: z.string().min(1).optional(),
+});
+
+const principal = { authid: z.string().min(1).max(255), realm: z.string().regex(REALM), role: z.string().regex(NAME) };
+const authSchema = z
+  .strictObject({
+    /** Role (per realm) of anonymous sessions on listeners that offer `anonymous`. */
+    anonymous: z.strictObject({ role: z.string().regex(NAME), realms: z.array(z.string().regex(REALM)).optional() }).optional(),
+    /** Tickets stored as "scrypt$N$r$p$salt_b64$hash_b64" (see `hashTicket`). */
+    ticket: z.array(z.strictObject({ ...principal, hash: z.string().regex(/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/, 'must be a scrypt$... hash') })).default([]),
+    /** WAMP-CRA with salted secrets: we keep only the PBKDF2-derived key (base64), never the secret. */
+    wampcra: z
+      .array(z.strictObject({ ...principal, salt: z.string().min(8), iterations: z.number().int().min(1000), keylen: z.number().int().min(16).max(64), derivedKey: z.string().min(16) }))
+      .default([]),
+    /** Ed25519 public keys (hex) allowed for each authid. */
+    cryptosign: z.array(z.strictObject({ ...principal, pubkeys: z.array(z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 hex chars')).min(1) })).default([]),
+  })
+  .prefault({});
+
+const limitsSchema = z
+  .strictObject({
+    maxMessageSize: z.number().int().min(512).max(16 * 1024 * 1024).default(1024 * 1024),
+    autoFragmentSize: z.number().int().min(0).default(64 * 1024),
+    openHandshakeTimeoutMs: z.number().int().min(100).default(2500),
+    closeHandshakeTimeoutMs: z.number().int().min(100).default(1000),
+    autoPingIntervalMs: z.number().int().min(0).default(10_000),
+    autoPingTimeoutMs: z.number().int().min(100).default(5000),
+    /** HELLO → WELCOME/ABORT must finish within this (authentication included). */
+    sessionOpenTimeoutMs: z.number().int().min(100).default(10_000),
+    /** Outbound bytes queued for one connection before it is cut off as a slow consumer. */
+    maxOutboundQueueBytes: z.number().int().min(64 * 1024).default(4 * 1024 * 1024),
+    maxSessions: z.number().int().min(1).default(20_000),
+    /** Unanswered calls per caller session. */
+    maxPendingCallsPerSession: z.number().int().min(1).default(1000),
+    compression: z.strictObject({ enabled: z.boolean().default(true), windowBits: z.number().int().min(9).max(15).default(13), memLevel: z.number().int().min(1).max(9).default(5) }).prefault({}),
+  })
+  .prefault({});
+
+export const routerSchema = z
+  .strictObject({
+    realms: z.array(realmSchema).default([]),
+    listeners: z.array(listenerSchema).default([]),
+    components: z.array(componentSchema).default([]),
+    auth: authSchema,
+    limits: limitsSchema,
+  })
+  .prefault({})
+  .superRefine((cfg, ctx) => {
+    const realms = new Map(cfg.realms.map((r) => [r.name, new Set(r.roles.map((x) => x.name))]));
+    const roleOk = (realm: string, role: string, path: (string | number)[]) => {
+      const roles = realms.get(realm);
+      if (!roles) ctx.addIssue({ code: 'custom', path, message: `no realm "${realm}" in router.realms` });
+      else if (!roles.has(role)) ctx.addIssue({ code: 'custom', path, message: `realm "${realm}" has no role "${role}"` });
+    };
+    const comps = new Set<string>();
+    cfg.components.forEach((c, i) => {
+      if (comps.has(c.name)) ctx.addIssue({ code: 'custom', path: ['components', i, 'name'], message: `duplicate component "${c.name}"` });
+      comps.add(c.name);
+      roleOk(c.realm, c.role, ['components', i, 'role']);
+    });
+    cfg.listeners.forEach((l, i) => {
+      if (l.type !== 'redirect' && l.component !== undefined && !comps.has(l.component)) {
+        ctx.addIssue({ code: 'custom', path: ['listeners', i, 'component'], message: `no component "${l.component}" in router.components` });
+      }
+    });
+    for (const m of ['ticket', 'wampcra', 'cryptosign'] as const) {
+      const seen = new Set<string>();
+      cfg.auth[m].forEach((p, i) => {
+        const key = `${p.realm}\u0000${p.authid}`;
+        if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['auth', m, i, 'authid'], message: `duplicate authid "${p.authid}" on realm ${p.realm}` });
+        seen.add(key);
+        roleOk(p.realm, p.role, ['auth', m, i, 'role']);
+      });
+    }
+    const anon = cfg.auth.anonymous;
+    if (anon) for (const r of anon.realms ?? cfg.realms.map((x) => x.name)) if (anon.realms) roleOk(r, anon.role, ['auth', 'anonymous', 'role']);
+  });
 export type RouterConfig = z.infer<typeof routerSchema>;
+export type RouterConfigInput = z.input<typeof routerSchema>;

@@ -1,0 +1,35 @@
+import type { Serializer, SerializerId } from '../wamp/serializers.js';
+
+/** How a session's bytes travel; implemented by the RawSocket and WebSocket transports. */
+export interface TransportInfo {
+  type: 'websocket' | 'rawsocket';
+  protocol: string;
+  /** Remote address ("tcp4:1.2.3.4:5678", "unix"). */
+  peer: string;
+  /** Rate-limit key: the peer's IP, or "unix". */
+  source: string;
+  listener: string;
+  tls: boolean;
+}
+
+export interface Connection {
+  readonly serializer: Serializer;
+  readonly info: TransportInfo;
+  /** Queues a message; a transport whose outbound queue is over its bound cuts the connection off. */
+  send(out: Outgoing): void;
+  /** Flushes and closes (used after GOODBYE/ABORT). */
+  close(): void;
+}
+
+/** A message to send, encoded at most once per serializer (one EVENT goes to many subscribers). */
+export class Outgoing {
+  private cache: Partial<Record<SerializerId, Buffer>> | undefined;
+  constructor(readonly wire: unknown[]) {}
+  encode(s: Serializer): Buffer {
+    const hit = this.cache?.[s.id];
+    if (hit) return hit;
+    const b = s.encode(this.wire);
+    (this.cache ??= {})[s.id] = b;
+    return b;
+  }
+}

@@ -1,0 +1,222 @@
+import { MT, E } from '../wamp/codes.js';
+import type { Dict, Msg } from '../wamp/messages.js';
+import { IdSequence } from './ids.js';
+import { matches, specificity, validUri, type MatchPolicy } from './uri.js';
+import type { Session } from './session.js';
+
+export type InvokePolicy = 'single' | 'roundrobin' | 'random' | 'first' | 'last';
+
+export class Registration {
+  readonly callees: Session[] = [];
+  rr = 0;
+  constructor(readonly id: number, readonly procedure: string, readonly match: MatchPolicy, readonly invoke: InvokePolicy) {}
+}
+
+/** One call in flight: a caller's request mapped to an invocation in the callee's ID scope. */
+export interface Pending {
+  invocation: number;
+  callee: Session;
+  caller: Session | undefined;
+  callerRequest: number;
+  receiveProgress: boolean;
+  timer?: NodeJS.Timeout;
+}
+
+/** A procedure the router itself implements (meta API). Returns [args, kwargs] or throws CallError. */
+export type InternalProcedure = (caller: Session, args: unknown[], kwargs: Dict) => [unknown[], Dict?];
+export class CallError extends Error {
+  constructor(readonly uri: string, message: string) {
+    super(message);
+  }
+}
+
+const PASSTHRU_KEYS = ['enc_algo', 'enc_serializer', 'enc_key', 'ppt_scheme', 'ppt_serializer', 'ppt_cipher', 'ppt_keyid'];
+
+function tail(m: Msg): unknown[] {
+  return m.payload !== undefined ? [m.payload] : m.kwargs !== undefined ? [m.args ?? [], m.kwargs] : m.args !== undefined ? [m.args] : [];
+}
+
+/**
+ * RPC for one realm: exact and pattern registrations, shared registrations with invocation policies,
+ * caller disclosure, progressive results, cancel (skip/kill/killnowait) and call timeouts.
+ */
+export class Dealer {
+  private readonly exact = new Map<string, Registration>();
+  private readonly patterns: Registration[] = [];
+  private readonly byId = new Map<number, Registration>();
+  private readonly ids = new IdSequence();
+  readonly internal = new Map<string, InternalProcedure>();
+
+  constructor(private readonly maxPendingPerCaller: number) {}
+
+  get registrationCount(): number {
+    return this.byId.size;
+  }
+
+  register(s: Session, m: Msg): void {
+    const proc = m.procedure!;
+    const o = m.options ?? {};
+    const match = (o.match as MatchPolicy | undefined) ?? 'exact';
+    const invoke = (o.invoke as InvokePolicy | undefined) ?? 'single';
+    if (!validUri(proc, match)) return s.sendError(MT.REGISTER, m.request!, E.invalidUri, `invalid procedure ${proc}`);
+    if (proc.startsWith('wamp.')) return s.sendError(MT.REGISTER, m.request!, E.invalidUri, 'the wamp. namespace is reserved to the router');
+    if (!s.authorize('register', proc, m)) return;
+    let reg = match === 'exact' ? this.exact.get(proc) : this.patterns.find((r) => r.procedure === proc && r.match === match);
+    if (reg) {
+      if (reg.invoke === 'single' || invoke !== reg.invoke || reg.callees.includes(s)) {
+        return s.sendError(MT.REGISTER, m.request!, E.procedureAlreadyExists, `${proc} is already registered`);
+      }
+    } else {
+      reg = new Registration(this.ids.take(), proc, match, invoke);
+      if (match === 'exact') this.exact.set(proc, reg);
+      else {
+        this.patterns.push(reg);
+        this.patterns.sort((a, b) => specificity(b.procedure, b.match) - specificity(a.procedure, a.match));
+      }
+      this.byId.set(reg.id, reg);
+    }
+    reg.callees.push(s);
+    s.registrations.add(reg);
+    s.send([MT.REGISTERED, m.request, reg.id]);
+  }
+
+  unregister(s: Session, m: Msg): void {
+    const reg = this.byId.get(m.registration!);
+    if (!reg || !reg.callees.includes(s)) return s.sendError(MT.UNREGISTER, m.request!, E.noSuchRegistration);
+    this.drop(s, reg);
+    s.send([MT.UNREGISTERED, m.request]);
+  }
+
+  private drop(s: Session, reg: Registration): void {
+    const i = reg.callees.indexOf(s);
+    if (i >= 0) reg.callees.splice(i, 1);
+    s.registrations.delete(reg);
+    if (reg.callees.length === 0) {
+      this.byId.delete(reg.id);
+      if (reg.match === 'exact') this.exact.delete(reg.procedure);
+      else this.patterns.splice(this.patterns.indexOf(reg), 1);
+    }
+  }
+
+  private lookup(proc: string): Registration | undefined {
+    return this.exact.get(proc) ?? this.patterns.find((r) => matches(r.procedure, r.match, proc));
+  }
+
+  private pick(reg: Registration): Session {
+    const c = reg.callees;
+    switch (reg.invoke) {
+      case 'roundrobin':
+        return c[reg.rr++ % c.length]!;
+      case 'random':
+        return c[Math.floor(Math.random() * c.length)]!;
+      case 'last':
+        return c[c.length - 1]!;
+      default:
+        return c[0]!;
+    }
+  }
+
+  call(s: Session, m: Msg): void {
+    const proc = m.procedure!;
+    const o = m.options ?? {};
+    if (!validUri(proc)) return s.sendError(MT.CALL, m.request!, E.invalidUri, `invalid procedure ${proc}`);
+    if (!s.authorize('call', proc, m)) return;
+    if (s.calls.has(m.request!)) return s.protocolViolation(`CALL request ID ${m.request} is already in use`);
+    const internal = this.internal.get(proc);
+    if (internal) {
+      try {
+        const [args, kwargs] = internal(s, m.args ?? [], m.kwargs ?? {});
+        s.send(kwargs ? [MT.RESULT, m.request, {}, args, kwargs] : [MT.RESULT, m.request, {}, args]);
+      } catch (e) {
+        if (e instanceof CallError) s.sendError(MT.CALL, m.request!, e.uri, e.message);
+        else s.sendError(MT.CALL, m.request!, 'wamp.error.runtime_error', 'internal error');
+      }
+      return;
+    }
+    const reg = this.lookup(proc);
+    if (!reg) return s.sendError(MT.CALL, m.request!, E.noSuchProcedure, `no callee registered for ${proc}`);
+    if (s.calls.size >= this.maxPendingPerCaller) return s.sendError(MT.CALL, m.request!, E.canceled, 'too many calls in flight');
+    const callee = this.pick(reg);
+    const details: Dict = {};
+    if (reg.match !== 'exact') details.procedure = proc;
+    const receiveProgress = o.receive_progress === true;
+    if (receiveProgress) details.receive_progress = true;
+    if (s.perms!.discloses('caller', proc, o.disclose_me === true)) {
+      details.caller = s.id;
+      details.caller_authid = s.principal!.authid;
+      details.caller_authrole = s.principal!.authrole;
+    }
+    for (const k of PASSTHRU_KEYS) if (o[k] !== undefined) details[k] = o[k];
+    const p: Pending = { invocation: callee.invocationIds.take(), callee, caller: s, callerRequest: m.request!, receiveProgress };
+    const timeout = typeof o.timeout === 'number' ? o.timeout : 0;
+    if (timeout > 0) {
+      details.timeout = timeout;
+      p.timer = setTimeout(() => this.expire(p), timeout);
+      p.timer.unref();
+    }
+    s.calls.set(p.callerRequest, p);
+    callee.invocations.set(p.invocation, p);
+    callee.send([MT.INVOCATION, p.invocation, reg.id, details, ...tail(m)]);
+  }
+
+  /** YIELD from a callee. */
+  yield(callee: Session, m: Msg): void {
+    const p = callee.invocations.get(m.request!);
+    if (!p) return; // canceled or timed out meanwhile: drop
+    const progress = m.options?.progress === true;
+    if (progress && !p.receiveProgress) return; // caller did not ask for progressive results
+    if (!progress) this.finish(p);
+    const details: Dict = progress ? { progress: true } : {};
+    for (const k of PASSTHRU_KEYS) if (m.options?.[k] !== undefined) details[k] = m.options[k];
+    p.caller?.send([MT.RESULT, p.callerRequest, details, ...tail(m)]);
+  }
+
+  /** ERROR from a callee for an INVOCATION. */
+  calleeError(callee: Session, m: Msg): void {
+    const p = callee.invocations.get(m.request!);
+    if (!p) return;
+    this.finish(p);
+    p.caller?.send([MT.ERROR, MT.CALL, p.callerRequest, m.details ?? {}, m.error, ...tail(m)]);
+  }
+
+  cancel(s: Session, m: Msg): void {
+    const p = s.calls.get(m.request!);
+    if (!p) return; // already answered
+    let mode = (m.options?.mode as string | undefined) ?? 'killnowait';
+    if (mode !== 'skip' && !p.callee.supportsCancel) mode = 'skip';
+    if (mode === 'kill') {
+      p.callee.send([MT.INTERRUPT, p.invocation, { mode: 'kill', reason: E.canceled }]);
+      return; // the callee's ERROR (or YIELD) answers the caller
+    }
+    if (mode === 'killnowait') p.callee.send([MT.INTERRUPT, p.invocation, { mode: 'killnowait', reason: E.canceled }]);
+    this.finish(p);
+    s.sendError(MT.CALL, p.callerRequest, E.canceled, 'call canceled');
+  }
+
+  private expire(p: Pending): void {
+    if (p.callee.invocations.get(p.invocation) !== p) return;
+    if (p.callee.supportsCancel) p.callee.send([MT.INTERRUPT, p.invocation, { mode: 'killnowait', reason: E.timeout }]);
+    this.finish(p);
+    p.caller?.sendError(MT.CALL, p.callerRequest, E.timeout, 'call timed out');
+  }
+
+  private finish(p: Pending): void {
+    if (p.timer) clearTimeout(p.timer);
+    p.callee.invocations.delete(p.invocation);
+    if (p.caller?.calls.get(p.callerRequest) === p) p.caller.calls.delete(p.callerRequest);
+  }
+
+  removeSession(s: Session): void {
+    for (const reg of [...s.registrations]) this.drop(s, reg);
+    // calls this session was serving: the callers get an error
+    for (const p of [...s.invocations.values()]) {
+      this.finish(p);
+      p.caller?.sendError(MT.CALL, p.callerRequest, E.canceled, 'callee left');
+    }
+    // calls this session made: interrupt the callees, forget the answers
+    for (const p of [...s.calls.values()]) {
+      if (p.callee.supportsCancel) p.callee.send([MT.INTERRUPT, p.invocation, { mode: 'killnowait', reason: E.canceled }]);
+      this.finish(p);
+    }
+  }
+}

@@ -1,0 +1,192 @@
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { RouterConfig } from '../config.js';
+import type { Connection, Outgoing, TransportInfo } from '../core/connection.js';
+import type { Router } from '../core/router.js';
+import type { ListenerRuntime, Session } from '../core/session.js';
+import { BY_RAWSOCKET, type Serializer } from '../wamp/serializers.js';
+
+/**
+ * WAMP RawSocket: 4-byte handshake (0x7F, length exponent << 4 | serializer, 0, 0), then frames of a
+ * 4-byte header (5 reserved bits, 3 bits type: 0 WAMP, 1 PING, 2 PONG; 24-bit length) + payload.
+ * Handshake errors answer 0x7F, code << 4, 0, 0: 1 serializer unsupported, 2 maximum message length
+ * unacceptable, 3 use of reserved bits, 4 maximum connection count reached. Anything else malformed
+ * (bad magic, bad frame type or reserved bits, oversized frame) fails the connection by dropping it.
+ */
+export const RAWSOCKET_ERROR = { SERIALIZER_UNSUPPORTED: 1, MAX_LENGTH_UNACCEPTABLE: 2, RESERVED_BITS: 3, MAX_CONNECTIONS: 4 } as const;
+const MAGIC = 0x7f;
+const T_WAMP = 0;
+const T_PING = 1;
+const T_PONG = 2;
+
+/** Our length exponent: 2^(9+L) >= max message size. */
+export function lengthExponent(maxMessageSize: number): number {
+  return Math.min(15, Math.max(0, Math.ceil(Math.log2(maxMessageSize)) - 9));
+}
+
+export function peerOf(socket: Socket): { peer: string; source: string } {
+  if (socket.remoteAddress) {
+    const fam = socket.remoteFamily === 'IPv6' ? 'tcp6' : 'tcp4';
+    return { peer: `${fam}:${socket.remoteAddress}:${socket.remotePort}`, source: socket.remoteAddress };
+  }
+  return { peer: 'unix', source: 'unix' };
+}
+
+export function serveRawSocket(router: Router, listener: ListenerRuntime, socket: Socket, limits: RouterConfig['limits']): void {
+  const ourExp = lengthExponent(limits.maxMessageSize);
+  const ourMax = Math.min(2 ** (9 + ourExp), limits.maxMessageSize);
+  let buf: Buffer = Buffer.alloc(0);
+  let serializer: Serializer | undefined;
+  let peerMax = 0;
+  let session: Session | undefined;
+  let pingPayload: Buffer | undefined;
+  let pingTimer: NodeJS.Timeout | undefined;
+  let autoPing: NodeJS.Timeout | undefined;
+  let closing = false;
+  let dead = false;
+  const { peer, source } = peerOf(socket);
+  const log = router.log;
+
+  socket.setNoDelay?.(true);
+  const handshakeTimer = setTimeout(() => socket.destroy(), limits.openHandshakeTimeoutMs);
+
+  const drop = (why: string) => {
+    dead = true;
+    log.debug({ peer, listener: listener.name, why }, 'rawsocket dropped');
+    socket.destroy();
+  };
+  const refuse = (code: number) => {
+    dead = true;
+    socket.end(Buffer.from([MAGIC, code << 4, 0, 0]));
+    setTimeout(() => socket.destroy(), limits.closeHandshakeTimeoutMs).unref();
+  };
+  const frame = (type: number, payload: Buffer) => {
+    const h = Buffer.allocUnsafe(4);
+    h[0] = type;
+    h.writeUIntBE(payload.length, 1, 3);
+    socket.cork();
+    socket.write(h);
+    socket.write(payload);
+    process.nextTick(() => socket.uncork());
+  };
+
+  const conn: Connection = {
+    get serializer() {
+      return serializer!;
+    },
+    info: { type: 'rawsocket', protocol: '', peer, source, listener: listener.name, tls: false } as TransportInfo,
+    send(out: Outgoing) {
+      if (socket.destroyed || closing) return;
+      const payload = out.encode(serializer!);
+      if (payload.length > peerMax) {
+        log.warn({ peer, size: payload.length, peerMax }, 'message larger than the peer accepts; closing');
+        return socket.destroy();
+      }
+      frame(T_WAMP, payload);
+      if (socket.writableLength > limits.maxOutboundQueueBytes) {
+        log.warn({ peer, listener: listener.name, session: session?.id, queued: socket.writableLength }, 'slow consumer cut off');
+        socket.destroy();
+      }
+    },
+    close() {
+      if (closing) return;
+      closing = true;
+      socket.end();
+      setTimeout(() => socket.destroy(), limits.closeHandshakeTimeoutMs).unref();
+    },
+  };
+
+  const startPing = () => {
+    if (limits.autoPingIntervalMs <= 0) return;
+    autoPing = setInterval(() => {
+      if (pingPayload) return;
+      pingPayload = randomBytes(8);
+      frame(T_PING, pingPayload);
+      pingTimer = setTimeout(() => drop('ping timeout'), limits.autoPingTimeoutMs);
+    }, limits.autoPingIntervalMs);
+    autoPing.unref();
+  };
+
+  const handshake = (): boolean => {
+    if (buf.length < 4) return false;
+    clearTimeout(handshakeTimer);
+    if (buf[0] !== MAGIC) {
+      drop('bad magic');
+      return false;
+    }
+    const b1 = buf[1]!;
+    const ser = b1 & 0x0f;
+    const exp = b1 >> 4;
+    if (buf[2] !== 0 || buf[3] !== 0) {
+      refuse(RAWSOCKET_ERROR.RESERVED_BITS);
+      return false;
+    }
+    const s = BY_RAWSOCKET.get(ser);
+    if (!s || !listener.cfg.serializers.includes(s.id)) {
+      refuse(RAWSOCKET_ERROR.SERIALIZER_UNSUPPORTED);
+      return false;
+    }
+    if (exp === 0) {
+      // 512 bytes cannot even hold our WELCOME
+      refuse(RAWSOCKET_ERROR.MAX_LENGTH_UNACCEPTABLE);
+      return false;
+    }
+    if (!router.canAccept()) {
+      log.warn({ peer, listener: listener.name }, 'session cap reached; refusing');
+      refuse(RAWSOCKET_ERROR.MAX_CONNECTIONS);
+      return false;
+    }
+    serializer = s;
+    peerMax = 2 ** (9 + exp);
+    (conn.info as { protocol: string }).protocol = `wamp.2.${s.id}`;
+    socket.write(Buffer.from([MAGIC, (ourExp << 4) | ser, 0, 0]));
+    buf = buf.subarray(4);
+    session = router.attach(conn, listener);
+    startPing();
+    return true;
+  };
+
+  const frames = () => {
+    while (buf.length >= 4 && !socket.destroyed) {
+      const b0 = buf[0]!;
+      const type = b0 & 0x07;
+      if (b0 & 0xf8) return drop('reserved bits in frame header');
+      if (type > T_PONG) return drop(`unknown frame type ${type}`);
+      const len = buf.readUIntBE(1, 3);
+      if (len > ourMax) return drop('frame exceeds our maximum length');
+      if (buf.length < 4 + len) return;
+      const payload = buf.subarray(4, 4 + len);
+      buf = buf.subarray(4 + len);
+      if (type === T_PING) frame(T_PONG, Buffer.from(payload));
+      else if (type === T_PONG) {
+        if (pingPayload && payload.equals(pingPayload)) {
+          pingPayload = undefined;
+          clearTimeout(pingTimer);
+        }
+      } else {
+        let value: unknown;
+        try {
+          value = serializer!.decode(payload);
+        } catch {
+          session!.protocolViolation('undecodable message');
+          return;
+        }
+        session!.receive(value);
+      }
+    }
+  };
+
+  socket.on('data', (chunk: Buffer) => {
+    if (dead) return;
+    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+    if (!serializer && !handshake()) return;
+    frames();
+  });
+  socket.on('error', () => {});
+  socket.on('close', () => {
+    clearTimeout(handshakeTimer);
+    clearTimeout(pingTimer);
+    clearInterval(autoPing);
+    if (session) router.detach(session);
+  });
+}

@@ -1,0 +1,149 @@
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { RouterConfig, WampListenerConfig } from '../config.js';
+import type { Connection, Outgoing, TransportInfo } from '../core/connection.js';
+import type { Router } from '../core/router.js';
+import type { ListenerRuntime, Session } from '../core/session.js';
+import { BY_SUBPROTOCOL, type Serializer } from '../wamp/serializers.js';
+import { peerOf } from './rawsocket.js';
+
+type Limits = RouterConfig['limits'];
+
+/** Picks the first subprotocol the client offers that this listener speaks. */
+export function chooseSubprotocol(header: string | undefined, allowed: readonly string[]): Serializer | undefined {
+  for (const p of (header ?? '').split(',').map((x) => x.trim())) {
+    const s = BY_SUBPROTOCOL.get(p);
+    if (s && allowed.includes(s.id)) return s;
+  }
+  return undefined;
+}
+
+function reject(socket: Socket, status: number, text: string, extra: string[] = []): void {
+  if (socket.writable) socket.write(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n${extra.map((h) => h + '\r\n').join('')}\r\n`);
+  socket.destroy();
+}
+
+/**
+ * WebSocket transport on an http(s) server: subprotocols wamp.2.json/msgpack/cbor, permessage-deflate
+ * (window bits and memory level from the config), 1 MiB messages, outbound auto-fragmentation, open
+ * handshake timeout, auto-ping with timeout, close-handshake timeout, fail by drop on protocol errors,
+ * HSTS on every HTTP response of a TLS listener.
+ */
+export function attachWebSocket(server: HttpServer, router: Router, listener: ListenerRuntime, limits: Limits, tls: boolean): void {
+  const cfg = listener.cfg as Extract<WampListenerConfig, { type: 'websocket' }>;
+  const hsts = tls && cfg.tls && cfg.tls.hstsMaxAge > 0 ? `Strict-Transport-Security: max-age=${cfg.tls.hstsMaxAge}; includeSubDomains` : undefined;
+  const c = limits.compression;
+  const wss = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    maxPayload: limits.maxMessageSize,
+    perMessageDeflate: c.enabled
+      ? { serverMaxWindowBits: c.windowBits, clientMaxWindowBits: c.windowBits, zlibDeflateOptions: { windowBits: c.windowBits, memLevel: c.memLevel }, zlibInflateOptions: { windowBits: 15 }, threshold: 1024, concurrencyLimit: 4 }
+      : false,
+    handleProtocols: (protocols) => chooseSubprotocol([...protocols].join(','), cfg.serializers)?.subprotocol ?? false,
+  });
+  if (hsts) wss.on('headers', (headers) => headers.push(hsts));
+
+  // open handshake timeout: TCP (and TLS) connect → WebSocket upgrade done
+  const pending = new WeakMap<Socket, NodeJS.Timeout>();
+  const arm = (socket: Socket) => {
+    const t = setTimeout(() => socket.destroy(), limits.openHandshakeTimeoutMs);
+    t.unref();
+    pending.set(socket, t);
+    socket.once('close', () => clearTimeout(t));
+  };
+  server.on(tls ? 'secureConnection' : 'connection', arm);
+  server.headersTimeout = limits.openHandshakeTimeoutMs;
+  server.requestTimeout = limits.openHandshakeTimeoutMs;
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (hsts) res.setHeader('Strict-Transport-Security', hsts.slice(hsts.indexOf(':') + 2));
+    res.setHeader('Connection', 'close');
+    res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket' });
+    res.end('This is a WAMP router: connect with WebSocket (wamp.2.json, wamp.2.msgpack, wamp.2.cbor).\n');
+  });
+
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    socket.on('error', () => {});
+    const extra = hsts ? [hsts] : [];
+    const path = (req.url ?? '/').split('?')[0];
+    if (path !== cfg.urlPath) return reject(socket, 404, 'Not Found', extra);
+    if (!router.canAccept()) {
+      router.log.warn({ listener: listener.name }, 'session cap reached; refusing');
+      return reject(socket, 503, 'Service Unavailable', extra);
+    }
+    const ser = chooseSubprotocol(req.headers['sec-websocket-protocol'], cfg.serializers);
+    if (!ser) return reject(socket, 400, 'Bad Request', extra);
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      clearTimeout(pending.get(socket));
+      serveWebSocket(ws, ser, socket, router, listener, limits, tls);
+    });
+  });
+}
+
+function serveWebSocket(ws: WebSocket, serializer: Serializer, socket: Socket, router: Router, listener: ListenerRuntime, limits: Limits, tls: boolean): void {
+  const { peer, source } = peerOf(socket);
+  const log = router.log;
+  let closing = false;
+  let pongTimer: NodeJS.Timeout | undefined;
+  let awaitingPong = false;
+  const frag = limits.autoFragmentSize;
+  const conn: Connection = {
+    serializer,
+    info: { type: 'websocket', protocol: serializer.subprotocol, peer, source, listener: listener.name, tls } as TransportInfo,
+    send(out: Outgoing) {
+      if (closing || ws.readyState !== ws.OPEN) return;
+      const data = out.encode(serializer);
+      const binary = serializer.binary;
+      if (frag > 0 && data.length > frag) {
+        for (let i = 0; i < data.length; i += frag) ws.send(data.subarray(i, i + frag), { binary, fin: i + frag >= data.length });
+      } else ws.send(data, { binary });
+      if (ws.bufferedAmount > limits.maxOutboundQueueBytes) {
+        log.warn({ peer, listener: listener.name, session: session.id, queued: ws.bufferedAmount }, 'slow consumer cut off');
+        ws.terminate();
+      }
+    },
+    close() {
+      if (closing) return;
+      closing = true;
+      ws.close(1000);
+      setTimeout(() => ws.terminate(), limits.closeHandshakeTimeoutMs).unref();
+    },
+  };
+  const session: Session = router.attach(conn, listener);
+  const ping =
+    limits.autoPingIntervalMs > 0
+      ? setInterval(() => {
+          if (awaitingPong) return;
+          awaitingPong = true;
+          ws.ping();
+          pongTimer = setTimeout(() => {
+            log.info({ peer, session: session.id }, 'auto-ping timeout; dropping');
+            ws.terminate();
+          }, limits.autoPingTimeoutMs);
+        }, limits.autoPingIntervalMs)
+      : undefined;
+  ping?.unref();
+  ws.on('pong', () => {
+    awaitingPong = false;
+    clearTimeout(pongTimer);
+  });
+  ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
+    const b = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    let value: unknown;
+    try {
+      value = serializer.decode(b);
+    } catch {
+      return session.protocolViolation('undecodable message');
+    }
+    session.receive(value);
+  });
+  // protocol errors (bad frames, oversized messages): ws destroys the socket = fail by drop
+  ws.on('error', (err) => log.debug({ peer, err: err.message }, 'websocket error'));
+  ws.on('close', () => {
+    clearInterval(ping);
+    clearTimeout(pongTimer);
+    router.detach(session);
+  });
+}
