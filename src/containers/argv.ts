@@ -106,6 +106,8 @@ export interface RouterRunParams {
   /** Arguments after the image (the image's entrypoint is the bulwark runtime). */
   command: readonly string[];
   extra?: readonly string[];
+  /** Host-side sources of the three mounts (tests use their own; the container sees the product paths). */
+  hostPaths?: { components?: string; etc?: string; state?: string };
 }
 
 /** State the router reads: its TLS key and certificate, made at bootstrap, owned by the router's uid. */
@@ -126,9 +128,9 @@ export function podmanRouterArgv(p: RouterRunParams, podman = '/usr/bin/podman')
     ...isolation(p.user),
     '--read-only-tmpfs=false', '--tmpfs', TMPFS_TMP,
     '--memory', p.memory, '--memory-swap', p.memory, '--pids-limit', p.pids,
-    '--volume', `${COMPONENTS_DIR}:${COMPONENTS_DIR}:rw,nosuid,nodev,noexec`,
-    '--volume', '/etc/bulwark:/etc/bulwark:ro,nosuid,nodev,noexec',
-    '--volume', `${ROUTER_STATE_DIR}:${ROUTER_STATE_DIR}:ro,nosuid,nodev,noexec`,
+    '--volume', `${p.hostPaths?.components ?? COMPONENTS_DIR}:${COMPONENTS_DIR}:rw,nosuid,nodev,noexec`,
+    '--volume', `${p.hostPaths?.etc ?? '/etc/bulwark'}:/etc/bulwark:ro,nosuid,nodev,noexec`,
+    '--volume', `${p.hostPaths?.state ?? ROUTER_STATE_DIR}:${ROUTER_STATE_DIR}:ro,nosuid,nodev,noexec`,
     ...(p.extra ?? []),
     p.image,
     ...p.command,
