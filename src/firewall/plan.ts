@@ -160,11 +160,20 @@ export function planFirewall(cfgIn: FirewallConfig | FirewallConfigInput, factsI
 
   // ---- input ----
   const I = 'input';
-  rule(I, 'in-established', ctState('established', 'related'), counter(), ACCEPT);
-  rule(I, 'in-invalid', ctState('invalid'), counter(), DROP);
+  // Echo requests first: after the first one, conntrack sees a ping's later requests as "established".
   rule(I, 'in-loopback', match(meta('iifname'), 'lo'), counter(), ACCEPT);
+  const meshCidr = facts.meshCidr ? mustCidr(facts.meshCidr) : undefined;
+  const mif = facts.meshInterface;
+  if (meshCidr) {
+    rule(I, 'in-mesh-ping', match(meta('iifname'), mif), match(payload(ipOf(meshCidr.v), 'saddr'), cidrJson(meshCidr)),
+      match(payload(meshCidr.v === 4 ? 'icmp' : 'icmpv6', 'type'), 'echo-request'), counter(), ACCEPT);
+  }
   rule(I, 'in-ping4', match(payload('icmp', 'type'), 'echo-request'), limit(cfg.icmp.echoRate, 'second', cfg.icmp.echoBurst), counter(), ACCEPT);
   rule(I, 'in-ping6', match(payload('icmpv6', 'type'), 'echo-request'), limit(cfg.icmp.echoRate, 'second', cfg.icmp.echoBurst), counter(), ACCEPT);
+  rule(I, 'in-ping4-over-limit', match(payload('icmp', 'type'), 'echo-request'), counter(), DROP);
+  rule(I, 'in-ping6-over-limit', match(payload('icmpv6', 'type'), 'echo-request'), counter(), DROP);
+  rule(I, 'in-established', ctState('established', 'related'), counter(), ACCEPT);
+  rule(I, 'in-invalid', ctState('invalid'), counter(), DROP);
   rule(I, 'in-icmp4-errors', match(payload('icmp', 'type'), anon(ICMPV4_IN_ERRORS)), counter(), ACCEPT);
   rule(I, 'in-icmp6-errors', match(payload('icmpv6', 'type'), anon(ICMPV6_IN_ERRORS)), counter(), ACCEPT);
   rule(I, 'in-icmp6-nd', match(payload('ip6', 'hoplimit'), 255), match(payload('icmpv6', 'type'), anon(ICMPV6_IN_ND)), counter(), ACCEPT);
@@ -194,8 +203,6 @@ export function planFirewall(cfgIn: FirewallConfig | FirewallConfigInput, factsI
   rule(I, 'in-wireguard4', match(payload('ip', 'saddr'), setRef(SET.peers4)), match(payload('udp', 'dport'), wg), counter(), ACCEPT);
   rule(I, 'in-wireguard6', match(payload('ip6', 'saddr'), setRef(SET.peers6)), match(payload('udp', 'dport'), wg), counter(), ACCEPT);
   inputAllows.push({ id: 'in-wireguard', proto: 'udp', ports: [[wg, wg]], from: [...peers[4], ...peers[6]] });
-  const meshCidr = facts.meshCidr ? mustCidr(facts.meshCidr) : undefined;
-  const mif = facts.meshInterface;
   if (meshCidr) {
     const ipk = ipOf(meshCidr.v);
     if (facts.meshPort !== undefined) {
@@ -203,8 +210,6 @@ export function planFirewall(cfgIn: FirewallConfig | FirewallConfigInput, factsI
         match(meta('l4proto'), anon(['tcp', 'udp'])), match(payload('th', 'dport'), facts.meshPort), counter(), ACCEPT);
       for (const proto of ['tcp', 'udp'] as const) inputAllows.push({ id: 'in-mesh-agent', proto, ports: [[facts.meshPort, facts.meshPort]], from: [meshCidr], iifname: mif });
     }
-    rule(I, 'in-mesh-ping', match(meta('iifname'), mif), match(payload(ipk, 'saddr'), cidrJson(meshCidr)),
-      match(payload(meshCidr.v === 4 ? 'icmp' : 'icmpv6', 'type'), 'echo-request'), counter(), ACCEPT);
   }
   for (const s of cfg.inbound) {
     const ports = s.ports.map(portRange);
