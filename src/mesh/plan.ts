@@ -138,22 +138,24 @@ export function planPeerOps(desired: readonly DesiredPeer[], actual: readonly Wg
   return ops;
 }
 
-/** argv (and stdin for a secret) for one peer op on `iface`. Pure. */
-export function renderPeerOp(iface: string, op: PeerOp): { argv: string[]; stdin?: string } {
+/**
+ * argv for one peer op on `iface`. A PSK never goes on argv: the caller writes it to a 0600 file and
+ * passes the path (`wg` reads it from there). Pure.
+ */
+export function renderPeerOp(iface: string, op: PeerOp, pskFile?: string): string[] {
   const argv = ['wg', 'set', iface, 'peer', op.publicKey];
-  if (op.kind === 'remove') return { argv: [...argv, 'remove'] };
-  let stdin: string | undefined;
+  if (op.kind === 'remove') return [...argv, 'remove'];
   if (op.endpoint !== undefined) argv.push('endpoint', op.endpoint);
   if (op.allowedIps !== undefined) argv.push('allowed-ips', op.allowedIps.join(','));
   if (op.keepalive !== undefined) argv.push('persistent-keepalive', op.keepalive === null ? 'off' : String(op.keepalive));
   if (op.psk !== undefined) {
     if (op.psk === null) argv.push('preshared-key', '/dev/null');
     else {
-      argv.push('preshared-key', '/dev/stdin');
-      stdin = op.psk + '\n';
+      if (!pskFile) throw new Error('renderPeerOp: a PSK needs a file to travel in');
+      argv.push('preshared-key', pskFile);
     }
   }
-  return stdin === undefined ? { argv } : { argv, stdin };
+  return argv;
 }
 
 /** What to change on the interface itself (besides peers). Pure. */

@@ -214,13 +214,13 @@ describe('desired state and diff planner', () => {
       }),
     );
   });
-  it('renders wg set argv with secrets only on stdin', () => {
-    const r = renderPeerOp('bw0', { kind: 'set', publicKey: K(12), endpoint: '192.0.2.12:51820', allowedIps: ['10.77.0.2/32'], keepalive: null, psk: K(99) });
-    expect(r.argv).toEqual(['wg', 'set', 'bw0', 'peer', K(12), 'endpoint', '192.0.2.12:51820', 'allowed-ips', '10.77.0.2/32', 'persistent-keepalive', 'off', 'preshared-key', '/dev/stdin']);
-    expect(r.argv.join(' ')).not.toContain(K(99));
-    expect(r.stdin).toBe(K(99) + '\n');
-    expect(renderPeerOp('bw0', { kind: 'set', publicKey: K(12), psk: null, allowedIps: [] }).argv).toEqual(['wg', 'set', 'bw0', 'peer', K(12), 'allowed-ips', '', 'preshared-key', '/dev/null']);
-    expect(renderPeerOp('bw0', { kind: 'remove', publicKey: K(12) }).argv).toEqual(['wg', 'set', 'bw0', 'peer', K(12), 'remove']);
+  it('renders wg set argv with the PSK only in a file', () => {
+    const argv = renderPeerOp('bw0', { kind: 'set', publicKey: K(12), endpoint: '192.0.2.12:51820', allowedIps: ['10.77.0.2/32'], keepalive: null, psk: K(99) }, '/var/lib/bulwark/mesh/.psk-1');
+    expect(argv).toEqual(['wg', 'set', 'bw0', 'peer', K(12), 'endpoint', '192.0.2.12:51820', 'allowed-ips', '10.77.0.2/32', 'persistent-keepalive', 'off', 'preshared-key', '/var/lib/bulwark/mesh/.psk-1']);
+    expect(argv.join(' ')).not.toContain(K(99));
+    expect(() => renderPeerOp('bw0', { kind: 'set', publicKey: K(12), psk: K(99) })).toThrow(/needs a file/);
+    expect(renderPeerOp('bw0', { kind: 'set', publicKey: K(12), psk: null, allowedIps: [] })).toEqual(['wg', 'set', 'bw0', 'peer', K(12), 'allowed-ips', '', 'preshared-key', '/dev/null']);
+    expect(renderPeerOp('bw0', { kind: 'remove', publicKey: K(12) })).toEqual(['wg', 'set', 'bw0', 'peer', K(12), 'remove']);
   });
   it('refuses a CIDR too small for the members', () => {
     expect(() => desiredInterface(meshSchema.parse({ cidr: '10.77.0.0/30' }), members, 'n1')).toThrow(/too small/);

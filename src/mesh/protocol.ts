@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import { WG_KEY } from './keys.js';
+import type { SignedMessage } from './signing.js';
+
+const key = z.string().regex(WG_KEY, 'must be a WireGuard public key');
+const keyPair = z.strictObject({ oldPublicKey: key, newPublicKey: key });
+
+/** Bodies of the messages agents send each other over the mesh, by type (validated at the edge). */
+export const bodySchemas = {
+  ping: z.strictObject({}),
+  'rotate.stage': keyPair,
+  'rotate.commit': keyPair,
+  'rotate.status': keyPair,
+  'rotate.finish': keyPair,
+  'rotate.rollback': keyPair,
+  'psk.offer': z.strictObject({ from: z.string(), to: z.string(), epoch: z.number().int().min(0), ciphertext: z.string().max(2000) }),
+  'psk.rotate': z.strictObject({}),
+  'members.remove': z.strictObject({ name: z.string() }),
+} as const;
+export type MessageType = keyof typeof bodySchemas;
+export type Body<T extends MessageType> = z.infer<(typeof bodySchemas)[T]>;
+
+export const envelopeSchema = z.strictObject({
+  type: z.enum(Object.keys(bodySchemas) as [MessageType, ...MessageType[]]),
+  from: z.string().max(64),
+  to: z.string().max(64),
+  ts: z.number(),
+  nonce: z.string().max(64),
+  body: z.unknown(),
+  sig: z.string().max(200),
+});
+
+/** How a node reaches another node's agent: in production HTTP over the mesh, in tests a direct call. */
+export interface MeshTransport {
+  send(to: string, msg: SignedMessage): Promise<unknown>;
+}
+
+export class TransportError extends Error {
+  override name = 'TransportError';
+}

@@ -1,0 +1,84 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { parseDump, type WgDump } from './dump.js';
+import { destroyFile, writeSecretFile } from './keystore.js';
+import { renderPeerOp, type PeerOp } from './plan.js';
+import { run, runOk } from '../util/exec.js';
+
+/** Thin adapter over `wg` and `ip` for one WireGuard interface, optionally inside a network namespace. */
+export class WgDevice {
+  constructor(
+    readonly iface: string,
+    readonly netns?: string,
+    /** A 0700 directory where a PSK briefly sits in a 0600 file for `wg` to read. */
+    readonly secretDir?: string,
+  ) {}
+
+  private opts() {
+    return { ...(this.netns ? { netns: this.netns } : {}), timeoutMs: 10_000 };
+  }
+
+  /** Runs one op; a PSK travels in a short-lived 0600 file, never on argv. */
+  private async applyOne(op: PeerOp): Promise<void> {
+    if (op.kind === 'set' && typeof op.psk === 'string') {
+      if (!this.secretDir) throw new Error('WgDevice: no secret directory for a PSK file');
+      const f = join(this.secretDir, `.psk-${randomBytes(6).toString('hex')}`);
+      writeSecretFile(f, op.psk + '\n');
+      try {
+        await runOk(renderPeerOp(this.iface, op, f), this.opts());
+      } finally {
+        destroyFile(f);
+      }
+      return;
+    }
+    await runOk(renderPeerOp(this.iface, op), this.opts());
+  }
+
+  /** True when the link exists. */
+  async exists(): Promise<boolean> {
+    return (await run(['ip', 'link', 'show', 'dev', this.iface], this.opts())).code === 0;
+  }
+
+  /** `wg show IFACE dump`, parsed; null when the interface is not there or not WireGuard. */
+  async dump(): Promise<WgDump | null> {
+    const r = await run(['wg', 'show', this.iface, 'dump'], this.opts());
+    if (r.code !== 0) return null;
+    return parseDump(r.stdout);
+  }
+
+  async applyOps(ops: readonly PeerOp[]): Promise<void> {
+    for (const op of ops) await this.applyOne(op);
+  }
+
+  /** Several peer ops at once (in parallel): for moves that should land as close together as possible. */
+  async applyOpsParallel(ops: readonly PeerOp[]): Promise<void> {
+    await Promise.all(ops.map((op) => this.applyOne(op)));
+  }
+
+  /** Sets the private key from a file (0600; never argv) and optionally the listen port. */
+  async setPrivateKeyFile(path: string, listenPort?: number): Promise<void> {
+    const argv = ['wg', 'set', this.iface, 'private-key', path];
+    if (listenPort !== undefined) argv.push('listen-port', String(listenPort));
+    await runOk(argv, this.opts());
+  }
+
+  /** Address (replacing), MTU and link up. */
+  async configureLink(address: string, prefix: number, mtu: number): Promise<void> {
+    await runOk(['ip', 'address', 'replace', `${address}/${prefix}`, 'dev', this.iface], this.opts());
+    await runOk(['ip', 'link', 'set', 'dev', this.iface, 'mtu', String(mtu), 'up'], this.opts());
+  }
+
+  async linkState(): Promise<{ up: boolean; mtu: number; addresses: string[] } | null> {
+    const r = await run(['ip', '-j', 'address', 'show', 'dev', this.iface], this.opts());
+    if (r.code !== 0) return null;
+    // ip -j output: [{ifname, flags[], mtu, addr_info:[{family, local, prefixlen}]}]
+    const j = JSON.parse(r.stdout) as { flags?: string[]; mtu?: number; addr_info?: { family: string; local: string; prefixlen: number }[] }[];
+    const l = j[0];
+    if (!l) return null;
+    return { up: (l.flags ?? []).includes('UP'), mtu: l.mtu ?? 0, addresses: (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`) };
+  }
+
+  async delete(): Promise<void> {
+    await run(['ip', 'link', 'delete', 'dev', this.iface], this.opts());
+  }
+}
