@@ -37,7 +37,17 @@ export async function buildRuntime(root = assetRoot()): Promise<{ tarball: strin
     logLevel: 'warning',
     // Optional native accelerators: the pure-JS fallbacks are used when these are absent.
     external: ['cpu-features', 'cbor-extract', 'msgpackr-extract', '*.node', 'bufferutil', 'utf-8-validate'],
-    banner: { js: "import { createRequire as __bwCreateRequire } from 'node:module'; const require = __bwCreateRequire(import.meta.url);" },
+    // CommonJS dependencies inside an ESM bundle expect require, __filename and __dirname.
+    banner: {
+      js: [
+        "import { createRequire as __bwCreateRequire } from 'node:module';",
+        "import { fileURLToPath as __bwFileURLToPath } from 'node:url';",
+        "import { dirname as __bwDirname } from 'node:path';",
+        'const require = __bwCreateRequire(import.meta.url);',
+        'const __filename = __bwFileURLToPath(import.meta.url);',
+        'const __dirname = __bwDirname(__filename);',
+      ].join(' '),
+    },
   });
   copyFileSync(process.execPath, join(stage, 'node'));
   for (const dir of ['units', 'provisioning', 'firewall']) cpSync(join(root, dir), join(stage, dir), { recursive: true });

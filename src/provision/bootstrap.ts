@@ -1,0 +1,81 @@
+import { readFileSync } from 'node:fs';
+import type { Config, NodeSpec } from '../config/schema.js';
+import { assetRoot } from '../util/assets.js';
+import { loadClusterSteps } from './hooks.js';
+import { HostKeyChangedError } from './known-hosts.js';
+import { runtimeArtifact } from './runtime-artifact.js';
+import { NodeSession } from './ssh.js';
+import { installAgentUnit, installConfig, installPackages, installRuntime, preflight, waitAgentReady, type StepResult } from './steps.js';
+
+export interface NodeReport {
+  node: string;
+  ok: boolean;
+  steps: StepResult[];
+  error?: string;
+  /** True when nothing on the node changed. */
+  unchanged: boolean;
+  seconds: number;
+}
+
+export interface BootstrapOptions {
+  configPath: string;
+  knownHosts: string;
+  say: (node: string, msg: string) => void;
+}
+
+async function bootstrapOne(node: NodeSpec, cfg: Config, configText: string, artifact: { path: string; sha256: string }, o: BootstrapOptions, sessions: Map<string, NodeSession>): Promise<NodeReport> {
+  const t0 = Date.now();
+  const steps: StepResult[] = [];
+  const say = (m: string) => o.say(node.name, m);
+  let s: NodeSession | undefined;
+  try {
+    say('connecting');
+    s = await NodeSession.connect(node, cfg, o.knownHosts);
+    if (s.pinnedFingerprint) say(`host key pinned on first use: ${s.pinnedFingerprint}`);
+    const pf = await preflight(s, cfg);
+    steps.push(pf.result);
+    say(`preflight ok: ${pf.result.detail}`);
+    const pk = await installPackages(s, node, cfg, pf.facts, pf.distro, say);
+    steps.push(pk);
+    say(`packages: ${pk.detail}`);
+    const rt = await installRuntime(s, artifact, say);
+    steps.push(rt);
+    say(`runtime: ${rt.detail}`);
+    const cf = await installConfig(s, node, configText);
+    steps.push(cf);
+    say(`config: ${cf.detail}`);
+    const ag = await installAgentUnit(s, rt.changed, cf.changed);
+    steps.push(ag);
+    say(`agent: ${ag.detail}`);
+    const status = await waitAgentReady(s);
+    say(`ready: ${status}`);
+    sessions.set(node.name, s);
+    s = undefined;
+    return { node: node.name, ok: true, steps, unchanged: steps.every((x) => !x.changed), seconds: (Date.now() - t0) / 1000 };
+  } catch (e) {
+    const error = e instanceof HostKeyChangedError ? e.message : e instanceof Error ? e.message : String(e);
+    say(`FAILED: ${error}`);
+    return { node: node.name, ok: false, steps, error, unchanged: steps.every((x) => !x.changed), seconds: (Date.now() - t0) / 1000 };
+  } finally {
+    s?.close();
+  }
+}
+
+/** Bootstraps nodes in parallel; a node's failure never stops the others. */
+export async function bootstrap(cfg: Config, nodes: NodeSpec[], o: BootstrapOptions): Promise<{ reports: NodeReport[]; cluster: StepResult[] }> {
+  const configText = readFileSync(o.configPath, 'utf8');
+  const artifact = runtimeArtifact(assetRoot());
+  const sessions = new Map<string, NodeSession>();
+  try {
+    const reports = await Promise.all(nodes.map((n) => bootstrapOne(n, cfg, configText, artifact, o, sessions)));
+    const cluster: StepResult[] = [];
+    for (const step of await loadClusterSteps()) {
+      if (sessions.size === 0) break;
+      const r = await step.run(cfg, sessions, o.say);
+      cluster.push({ step: step.name, ...r });
+    }
+    return { reports, cluster };
+  } finally {
+    for (const s of sessions.values()) s.close();
+  }
+}

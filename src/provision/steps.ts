@@ -1,0 +1,124 @@
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Config, NodeSpec } from '../config/schema.js';
+import { assetPath } from '../util/assets.js';
+import { bundleFor } from './bundle.js';
+import { evaluatePreflight, FACTS_SCRIPT, loadDistros, packagesFor, parseFacts, type Distro, type NodeFacts } from './preflight.js';
+import { shQuote, type NodeSession } from './ssh.js';
+
+export interface StepResult {
+  step: string;
+  changed: boolean;
+  detail: string;
+}
+
+export class PreflightError extends Error {
+  override name = 'PreflightError';
+}
+
+export async function preflight(s: NodeSession, cfg: Config): Promise<{ facts: NodeFacts; distro: Distro; result: StepResult }> {
+  const r = await s.exec(FACTS_SCRIPT);
+  if (r.code !== 0 && s.sudo) throw new PreflightError('sudo without a password is required for a non-root SSH user');
+  const facts = parseFacts(r.stdout);
+  const verdict = evaluatePreflight(facts, loadDistros(), cfg.provisioning.minFreeDiskMiB);
+  if (!verdict.ok || !verdict.distro) throw new PreflightError(verdict.problems.join('; '));
+  if (verdict.arch !== process.arch) throw new PreflightError(`node is ${facts.arch}; this runtime artifact is for ${process.arch}`);
+  return { facts, distro: verdict.distro, result: { step: 'preflight', changed: false, detail: `${facts.pretty}, ${facts.arch}, ${facts.freeMiB} MiB free` } };
+}
+
+export async function installPackages(s: NodeSession, node: NodeSpec, cfg: Config, facts: NodeFacts, distro: Distro, say: (m: string) => void): Promise<StepResult> {
+  const wanted = packagesFor(distro);
+  const q = await s.exec(`dpkg-query -W -f='\${Package} \${Status}\\n' ${wanted.map(shQuote).join(' ')} 2>/dev/null; true`);
+  const installed = new Set(q.stdout.split('\n').filter((l) => l.endsWith('install ok installed')).map((l) => l.split(' ')[0]));
+  const missing = wanted.filter((p) => !installed.has(p));
+  if (missing.length === 0) return { step: 'packages', changed: false, detail: 'no changes' };
+  const source = node.packages ?? cfg.provisioning.packages;
+  const env = 'DEBIAN_FRONTEND=noninteractive';
+  if (source === 'apt') {
+    say(`packages: apt-get install ${missing.join(' ')}`);
+    await s.execOk(`${env} apt-get update -qq && ${env} apt-get install -y -qq --no-install-recommends ${missing.map(shQuote).join(' ')}`);
+    return { step: 'packages', changed: true, detail: `installed ${missing.join(' ')} from the node's apt sources` };
+  }
+  say(`packages: building offline bundle for ${missing.join(' ')}`);
+  const status = await s.execOk('cat /var/lib/dpkg/status');
+  const bundle = await bundleFor(facts, status.stdout, missing);
+  say(`packages: uploading ${bundle.debs.length} .debs, installing`);
+  const dir = '/var/cache/bulwark/bundle';
+  await s.execOk(`rm -rf ${dir} && mkdir -p -m 0700 ${dir} && tar -xf - -C ${dir}`, readFileSync(bundle.tarPath));
+  await s.execOk(`cd ${dir} && ${env} apt-get install -y -qq --no-install-recommends ${bundle.debs.map((d) => './' + shQuote(basename(d))).join(' ')} && rm -rf ${dir}`);
+  return { step: 'packages', changed: true, detail: `installed ${missing.join(' ')} (${bundle.debs.length} .debs from an offline bundle)` };
+}
+
+export const RUNTIME_DIR = '/usr/lib/bulwark';
+
+export async function installRuntime(s: NodeSession, artifact: { path: string; sha256: string }, say: (m: string) => void): Promise<StepResult> {
+  const cur = await s.exec(`cat ${RUNTIME_DIR}/.runtime-sha256 2>/dev/null`);
+  if (cur.stdout.trim() === artifact.sha256) return { step: 'runtime', changed: false, detail: 'no changes' };
+  const up = '/var/lib/bulwark/upload';
+  await s.execOk(`mkdir -p -m 0700 /var/lib/bulwark ${up}` + (s.sudo ? ` && chown "$SUDO_USER" ${up}` : ''));
+  say('runtime: uploading');
+  const remote = `${up}/runtime.tar.gz`;
+  await s.upload(artifact.path, remote);
+  say('runtime: checking SHA-256, installing');
+  const script = [
+    'set -e',
+    `f=${remote}`,
+    `if ! echo "${artifact.sha256}  $f" | sha256sum -c --status; then rm -f "$f"; echo "runtime checksum mismatch after upload" >&2; exit 9; fi`,
+    `rm -rf ${RUNTIME_DIR}.new && mkdir -p ${RUNTIME_DIR}.new && tar -xzf "$f" -C ${RUNTIME_DIR}.new --no-same-owner`,
+    `echo ${artifact.sha256} > ${RUNTIME_DIR}.new/.runtime-sha256 && chmod 0755 ${RUNTIME_DIR}.new`,
+    `rm -rf ${RUNTIME_DIR}.old; if [ -d ${RUNTIME_DIR} ]; then mv ${RUNTIME_DIR} ${RUNTIME_DIR}.old; fi; mv ${RUNTIME_DIR}.new ${RUNTIME_DIR}; rm -rf ${RUNTIME_DIR}.old "$f"`,
+    `printf '#!/bin/sh\\nexec ${RUNTIME_DIR}/node ${RUNTIME_DIR}/bulwark.mjs "$@"\\n' > /usr/local/sbin/bulwark.new && chmod 0755 /usr/local/sbin/bulwark.new && mv /usr/local/sbin/bulwark.new /usr/local/sbin/bulwark`,
+    '/usr/local/sbin/bulwark --version',
+  ].join('\n');
+  const r = await s.execOk(script);
+  return { step: 'runtime', changed: true, detail: `installed ${r.stdout.trim()} (sha256 ${artifact.sha256.slice(0, 12)}… verified)` };
+}
+
+export async function installConfig(s: NodeSession, node: NodeSpec, configText: string): Promise<StepResult> {
+  await s.execOk('mkdir -p -m 0750 /etc/bulwark');
+  const a = await s.writeFileIfChanged('/etc/bulwark/bulwark.yaml', configText, '0640');
+  const b = await s.writeFileIfChanged('/etc/bulwark/node.json', JSON.stringify({ name: node.name }) + '\n', '0644');
+  return { step: 'config', changed: a || b, detail: a || b ? 'updated /etc/bulwark' : 'no changes' };
+}
+
+/** Installs and (re)starts the agent unit; restarts only when the runtime or the unit changed. */
+export async function installAgentUnit(s: NodeSession, runtimeChanged: boolean, configChanged: boolean): Promise<StepResult> {
+  const unit = readFileSync(assetPath('units', 'bulwark-agent.service'), 'utf8');
+  const unitChanged = await s.writeFileIfChanged('/etc/systemd/system/bulwark-agent.service', unit, '0644');
+  const did: string[] = [];
+  if (unitChanged) {
+    await s.execOk('systemctl daemon-reload');
+    did.push('unit installed');
+  }
+  const enabled = await s.exec('systemctl is-enabled bulwark-agent');
+  if (enabled.stdout.trim() !== 'enabled') {
+    await s.execOk('systemctl enable -q bulwark-agent');
+    did.push('enabled');
+  }
+  const active = (await s.exec('systemctl is-active bulwark-agent')).stdout.trim() === 'active';
+  if (!active) {
+    await s.execOk('systemctl start bulwark-agent');
+    did.push('started');
+  } else if (runtimeChanged || unitChanged) {
+    await s.execOk('systemctl restart bulwark-agent');
+    did.push('restarted');
+  } else if (configChanged) {
+    await s.execOk('systemctl reload bulwark-agent');
+    did.push('reloaded');
+  }
+  return { step: 'agent', changed: did.length > 0, detail: did.length ? did.join(', ') : 'no changes' };
+}
+
+/** Waits until the agent answers on its control socket. */
+export async function waitAgentReady(s: NodeSession, timeoutMs = 30_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    const r = await s.exec('systemctl is-active bulwark-agent && systemctl show -p StatusText --value bulwark-agent');
+    const [state, text] = r.stdout.split('\n');
+    if (state === 'active' && text) return text;
+    last = r.stdout.trim() || r.stderr.trim();
+    await new Promise((res) => setTimeout(res, 300));
+  }
+  throw new Error(`agent not ready after ${timeoutMs / 1000} s (${last}); see journalctl -u bulwark-agent`);
+}
