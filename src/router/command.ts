@@ -1,0 +1,73 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { EXIT, UsageError, type Command } from '../cli/command.js';
+import { parseConfigText } from '../config/load.js';
+import { ConfigError } from '../config/errors.js';
+import { listenFdsByName, unsetListenEnv } from '../systemd/listen-fds.js';
+import { sdNotify } from '../systemd/notify.js';
+import { routerSchema, type RouterConfig } from './config.js';
+import { hashTicket } from './auth/ticket.js';
+import { startRouter } from './index.js';
+
+const HELP = `Usage: bulwark router --config FILE      run the WAMP router in the foreground
+       bulwark router hash-ticket          read a ticket on stdin, print its scrypt hash
+
+FILE holds the router section alone (realms, listeners, components, auth, limits; see
+src/router/README.md). Without --config, the router: section of the cluster config (-c) is used.
+Listeners with fdName take their socket from systemd (LISTEN_FDNAMES). Logs are pino JSON on stderr.
+Stops on SIGTERM/SIGINT.
+
+Exit codes: 0 stopped cleanly, 2 usage or config error.`;
+
+async function loadRouterConfig(file: string | undefined, clusterConfig: string): Promise<RouterConfig> {
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new ConfigError([{ file, line: 0, col: 0, field: '', message: String((e as Error).message) }]);
+    }
+    return parseConfigText(routerSchema, text, file);
+  }
+  const { loadConfig } = await import('../config/index.js');
+  return loadConfig(clusterConfig).router;
+}
+
+export const command: Command = {
+  name: 'router',
+  summary: 'run the WAMP router in the foreground (what bulwark-router runs)',
+  help: HELP,
+  async run(ctx, args) {
+    const { values, positionals } = parseArgs({ args, options: { config: { type: 'string' } }, allowPositionals: true, strict: true });
+    if (positionals[0] === 'hash-ticket') {
+      const ticket = readFileSync(0, 'utf8').replace(/\r?\n$/, '');
+      if (ticket.length === 0) throw new UsageError('no ticket on stdin');
+      ctx.out.write(hashTicket(ticket) + '\n');
+      return EXIT.OK;
+    }
+    if (positionals.length > 0) throw new UsageError(`unexpected ${positionals.join(' ')}`);
+    let cfg: RouterConfig;
+    try {
+      cfg = await loadRouterConfig(values.config, ctx.configPath);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      ctx.err.write(e.message + '\n');
+      return EXIT.USAGE;
+    }
+    const fds = listenFdsByName();
+    unsetListenEnv();
+    const running = await startRouter(cfg, { log: ctx.log.child({ component: 'router' }), fds });
+    await sdNotify({ READY: 1, STATUS: `routing on ${running.listeners.length} listener(s)` });
+    await new Promise<void>((resolve) => {
+      const stop = (sig: string) => {
+        ctx.log.info({ signal: sig }, 'router stopping');
+        resolve();
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+    await sdNotify({ STOPPING: 1 });
+    await running.close();
+    return EXIT.OK;
+  },
+};
