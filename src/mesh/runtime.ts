@@ -15,6 +15,10 @@ import type { MeshConfig } from './schema.js';
 import { MessageVerifier, signMessage, type SignedMessage } from './signing.js';
 import { WgDevice } from './wg.js';
 
+function hex(b64: string): string {
+  return Buffer.from(b64, 'base64').toString('hex');
+}
+
 /** A member's public facts: its identity keys and underlay endpoint. */
 export interface MemberFacts extends NodeKeys {
   endpoint: string;
@@ -316,16 +320,14 @@ export class MeshNode {
         case 'rotate.commit':
           if (!s || !keysEqual(s.newPublicKey, b.newPublicKey)) throw new Error(`no staged rotation of ${from.name} with that key`);
           s.moved = true;
-          // One `wg set`: the allowed-ips move from the old peer to the new one atomically.
-          await this.dev.applyOps([{ kind: 'set', publicKey: b.newPublicKey, allowedIps: d.allowedIps }]);
+          // One transaction: the allowed-ips move from the old peer to the new one atomically.
+          await this.moveAllowedIps(b.newPublicKey, d.allowedIps);
           return { ok: true };
         case 'rotate.rollback':
           if (s && keysEqual(s.newPublicKey, b.newPublicKey)) {
             this.staged.delete(from.name);
-            await this.dev.applyOps([
-              { kind: 'set', publicKey: b.oldPublicKey, allowedIps: d.allowedIps },
-              { kind: 'remove', publicKey: b.newPublicKey },
-            ]);
+            await this.moveAllowedIps(b.oldPublicKey, d.allowedIps);
+            await this.dev.applyOps([{ kind: 'remove', publicKey: b.newPublicKey }]);
           }
           return { ok: true };
         case 'rotate.finish': {
@@ -376,14 +378,32 @@ export class MeshNode {
   private async loadKey(which: 'current' | 'next'): Promise<void> {
     const file = which === 'next' ? this.keys.nextWgKeyPath : this.keys.wgKeyPath;
     const ka = this.opts.mesh.keepalive;
-    const argv = ['wg', 'set', this.dev.iface, 'private-key', file];
-    for (const p of desiredInterface(this.opts.mesh, this.members, this.name).peers) {
-      argv.push('peer', p.publicKey, 'persistent-keepalive', '0', 'peer', p.publicKey, 'persistent-keepalive', String(ka || 1));
-      if (!ka) argv.push('peer', p.publicKey, 'persistent-keepalive', '0');
+    const peers = desiredInterface(this.opts.mesh, this.members, this.name).peers;
+    // wireguard-go: straight over the control socket (the key read from its 0600 file into the socket,
+    // never argv). Kernel: `wg set … private-key FILE`.
+    const key = readFileSync(file, 'utf8').trim();
+    const lines = [`private_key=${hex(key)}`];
+    for (const p of peers) {
+      lines.push(`public_key=${hex(p.publicKey)}`, 'update_only=true', 'persistent_keepalive_interval=0');
+      lines.push(`public_key=${hex(p.publicKey)}`, 'update_only=true', `persistent_keepalive_interval=${ka || 1}`);
+      if (!ka) lines.push(`public_key=${hex(p.publicKey)}`, 'update_only=true', 'persistent_keepalive_interval=0');
     }
-    const r = await run(argv, this.opts.netns ? { netns: this.opts.netns } : {});
-    if (r.code !== 0) throw new Error(`wg set private-key failed: ${r.stderr.trim()}`);
+    if (!(await this.dev.uapiSet(lines))) {
+      const argv = ['wg', 'set', this.dev.iface, 'private-key', file];
+      for (const p of peers) {
+        argv.push('peer', p.publicKey, 'persistent-keepalive', '0', 'peer', p.publicKey, 'persistent-keepalive', String(ka || 1));
+        if (!ka) argv.push('peer', p.publicKey, 'persistent-keepalive', '0');
+      }
+      const r = await run(argv, this.opts.netns ? { netns: this.opts.netns } : {});
+      if (r.code !== 0) throw new Error(`wg set private-key failed: ${r.stderr.trim()}`);
+    }
     this.loaded = which;
+  }
+
+  /** Moves allowed-ips onto one peer in one transaction (they leave whichever peer had them). */
+  private async moveAllowedIps(publicKey: string, allowedIps: readonly string[]): Promise<void> {
+    const lines = [`public_key=${hex(publicKey)}`, 'update_only=true', 'replace_allowed_ips=true', ...allowedIps.map((a) => `allowed_ip=${a}`)];
+    if (!(await this.dev.uapiSet(lines))) await this.dev.applyOps([{ kind: 'set', publicKey, allowedIps: [...allowedIps] }]);
   }
 
   // ---------------------------------------------------------------- pre-shared keys

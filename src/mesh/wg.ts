@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { parseDump, type WgDump } from './dump.js';
 import { destroyFile, writeSecretFile } from './keystore.js';
@@ -76,6 +78,40 @@ export class WgDevice {
     const l = j[0];
     if (!l) return null;
     return { up: (l.flags ?? []).includes('UP'), mtu: l.mtu ?? 0, addresses: (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`) };
+  }
+
+  /** wireguard-go's control socket (shared by every namespace; kernel WireGuard has none). */
+  get uapiSocket(): string {
+    return `/var/run/wireguard/${this.iface}.sock`;
+  }
+
+  /**
+   * One `set` transaction over wireguard-go's control socket (the cross-platform UAPI that `wg` itself
+   * speaks): no process to spawn, so time-critical changes land within a fraction of a millisecond.
+   * Returns false when there is no such socket (kernel WireGuard): use `wg set` then.
+   */
+  uapiSet(lines: readonly string[], timeoutMs = 5000): Promise<boolean> {
+    if (!existsSync(this.uapiSocket)) return Promise.resolve(false);
+    return new Promise((resolve, reject) => {
+      const sock = connect(this.uapiSocket);
+      let reply = '';
+      const timer = setTimeout(() => sock.destroy(new Error(`${this.iface}: control socket timed out`)), timeoutMs);
+      sock.on('data', (b: Buffer) => {
+        reply += b.toString();
+        if (reply.endsWith('\n\n')) sock.end();
+      });
+      sock.on('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      sock.on('close', () => {
+        clearTimeout(timer);
+        const m = /errno=(-?\d+)/.exec(reply);
+        if (m && m[1] === '0') resolve(true);
+        else reject(new Error(`${this.iface}: control socket refused the change (${reply.trim() || 'no reply'})`));
+      });
+      sock.write(`set=1\n${lines.join('\n')}\n\n`);
+    });
   }
 
   async delete(): Promise<void> {
