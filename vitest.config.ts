@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import ByName from './test/system/sequencer.js';
 
 // Three layers (see docs/ARCHITECTURE.md "Testing"):
 //   unit        pure functions, config -> plan; fast, parallel
@@ -29,6 +30,7 @@ export default defineConfig({
           hookTimeout: 900_000,
           fileParallelism: false,
           maxWorkers: 1,
+          sequence: { sequencer: ByName },
         },
       },
     ],

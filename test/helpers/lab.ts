@@ -1,0 +1,66 @@
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+
+/** The lab every system test shares (brought up once per run by test/system/global-setup.ts). */
+export const LAB_PREFIX = 'bwlab';
+export const LAB_STATE = `/var/lib/${LAB_PREFIX}`;
+export const LAB_CONFIG = `${LAB_STATE}/bulwark.yaml`;
+export const LAB_KEY = `${LAB_STATE}/operator/id_ed25519`;
+export const LAB_NODES = [
+  { name: 'n1', pub: '192.0.2.11', mgmt: '198.51.100.11', netns: `${LAB_PREFIX}-n1` },
+  { name: 'n2', pub: '192.0.2.12', mgmt: '198.51.100.12', netns: `${LAB_PREFIX}-n2` },
+  { name: 'n3', pub: '192.0.2.13', mgmt: '198.51.100.13', netns: `${LAB_PREFIX}-n3` },
+] as const;
+export const OUTSIDE_NS = `${LAB_PREFIX}-out`;
+
+export const CLI = resolve('dist/src/cli/main.js');
+
+export interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCmd(argv: string[], opts: { stdin?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Ran> {
+  return new Promise((res, rej) => {
+    const [cmd, ...args] = argv;
+    const child = spawn(cmd!, args, { env: opts.env ?? process.env });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 600_000);
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('error', rej);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      res({ code: code ?? 1, stdout, stderr });
+    });
+    child.stdin.end(opts.stdin ?? '');
+  });
+}
+
+/** Runs the bulwark CLI from this checkout. */
+export function bulwark(args: string[], opts: { config?: string; timeoutMs?: number } = {}): Promise<Ran> {
+  const c = opts.config === undefined ? ['-c', LAB_CONFIG] : opts.config === '' ? [] : ['-c', opts.config];
+  return runCmd(['node', CLI, ...c, ...args], { timeoutMs: opts.timeoutMs, env: { ...process.env, CI: '1' } });
+}
+
+/** Runs a shell command on a lab machine as root, over the management network. */
+export function onMachine(node: string, command: string, timeoutMs = 120_000): Promise<Ran> {
+  const n = LAB_NODES.find((x) => x.name === node);
+  if (!n) throw new Error(`no lab node ${node}`);
+  return runCmd(
+    ['ssh', '-i', LAB_KEY, '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', `root@${n.mgmt}`, command],
+    { timeoutMs },
+  );
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 200): Promise<{ value: T; ms: number }> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined && v !== false) return { value: v, ms: Date.now() - t0 };
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
