@@ -2,5 +2,7 @@ import type { Reconciler } from './reconciler.js';
 
 /** Every capability's reconciler, in the order the agent runs them. Add one line per capability. */
 export async function loadReconcilers(): Promise<Reconciler[]> {
-  return [];
+  return [
+    (await import('../firewall/reconciler.js')).reconciler,
+  ];
 }

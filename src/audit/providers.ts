@@ -2,5 +2,7 @@ import type { AuditProvider } from './check.js';
 
 /** Every capability's audit checks. Add one line per capability. */
 export async function loadAuditProviders(): Promise<AuditProvider[]> {
-  return [];
+  return [
+    (await import('../firewall/audit.js')).provider,
+  ];
 }

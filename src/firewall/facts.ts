@@ -12,7 +12,7 @@ export const firewallFactsSchema = z.strictObject({
   /** The mesh's inner addresses (e.g. 10.77.0.0/16); absent: no mesh rules. */
   meshCidr: cidrString.optional(),
   meshInterface: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/).default('bw0'),
-  /** The agents' port on the mesh (TCP and UDP). */
+  /** The agents' TCP port on the mesh. */
   meshPort: z.number().int().min(1).max(65535).optional(),
   wgPort: z.number().int().min(1).max(65535).default(51820),
   /** DNS servers found on the node (used when `egress.resolvers` is empty). */

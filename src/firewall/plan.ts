@@ -206,9 +206,8 @@ export function planFirewall(cfgIn: FirewallConfig | FirewallConfigInput, factsI
   if (meshCidr) {
     const ipk = ipOf(meshCidr.v);
     if (facts.meshPort !== undefined) {
-      rule(I, 'in-mesh-agent', match(meta('iifname'), mif), match(payload(ipk, 'saddr'), cidrJson(meshCidr)),
-        match(meta('l4proto'), anon(['tcp', 'udp'])), match(payload('th', 'dport'), facts.meshPort), counter(), ACCEPT);
-      for (const proto of ['tcp', 'udp'] as const) inputAllows.push({ id: 'in-mesh-agent', proto, ports: [[facts.meshPort, facts.meshPort]], from: [meshCidr], iifname: mif });
+      rule(I, 'in-mesh-agent', match(meta('iifname'), mif), match(payload(ipk, 'saddr'), cidrJson(meshCidr)), match(payload('tcp', 'dport'), facts.meshPort), counter(), ACCEPT);
+      inputAllows.push({ id: 'in-mesh-agent', proto: 'tcp', ports: [[facts.meshPort, facts.meshPort]], from: [meshCidr], iifname: mif });
     }
   }
   for (const s of cfg.inbound) {
@@ -259,8 +258,7 @@ export function planFirewall(cfgIn: FirewallConfig | FirewallConfigInput, factsI
   if (meshCidr) {
     const ipk = ipOf(meshCidr.v);
     if (facts.meshPort !== undefined) {
-      rule(O, 'out-mesh-agent', match(meta('oifname'), mif), match(payload(ipk, 'daddr'), cidrJson(meshCidr)),
-        match(meta('l4proto'), anon(['tcp', 'udp'])), match(payload('th', 'dport'), facts.meshPort), counter(), ACCEPT);
+      rule(O, 'out-mesh-agent', match(meta('oifname'), mif), match(payload(ipk, 'daddr'), cidrJson(meshCidr)), match(payload('tcp', 'dport'), facts.meshPort), counter(), ACCEPT);
     }
     rule(O, 'out-mesh-ping', match(meta('oifname'), mif), match(payload(ipk, 'daddr'), cidrJson(meshCidr)),
       match(payload(meshCidr.v === 4 ? 'icmp' : 'icmpv6', 'type'), 'echo-request'), counter(), ACCEPT);

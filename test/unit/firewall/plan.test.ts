@@ -31,7 +31,7 @@ describe('firewall policy defaults', () => {
     expect(text).toContain('add @https_meter4 { ip saddr limit rate over 50/second burst 100 packets } counter drop');
     expect(text).not.toContain('dport 80 counter accept comment "in-http');
     expect(text).toContain('ip saddr @peers4 udp dport 51820');
-    expect(text).toContain('meta iifname "bw0" ip saddr 10.77.0.0/16 meta l4proto { tcp, udp } th dport 7946');
+    expect(text).toContain('meta iifname "bw0" ip saddr 10.77.0.0/16 tcp dport 7946');
     expect(plan.notes.join('\n')).toMatch(/SSH is closed/);
     const peers = plan.sets.find((s) => s.name === SET.peers4);
     expect(peers?.elem).toEqual(['192.0.2.12', '192.0.2.13']);
@@ -73,7 +73,7 @@ describe('firewall promises hold for generated configs (property)', () => {
           if (proto === 'tcp' && cfg.httpRedirect) r.push([80, 80]);
           if (proto === 'tcp' && (cfg.ssh.fromAnywhere || sourceRestricted)) r.push([cfg.ssh.port, cfg.ssh.port]);
           if (proto === 'udp' && sourceRestricted) r.push([factsIn.wgPort ?? 51820, factsIn.wgPort ?? 51820]);
-          if (factsIn.meshPort !== undefined && factsIn.meshCidr && sourceRestricted) r.push([factsIn.meshPort, factsIn.meshPort]);
+          if (proto === 'tcp' && factsIn.meshPort !== undefined && factsIn.meshCidr && sourceRestricted) r.push([factsIn.meshPort, factsIn.meshPort]);
           for (const s of cfg.inbound) if (s.proto === proto && (sourceRestricted || s.from.length === 0)) r.push(...s.ports.map(portRange));
           return r;
         };

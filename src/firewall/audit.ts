@@ -1,0 +1,27 @@
+import type { AuditCheck, AuditProvider } from '../audit/check.js';
+import { diffTable } from './compare.js';
+import { nodeHost, planFor, type FirewallHost } from './local.js';
+import { readTable } from './nft.js';
+
+/** Firewall checks: our table present and equal to the plan; input/output/forward policies drop. */
+export function firewallAudit(host: () => FirewallHost = nodeHost): AuditProvider {
+  return {
+    name: 'firewall',
+    async run(ctx): Promise<AuditCheck[]> {
+      const h = host();
+      const live = await readTable({ netns: h.netns });
+      const checks: AuditCheck[] = [];
+      checks.push({ id: 'firewall.table', status: live ? 'pass' : 'fail', evidence: live ? 'table inet bulwark present' : 'table inet bulwark absent' });
+      const plan = await planFor(ctx.config, ctx.nodeName, h);
+      const d = diffTable(plan, live);
+      checks.push({ id: 'firewall.matches-plan', status: d.equal ? 'pass' : 'fail', evidence: d.equal ? 'live table equals the plan' : d.changes.slice(0, 5).join('; ') });
+      for (const chain of ['input', 'forward', 'output']) {
+        const c = live?.chains.find((x) => x.name === chain);
+        checks.push({ id: `firewall.${chain}-policy`, status: c?.policy === 'drop' && c.hook === chain ? 'pass' : 'fail', evidence: c ? `hook ${c.hook ?? '-'} policy ${c.policy ?? '-'}` : 'chain absent' });
+      }
+      return checks;
+    },
+  };
+}
+
+export const provider = firewallAudit();

@@ -1,0 +1,34 @@
+import { ipInCidr } from './cidr.js';
+import type { FirewallPlan } from './plan.js';
+
+/** The SSH path a command runs over, from $SSH_CONNECTION ("client-ip client-port server-ip server-port"). */
+export interface SshPath {
+  clientAddr: string;
+  localPort: number;
+}
+
+export function parseSshConnection(value: string | undefined): SshPath | undefined {
+  const f = value?.trim().split(/\s+/);
+  if (!f || f.length !== 4) return undefined;
+  const port = Number(f[3]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+  return { clientAddr: (f[0] ?? '').replace(/^::ffff:(?=\d+\.)/, ''), localPort: port };
+}
+
+export type LockoutVerdict = { ok: true; reason: string } | { ok: false; reason: string };
+
+/**
+ * Would the plan still accept a NEW TCP connection from the SSH client to the port it came in on? (The running
+ * session survives as "established" either way; the guard is about the next login.) Pure.
+ */
+export function checkSshPath(plan: FirewallPlan, path: SshPath | undefined): LockoutVerdict {
+  if (!path) return { ok: true, reason: 'not running over SSH' };
+  const hit = plan.inputAllows.find(
+    (a) => a.proto === 'tcp' && !a.iifname && a.ports.some(([lo, hi]) => path.localPort >= lo && path.localPort <= hi) && (a.from === null || a.from.some((c) => ipInCidr(path.clientAddr, c))),
+  );
+  if (hit) return { ok: true, reason: `${path.clientAddr} → port ${path.localPort} is accepted by ${hit.id}` };
+  return {
+    ok: false,
+    reason: `this ruleset would refuse new SSH connections from ${path.clientAddr} to port ${path.localPort} (the path this command runs over); add it to firewall.managementNetworks, or pass --force`,
+  };
+}
