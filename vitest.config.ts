@@ -10,7 +10,7 @@ import ByName from './test/system/sequencer.js';
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 } },
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000, sequence: { groupOrder: 0 } } },
       {
         test: {
           name: 'integration',
@@ -19,6 +19,7 @@ export default defineConfig({
           hookTimeout: 120_000,
           // namespaces and real daemons: keep file parallelism low on 2 cores
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
       {
@@ -30,7 +31,7 @@ export default defineConfig({
           hookTimeout: 900_000,
           fileParallelism: false,
           maxWorkers: 1,
-          sequence: { sequencer: ByName },
+          sequence: { sequencer: ByName, groupOrder: 2 },
         },
       },
     ],

@@ -28,6 +28,8 @@ export interface AgentOptions {
   identityPath?: string;
   socketPath?: string;
   intervalMs?: number;
+  /** Defaults to every capability's reconciler (reconcilers.ts). */
+  reconcilers?: Reconciler[];
 }
 
 /** One line for `systemctl status` (STATUS=) and `bulwark status`. Pure. */
@@ -110,7 +112,7 @@ export class Agent {
 
   async start(): Promise<void> {
     this.loadConfig();
-    this.reconcilers = await loadReconcilers();
+    this.reconcilers = this.o.reconcilers ?? (await loadReconcilers());
     this.server = await serveControl(this.o.socketPath ?? AGENT_SOCKET, (req: ControlRequest) =>
       req.op === 'status' ? Promise.resolve(this.status()) : this.reconcile().then(() => this.status()),
     );

@@ -4,5 +4,6 @@ import type { Reconciler } from './reconciler.js';
 export async function loadReconcilers(): Promise<Reconciler[]> {
   return [
     (await import('../firewall/reconciler.js')).reconciler,
+    (await import('../mesh/reconciler.js')).meshReconciler,
   ];
 }

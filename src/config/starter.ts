@@ -21,6 +21,13 @@ ssh:
   # bulwark.known_hosts beside this file; a changed key is refused.
   identityFile: ~/.ssh/id_ed25519
 
+firewall:
+  # Where SSH may come from (the operator's management network). Required in practice: with none,
+  # SSH is closed, and bootstrap refuses a config that would lock out the machine running it.
+  managementNetworks: [198.51.100.0/24]
+  # TCP/80 only to redirect to https.
+  httpRedirect: true
+
 provisioning:
   # "apt": packages come from each node's own apt sources.
   # "bundle": the CLI downloads the .debs here and uploads them (air-gapped nodes).

@@ -61,5 +61,8 @@ ${nodes}ssh:
 provisioning:
   # The lab machines reach no mirror: the CLI carries the packages.
   packages: bundle
+firewall:
+  # SSH only from the management side, where the operator (this host) lives.
+  managementNetworks: [198.51.100.0/24]
 `;
 }

@@ -4,6 +4,7 @@ import type { Config, NodeSpec } from '../config/schema.js';
 import { assetPath } from '../util/assets.js';
 import { bundleFor } from './bundle.js';
 import { evaluatePreflight, FACTS_SCRIPT, loadDistros, packagesFor, parseFacts, type Distro, type NodeFacts } from './preflight.js';
+import { lockoutProblem } from './lockout.js';
 import { shQuote, type NodeSession } from './ssh.js';
 
 export interface StepResult {
@@ -18,6 +19,9 @@ export class PreflightError extends Error {
 
 export async function preflight(s: NodeSession, cfg: Config): Promise<{ facts: NodeFacts; distro: Distro; result: StepResult }> {
   const r = await s.exec(FACTS_SCRIPT);
+  const conn = await s.exec('echo "$SSH_CONNECTION"');
+  const lockout = lockoutProblem(cfg, conn.stdout);
+  if (lockout) throw new PreflightError(lockout);
   if (r.code !== 0 && s.sudo) throw new PreflightError('sudo without a password is required for a non-root SSH user');
   const facts = parseFacts(r.stdout);
   const verdict = evaluatePreflight(facts, loadDistros(), cfg.provisioning.minFreeDiskMiB);
