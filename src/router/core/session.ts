@@ -138,6 +138,11 @@ export class Session {
   }
 
   private dispatch(m: Msg): void {
+    if (m.type === MT.ABORT) {
+      // the client gives up (any state): close quietly
+      this.conn.close();
+      return this.closed();
+    }
     if (this.state === 'hello') {
       if (m.type !== MT.HELLO) return this.protocolViolation(`expected HELLO, got ${MT_NAME[m.type]}`);
       return this.hello(m);
