@@ -4,5 +4,6 @@ import type { AuditProvider } from './check.js';
 export async function loadAuditProviders(): Promise<AuditProvider[]> {
   return [
     (await import('../firewall/audit.js')).provider,
+    (await import('../mesh/audit.js')).meshAuditProvider,
   ];
 }

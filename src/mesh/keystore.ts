@@ -38,6 +38,8 @@ export function destroyFile(path: string): void {
 export interface PairPsk {
   epoch: number;
   psk: string;
+  /** Unix ms when this PSK was made (for the rotation timer). */
+  created?: number;
 }
 
 /** The public identity of a node: what travels in its facts. */
@@ -133,7 +135,7 @@ export class KeyStore {
     return JSON.parse(readFileSync(p, 'utf8')) as PairPsk;
   }
   setPsk(peer: string, v: PairPsk): void {
-    writeSecretFile(join(this.root, 'psk', `${peer}.json`), JSON.stringify(v));
+    writeSecretFile(join(this.root, 'psk', `${peer}.json`), JSON.stringify({ created: Date.now(), ...v }));
   }
   psks(): Map<string, string> {
     const dir = join(this.root, 'psk');

@@ -16,6 +16,8 @@ export const bodySchemas = {
   'psk.offer': z.strictObject({ from: z.string(), to: z.string(), epoch: z.number().int().min(0), ciphertext: z.string().max(2000) }),
   'psk.rotate': z.strictObject({}),
   'members.remove': z.strictObject({ name: z.string() }),
+  /** From a node to its own agent (signed with its own key): run a rotation here. */
+  'rotate.run': z.strictObject({ what: z.enum(['wireguard', 'psk']) }),
 } as const;
 export type MessageType = keyof typeof bodySchemas;
 export type Body<T extends MessageType> = z.infer<(typeof bodySchemas)[T]>;

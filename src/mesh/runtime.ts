@@ -279,6 +279,13 @@ export class MeshNode {
     const body = bodySchemas[type].parse(msg.body) as Body<typeof type>;
     const from = this.members.find((m) => m.name === msg.from);
     if (!from) throw new Error(`unknown sender ${msg.from}`);
+    if (type === 'rotate.run') {
+      if (msg.from !== this.name) throw new Error('rotate.run is only accepted from this node itself');
+      const b = body as Body<'rotate.run'>;
+      if (b.what === 'psk') return { rotated: await this.rotateAllPsks() };
+      const r = await this.rotateWireguardKey();
+      return { oldPublicKey: r.oldPublicKey, newPublicKey: r.newPublicKey, confirmMs: r.confirmMs };
+    }
     switch (type) {
       case 'ping':
         return { ok: true, name: this.name };
@@ -467,6 +474,17 @@ export class MeshNode {
       await this.dev.applyOps([{ kind: 'set', publicKey: from.publicKey, psk }]);
       return { ok: true, epoch: offer.epoch };
     });
+  }
+
+  /** Pairs this node encapsulates whose PSK is missing or older than `maxAgeMs`. */
+  pairsDueForPsk(maxAgeMs: number, now = Date.now()): string[] {
+    return this.members
+      .filter((m) => m.name !== this.name && encapsulator(this.name, m.name) === this.name)
+      .filter((m) => {
+        const p = this.keys.psk(m.name);
+        return !p || (maxAgeMs > 0 && now - (p.created ?? 0) > maxAgeMs);
+      })
+      .map((m) => m.name);
   }
 
   /** Endpoint string peers use for this node. */

@@ -11,6 +11,8 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
   bootstrap: { summary: 'provision nodes over SSH: preflight, packages, runtime, units', load: async () => (await import('../../provision/command.js')).command },
   status: { summary: "show the agents' state per node", load: async () => (await import('../../agent/status-command.js')).command },
   agent: { summary: 'run the host agent (what bulwark-agent.service starts)', load: async () => (await import('../../agent/command.js')).command },
+  mesh: { summary: 'WireGuard mesh: status, join NODE, remove NODE', load: async () => (await import('../../mesh/command.js')).command },
+  keys: { summary: 'rotate mesh keys: keys rotate --wireguard [--node N|--all] | --psk', load: async () => (await import('../../keys/command.js')).command },
   firewall: { summary: 'plan, apply, confirm, roll back and inspect the nftables firewall', load: async () => (await import('../../firewall/command.js')).command },
   router: { summary: 'run the WAMP router in the foreground (what bulwark-router runs)', load: async () => (await import('../../router/command.js')).command },
 };

@@ -1,6 +1,10 @@
 import { statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keysEqual } from '../../../src/mesh/keys.js';
+import { keysEqual, generatePrivateKey, publicKeyOf } from '../../../src/mesh/keys.js';
+import { meshChecks } from '../../../src/mesh/audit.js';
+import { nodeStatus, renderStatus } from '../../../src/mesh/status.js';
+import { HttpTransport, serveAgentMessages } from '../../../src/mesh/transport.js';
+import { run } from '../../../src/util/exec.js';
 import { MeshLab } from './lab.js';
 
 // Three namespaces form the mesh with real wireguard-go; a fourth joins; one leaves; wireguard-go is
@@ -50,6 +54,39 @@ describe('WireGuard mesh in namespaces (wireguard-go)', () => {
     expect(await lab.node('n2').converge()).toEqual([]);
   });
 
+  it('mesh status shows every peer with a handshake and reachable; the audit passes, then flags a foreign peer', async () => {
+    const st = await nodeStatus(lab.node('n1'));
+    expect(st.up).toBe(true);
+    expect(st.peers.map((p) => [p.name, p.reachable, p.present])).toEqual([['n2', true, true], ['n3', true, true]]);
+    expect(st.peers.every((p) => p.handshakeAgeSec !== null && p.handshakeAgeSec < 60 && BigInt(p.rxBytes) > 0n)).toBe(true);
+    expect(renderStatus([st])).toMatch(/1 nodes, 2\/2 peer links reachable\n$/);
+    const checks = await meshChecks(lab.node('n1'), ['n1', 'n2', 'n3']);
+    expect(checks.map((c) => `${c.id}:${c.status}`)).toEqual(['mesh.key-file-modes:pass', 'mesh.interface-up:pass', 'mesh.peers-present:pass', 'mesh.no-foreign-peers:pass']);
+    const stranger = publicKeyOf(generatePrivateKey());
+    const dev = lab.node('n1').dev;
+    await run(['wg', 'set', dev.iface, 'peer', stranger, 'allowed-ips', '10.77.0.250/32'], { netns: lab.ns(1) });
+    const bad = await meshChecks(lab.node('n1'), ['n1', 'n2', 'n3', 'n9']);
+    expect(bad.find((c) => c.id === 'mesh.no-foreign-peers')).toMatchObject({ status: 'fail' });
+    expect(bad.find((c) => c.id === 'mesh.peers-present')?.evidence).toMatch(/never joined: n9/);
+    expect(await lab.node('n1').converge()).toEqual([expect.stringMatching(/removed peer .*not in config/)]);
+  });
+
+  it('agents answer signed messages over HTTP and refuse tampered or unsigned ones', async () => {
+    const srv = await serveAgentMessages(lab.node('n1'), '127.0.0.1', 0);
+    try {
+      const port = (srv.address() as { port: number }).port;
+      const t = new HttpTransport(() => '127.0.0.1', port);
+      expect(await t.send('n1', lab.node('n3').sign('n1', 'ping', {}))).toEqual({ ok: true, name: 'n1' });
+      const forged = { ...lab.node('n3').sign('n1', 'members.remove', { name: 'n2' }), body: { name: 'n3' } };
+      await expect(t.send('n1', forged)).rejects.toThrow(/bad signature/);
+      await expect(t.send('n1', { ...lab.node('n3').sign('n1', 'ping', {}), from: 'n2' })).rejects.toThrow(/bad signature/);
+      await expect(t.send('n1', lab.node('n3').sign('n1', 'rotate.run', { what: 'psk' }))).rejects.toThrow(/only accepted from this node/);
+      expect((await lab.node('n1').dev.dump())?.peers.length).toBe(2);
+    } finally {
+      srv.close();
+    }
+  });
+
   it('a fourth node joins and every pair pings', async () => {
     const t0 = Date.now();
     await lab.addNode(4);
@@ -71,7 +108,6 @@ describe('WireGuard mesh in namespaces (wireguard-go)', () => {
       expect(d?.peers.length).toBe(2);
     }
     // n2 still has its interface and old config: its packets must go nowhere.
-    const { run } = await import('../../../src/util/exec.js');
     const r = await run(['ping', '-c', '3', '-i', '0.2', '-W', '1', '-q', addrN1 ?? ''], { netns: lab.ns(2) });
     expect(r.code).not.toBe(0);
     expect(r.stdout).toMatch(/3 packets transmitted, 0 received/);

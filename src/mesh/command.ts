@@ -1,0 +1,136 @@
+import { parseArgs } from 'node:util';
+import { EXIT, UsageError, type CliContext, type Command } from '../cli/command.js';
+import { loadConfig } from '../config/index.js';
+import type { Config } from '../config/schema.js';
+import { MeshConfigError } from './addresses.js';
+import { memberFactsSchema, type MemberFacts } from './runtime.js';
+import { renderStatus, nodeStatus, type NodeMeshStatus } from './status.js';
+import { z } from 'zod';
+
+const HELP = `Usage: bulwark [-c FILE] mesh COMMAND
+
+  status [--json]      every node and peer: endpoint, mesh address, last handshake, bytes, reachable (a ping
+                       across the mesh just now), and a summary line
+  join NODE            add a bootstrapped node: its keys are made on it, then every node learns its public keys
+  remove NODE          every peer forgets NODE, then NODE's interface goes down and its keys are destroyed
+
+On a node (what the operator's commands run there): facts, set-members B64JSON, forget NODE, leave.
+
+Exit codes: 0 ok, 1 a peer is unreachable, 2 usage or config error, 3 a node failed.`;
+
+async function fanout(ctx: CliContext, cfg: Config, names: string[], argv: string[]) {
+  const { runOnNodes } = await import('../provision/fanout.js');
+  return runOnNodes(ctx, cfg, cfg.nodes.filter((n) => names.includes(n.name)), argv);
+}
+
+async function localNode(ctx: CliContext, self: string) {
+  const cfg = loadConfig(ctx.configPath);
+  const { nodeMesh } = await import('./node.js');
+  const node = nodeMesh(cfg, self, { log: ctx.log });
+  return { cfg, node };
+}
+
+/** `mesh join NODE` from the operator: facts from every member, then the member list to each. */
+export async function joinFromOperator(ctx: CliContext, cfg: Config, name: string): Promise<number> {
+  if (!cfg.nodes.some((n) => n.name === name)) throw new UsageError(`unknown node ${name} (config has ${cfg.nodes.map((n) => n.name).join(', ')})`);
+  const all = cfg.nodes.map((n) => n.name);
+  const facts = await fanout(ctx, cfg, all, ['mesh', 'facts', '--json']);
+  const target = facts.find((f) => f.node === name);
+  if (!target || target.code !== 0) {
+    ctx.err.write(`mesh join: ${name} has not been bootstrapped or cannot be reached: ${(target?.stderr || target?.stdout || '').trim()}\n`);
+    return EXIT.NODE_FAILED;
+  }
+  const members: MemberFacts[] = [];
+  for (const f of facts) {
+    if (f.code !== 0) continue; // nodes not bootstrapped yet join later
+    const spec = cfg.nodes.find((n) => n.name === f.node);
+    members.push(memberFactsSchema.parse({ ...(JSON.parse(f.stdout) as object), endpoint: spec?.endpoint }));
+  }
+  const { allocateAddresses } = await import('./addresses.js');
+  allocateAddresses(cfg.mesh.cidr, members.map((m) => m.name), cfg.mesh.addresses); // CIDR too small → clear error here
+  const blob = Buffer.from(JSON.stringify(members)).toString('base64');
+  const runs = await fanout(ctx, cfg, members.map((m) => m.name), ['mesh', 'set-members', blob]);
+  const failed = runs.filter((r) => r.code !== 0);
+  for (const r of failed) ctx.err.write(`${r.node}: ${(r.stderr || r.stdout).trim()}\n`);
+  if (!failed.length) ctx.out.write(`${name} joined the mesh (${members.length} members)\n`);
+  return failed.length ? EXIT.NODE_FAILED : EXIT.OK;
+}
+
+export const command: Command = {
+  name: 'mesh',
+  summary: 'WireGuard mesh: status, join NODE, remove NODE',
+  help: HELP,
+  async run(ctx, args) {
+    const [sub, ...rest] = args;
+    const { onNode } = await import('../provision/targets.js');
+    const self = onNode();
+    switch (sub) {
+      case 'status': {
+        parseArgs({ args: rest, options: {}, strict: true });
+        let rows: NodeMeshStatus[] = [];
+        let code: number = EXIT.OK;
+        if (self) {
+          const { node } = await localNode(ctx, self);
+          node.init();
+          rows = [await nodeStatus(node)];
+        } else {
+          const cfg = loadConfig(ctx.configPath);
+          const runs = await fanout(ctx, cfg, cfg.nodes.map((n) => n.name), ['mesh', 'status', '--json']);
+          for (const r of runs) {
+            try {
+              rows.push(...(JSON.parse(r.stdout) as { nodes: NodeMeshStatus[] }).nodes);
+            } catch {
+              ctx.err.write(`${r.node}: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}\n`);
+              code = EXIT.NODE_FAILED;
+            }
+          }
+        }
+        if (ctx.json) ctx.out.write(JSON.stringify({ nodes: rows }) + '\n');
+        else ctx.out.write(renderStatus(rows));
+        if (code === EXIT.OK && rows.some((n) => !n.up || n.peers.some((p) => !p.reachable))) code = EXIT.CHECK_FAILED;
+        return code;
+      }
+      case 'facts': {
+        if (!self) throw new UsageError('mesh facts runs on a node');
+        const { node } = await localNode(ctx, self);
+        node.init(); // makes the keys here on first use; only public keys are printed
+        const { endpoint: _e, ...facts } = node.facts('192.0.2.1');
+        ctx.out.write(JSON.stringify(facts) + '\n');
+        return EXIT.OK;
+      }
+      case 'set-members': {
+        if (!self) throw new UsageError('mesh set-members runs on a node');
+        const members = z.array(memberFactsSchema).parse(JSON.parse(Buffer.from(rest[0] ?? '', 'base64').toString('utf8')));
+        const { node } = await localNode(ctx, self);
+        node.init();
+        node.setMembers(members);
+        ctx.out.write(`${self}: ${members.length} members; the agent brings ${node.dev.iface} to them\n`);
+        return EXIT.OK;
+      }
+      case 'forget':
+      case 'leave': {
+        if (!self) throw new UsageError(`mesh ${sub} runs on a node`);
+        const { node } = await localNode(ctx, self);
+        node.init();
+        if (sub === 'forget') await node.forgetMember(rest[0] ?? '');
+        else await node.leave();
+        return EXIT.OK;
+      }
+      case 'join':
+      case 'remove': {
+        const name = rest[0];
+        if (!name || rest.length !== 1) throw new UsageError(`mesh ${sub} NODE`);
+        const cfg = loadConfig(ctx.configPath);
+        if (sub === 'join') return joinFromOperator(ctx, cfg, name);
+        if (!cfg.nodes.some((n) => n.name === name)) throw new MeshConfigError(`unknown node ${name}`);
+        const others = cfg.nodes.map((n) => n.name).filter((n) => n !== name);
+        const runs = [...(await fanout(ctx, cfg, others, ['mesh', 'forget', name])), ...(await fanout(ctx, cfg, [name], ['mesh', 'leave']))];
+        const failed = runs.filter((r) => r.code !== 0);
+        for (const r of failed) ctx.err.write(`${r.node}: ${(r.stderr || r.stdout).trim()}\n`);
+        return failed.length ? EXIT.NODE_FAILED : EXIT.OK;
+      }
+      default:
+        throw new UsageError(sub ? `unknown mesh command "${sub}"` : 'which mesh command?');
+    }
+  },
+};
