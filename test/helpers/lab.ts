@@ -35,6 +35,7 @@ export function runCmd(argv: string[], opts: { stdin?: string; timeoutMs?: numbe
       clearTimeout(timer);
       res({ code: code ?? 1, stdout, stderr });
     });
+    child.stdin.on('error', () => undefined); // the child may exit without reading its stdin
     child.stdin.end(opts.stdin ?? '');
   });
 }
