@@ -165,7 +165,9 @@ export function parseMessage(raw: unknown): Msg {
     for (const key in dictField) {
       if (!Object.prototype.hasOwnProperty.call(dictField, key)) continue;
       const check = rules[key];
-      if (check && !check(dictField[key])) fail(type, `option ${key} has a wrong type or value`);
+      const v = dictField[key];
+      // null/undefined stand for "not set" (MessagePack/CBOR clients send nil or undefined for unset options)
+      if (check && v !== null && v !== undefined && !check(v)) fail(type, `option ${key} has a wrong type or value`);
     }
   }
   if (layout.payload && raw.length > n + 1) {
