@@ -4,6 +4,7 @@ import type { Reconciler } from './reconciler.js';
 export async function loadReconcilers(): Promise<Reconciler[]> {
   return [
     (await import('../firewall/reconciler.js')).reconciler,
+    (await import('../hardening/reconciler.js')).reconciler,
     (await import('../mesh/reconciler.js')).meshReconciler,
   ];
 }

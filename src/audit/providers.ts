@@ -4,6 +4,7 @@ import type { AuditProvider } from './check.js';
 export async function loadAuditProviders(): Promise<AuditProvider[]> {
   return [
     (await import('../firewall/audit.js')).provider,
+    (await import('../hardening/audit.js')).provider,
     (await import('../mesh/audit.js')).meshAuditProvider,
   ];
 }
