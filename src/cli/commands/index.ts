@@ -14,5 +14,6 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
   mesh: { summary: 'WireGuard mesh: status, join NODE, remove NODE', load: async () => (await import('../../mesh/command.js')).command },
   keys: { summary: 'rotate mesh keys: keys rotate --wireguard [--node N|--all] | --psk', load: async () => (await import('../../keys/command.js')).command },
   firewall: { summary: 'plan, apply, confirm, roll back and inspect the nftables firewall', load: async () => (await import('../../firewall/command.js')).command },
+  audit: { summary: 'check live nodes against the policy; exit 1 on any failure', load: async () => (await import('../../audit/audit-command.js')).command },
   router: { summary: 'run the WAMP router in the foreground (what bulwark-router runs)', load: async () => (await import('../../router/command.js')).command },
 };
