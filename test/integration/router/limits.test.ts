@@ -1,0 +1,152 @@
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { startRouter, type RunningRouter } from '../../../src/router/index.js';
+import { baseRealm, memoryLogger, until } from './helpers.js';
+import { exchange, frame, handshake } from './raw.js';
+
+// RawSocket handshake and framing rules with every error code, open-handshake timeout, PING/PONG,
+// the session cap, the HELLO rate limit and a slow consumer cut off with bounded memory.
+const mem = memoryLogger();
+let r: RunningRouter;
+let capped: RunningRouter;
+const HELLO = JSON.stringify([1, 'app', { roles: { subscriber: {}, publisher: {} }, authmethods: ['anonymous'] }]);
+
+beforeAll(async () => {
+  r = await startRouter(
+    {
+      realms: [baseRealm()],
+      listeners: [
+        { type: 'rawsocket', host: '127.0.0.1', port: 0, auth: ['anonymous'], serializers: ['json', 'cbor'], helloRate: { perSecond: 0.05, burst: 3 } },
+        { type: 'websocket', host: '127.0.0.1', port: 0, auth: ['anonymous'] },
+        { type: 'rawsocket', host: '127.0.0.1', port: 0, auth: ['anonymous'], helloRate: { perSecond: 1000, burst: 1000 } },
+      ],
+      auth: { anonymous: { role: 'public' } },
+      limits: { openHandshakeTimeoutMs: 300, maxOutboundQueueBytes: 256 * 1024 },
+    },
+    { log: mem.log },
+  );
+  capped = await startRouter(
+    {
+      realms: [baseRealm()],
+      listeners: [
+        { type: 'rawsocket', host: '127.0.0.1', port: 0, auth: ['anonymous'] },
+        { type: 'websocket', host: '127.0.0.1', port: 0, auth: ['anonymous'] },
+      ],
+      auth: { anonymous: { role: 'public' } },
+      limits: { maxSessions: 2 },
+    },
+    { log: mem.log },
+  );
+});
+afterAll(async () => {
+  await r?.close();
+  await capped?.close();
+});
+
+const rs = () => ({ port: r.port(0) });
+
+describe('RawSocket handshake', () => {
+  it('accepts a good handshake with our length exponent (1 MiB → 11)', async () => {
+    const { data } = await exchange(rs(), handshake(1, 15), { timeoutMs: 200 });
+    expect([...data.subarray(0, 4)]).toEqual([0x7f, (11 << 4) | 1, 0, 0]);
+  });
+  it('error 1: serializer unsupported (msgpack not on this listener, 0, 9)', async () => {
+    for (const ser of [2, 0, 9]) {
+      const { data, closed } = await exchange(rs(), handshake(ser));
+      expect([...data]).toEqual([0x7f, 0x10, 0, 0]);
+      expect(closed).toBe(true);
+    }
+  });
+  it('error 2: maximum message length unacceptable (512 bytes)', async () => {
+    expect([...(await exchange(rs(), handshake(1, 0))).data]).toEqual([0x7f, 0x20, 0, 0]);
+  });
+  it('error 3: use of reserved bits', async () => {
+    expect([...(await exchange(rs(), Buffer.from([0x7f, 0xf1, 0, 1]))).data]).toEqual([0x7f, 0x30, 0, 0]);
+  });
+  it('error 4: maximum connection count reached', async () => {
+    const held = [connect(capped.port(0), '127.0.0.1'), connect(capped.port(0), '127.0.0.1')];
+    for (const s of held) s.write(handshake(1));
+    await until(() => capped.router.sessions.size === 2);
+    expect([...(await exchange({ port: capped.port(0) }, handshake(1))).data]).toEqual([0x7f, 0x40, 0, 0]);
+    // and WebSocket answers 503
+    const status = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${capped.port(1)}/`, ['wamp.2.json']);
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('error', () => resolve(-1));
+    });
+    expect(status).toBe(503);
+    for (const s of held) s.destroy();
+    await until(() => capped.router.sessions.size === 0);
+  });
+  it('drops a bad magic byte without answering', async () => {
+    expect(await exchange(rs(), Buffer.from([0x47, 0x45, 0x54, 0x20]))).toEqual({ data: Buffer.alloc(0), closed: true });
+  });
+  it('drops a connection that does not finish the handshake in time', async () => {
+    const t0 = Date.now();
+    const res = await exchange(rs(), Buffer.from([0x7f]), { timeoutMs: 3000 });
+    expect(res.closed).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(1500);
+  });
+});
+
+describe('RawSocket frames', () => {
+  it('answers PING with PONG carrying the same payload', async () => {
+    const { data } = await exchange(rs(), Buffer.concat([handshake(1), frame('abc', 1)]), { timeoutMs: 300 });
+    expect(data.subarray(4)).toEqual(frame('abc', 2));
+  });
+  it('drops frames with reserved bits, unknown types or over the length we announced', async () => {
+    for (const bad of [frame('x', 0x08), frame('x', 3), Buffer.from([0, 0x10, 0, 1])]) {
+      const res = await exchange(rs(), Buffer.concat([handshake(1), bad]));
+      expect(res.closed).toBe(true);
+      expect(res.data.length).toBe(4); // only our handshake reply
+    }
+  });
+  it('ABORTs an undecodable or misshapen message with protocol_violation', async () => {
+    for (const bad of ['{nope', '[1,2,3]', '"x"', '[999]']) {
+      const { data, closed } = await exchange(rs(), Buffer.concat([handshake(1), frame(bad)]));
+      expect(closed).toBe(true);
+      const msg = JSON.parse(data.subarray(8).toString()) as unknown[];
+      expect(msg[0]).toBe(3);
+      expect(msg[2]).toBe('wamp.error.protocol_violation');
+    }
+  });
+});
+
+describe('limits', () => {
+  it('rate-limits HELLO per source address', async () => {
+    const results: unknown[] = [];
+    for (let i = 0; i < 5; i++) {
+      const { data } = await exchange(rs(), Buffer.concat([handshake(1), frame(HELLO)]), { timeoutMs: 300 });
+      results.push((JSON.parse(data.subarray(8).toString()) as unknown[])[0]);
+    }
+    expect(results.slice(0, 3)).toEqual([2, 2, 2]); // WELCOME within the burst
+    expect(results.slice(3)).toEqual([3, 3]); // then ABORT
+    expect(mem.lines.some((l) => l.msg === 'HELLO rate limit hit')).toBe(true);
+  });
+
+  it('cuts off a slow consumer and memory stays bounded', async () => {
+    // subscriber that never reads
+    const slow = connect(r.port(2), '127.0.0.1');
+    slow.write(Buffer.concat([handshake(1), frame(HELLO), frame(JSON.stringify([32, 1, {}, 'com.example.flood']))]));
+    await until(() => [...r.router.sessions].some((s) => s.subscriptions.size > 0), 5000, 'subscription');
+    slow.pause();
+    let slowClosed = false;
+    slow.on('close', () => (slowClosed = true));
+    // publisher floods 64 KiB events
+    const pub = connect(r.port(2), '127.0.0.1');
+    pub.write(Buffer.concat([handshake(1), frame(HELLO)]));
+    await until(() => r.router.sessions.size >= 2);
+    const rss0 = process.memoryUsage().rss;
+    const big = JSON.stringify([16, 1, {}, 'com.example.flood', ['x'.repeat(64 * 1024)]]);
+    for (let i = 0; i < 2000 && !slowClosed; i++) {
+      pub.write(frame(big));
+      if (i % 50 === 0) await new Promise((res) => setTimeout(res, 5));
+    }
+    await until(() => mem.lines.some((l) => l.msg === 'slow consumer cut off') && slowClosed, 10_000, 'slow consumer cut-off');
+    const grown = process.memoryUsage().rss - rss0;
+    expect(grown).toBeLessThan(200 * 1024 * 1024);
+    pub.destroy();
+    slow.destroy();
+  });
+});
