@@ -6,5 +6,6 @@ export async function loadAuditProviders(): Promise<AuditProvider[]> {
     (await import('../firewall/audit.js')).provider,
     (await import('../hardening/audit.js')).provider,
     (await import('../mesh/audit.js')).meshAuditProvider,
+    (await import('../containers/audit.js')).containersAudit,
   ];
 }

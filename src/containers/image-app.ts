@@ -113,5 +113,8 @@ export async function buildAppImageArchive(spec: AppImageSpec, env: PodmanEnv = 
   await runOk([...base.argv, 'save', '--format', 'docker-archive', '-o', `${archive}.part`, ref], { env: base.env, timeoutMs: 300_000 });
   renameSync(`${archive}.part`, archive);
   rmSync(work, { recursive: true, force: true });
+  // Older archives of the same image are stale now.
+  const prefix = `${spec.name.split('/').pop() ?? 'app'}-`;
+  for (const f of readdirSync(spec.cacheDir)) if (f.startsWith(prefix) && f.endsWith('.tar') && join(spec.cacheDir, f) !== archive) rmSync(join(spec.cacheDir, f), { force: true });
   return { ref, archive };
 }

@@ -26,3 +26,17 @@ export function podmanOk(args: readonly string[], env: PodmanEnv = {}, timeoutMs
   const b = podmanBase(env);
   return runOk([...b.argv, ...args], { env: b.env, timeoutMs });
 }
+
+/** The image reference from `podman load` output ("Loaded image: REF" / "Loaded image(s): REF,..."). Pure. */
+export function parseLoadedImage(stdout: string): string | undefined {
+  const m = /Loaded image(?:\(s\))?:\s*([^\s,]+)/.exec(stdout);
+  return m?.[1];
+}
+
+/** Loads an image archive (docker-archive or oci-archive) and returns its reference. */
+export async function loadImageArchive(archive: string, env: PodmanEnv = {}): Promise<string> {
+  const r = await podmanOk(['load', '--quiet', '--input', archive], env, 600_000);
+  const ref = parseLoadedImage(r.stdout + r.stderr);
+  if (!ref) throw new Error(`podman load ${archive}: no image reference in output: ${r.stdout.trim()}`);
+  return ref;
+}

@@ -181,7 +181,7 @@ export function parseExposure(text: string): Map<string, { score: number; verdic
  * manager needed); without, against the running manager's loaded units.
  */
 export async function securityExposure(units: readonly string[], root?: string): Promise<Map<string, { score: number; verdict: string }>> {
-  const args = root ? ['--offline=true', `--root=${root}`] : [];
+  const args = root ? ['--offline=true', ...(root !== '/' ? [`--root=${root}`] : [])] : [];
   const r = await run(['systemd-analyze', 'security', '--no-pager', ...args, ...units], { timeoutMs: 60_000, env: { ...process.env, SYSTEMD_COLORS: '0' } });
   return parseExposure(r.stdout + r.stderr);
 }
