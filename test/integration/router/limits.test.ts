@@ -131,19 +131,19 @@ describe('limits', () => {
     slow.write(Buffer.concat([handshake(1), frame(HELLO), frame(JSON.stringify([32, 1, {}, 'com.example.flood']))]));
     await until(() => [...r.router.sessions].some((s) => s.subscriptions.size > 0), 5000, 'subscription');
     slow.pause();
-    let slowClosed = false;
-    slow.on('close', () => (slowClosed = true));
+    const slowSession = [...r.router.sessions].find((s) => s.subscriptions.size > 0)!;
+    const slowClosed = () => !r.router.sessions.has(slowSession);
     // publisher floods 64 KiB events
     const pub = connect(r.port(2), '127.0.0.1');
     pub.write(Buffer.concat([handshake(1), frame(HELLO)]));
     await until(() => r.router.sessions.size >= 2);
     const rss0 = process.memoryUsage().rss;
     const big = JSON.stringify([16, 1, {}, 'com.example.flood', ['x'.repeat(64 * 1024)]]);
-    for (let i = 0; i < 2000 && !slowClosed; i++) {
+    for (let i = 0; i < 2000 && !slowClosed(); i++) {
       pub.write(frame(big));
       if (i % 50 === 0) await new Promise((res) => setTimeout(res, 5));
     }
-    await until(() => mem.lines.some((l) => l.msg === 'slow consumer cut off') && slowClosed, 10_000, 'slow consumer cut-off');
+    await until(() => mem.lines.some((l) => l.msg === 'slow consumer cut off') && slowClosed(), 10_000, 'slow consumer cut-off');
     const grown = process.memoryUsage().rss - rss0;
     expect(grown).toBeLessThan(200 * 1024 * 1024);
     pub.destroy();
