@@ -70,7 +70,13 @@ function num(flag: string, v: string | undefined, int: boolean): number | undefi
 
 /** Parses and checks `bulwark app` arguments. Pure (throws UsageError). */
 export function parseAppArgs(args: string[]): ParsedAppArgs {
-  const { values, positionals } = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
+  const { values, positionals } = parsed;
   const [sub, name, ...extra] = positionals;
   if (sub !== 'add' && sub !== 'remove' && sub !== 'list' && sub !== 'logs') throw new UsageError(`expected add, remove, list or logs${sub ? `, not "${sub}"` : ''}`);
   if (extra.length) throw new UsageError(`unexpected ${extra.join(' ')}`);
