@@ -12,9 +12,11 @@ import autobahn from 'autobahn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appContainerName, podmanAppArgv } from '../../../src/containers/argv.js';
 import { appMounts, evaluateContainer, parseInspect } from '../../../src/containers/audit.js';
+import { routerComponents, type RouterComponents } from '../../../src/containers/plan.js';
+import { applyComponents, mergeComponents } from '../../../src/containers/router-components.js';
 import { buildAppImageArchive, echoAppSpec } from '../../../src/containers/image-app.js';
 import { loadImageArchive, podman } from '../../../src/containers/podman.js';
-import { startRouter, type RunningRouter } from '../../../src/router/index.js';
+import { startRouter, type RouterConfigInput, type RunningRouter } from '../../../src/router/index.js';
 import { createLogger } from '../../../src/log/logger.js';
 import { run } from '../../../src/util/exec.js';
 import { podmanEnvVars, testPodmanEnv } from './podman-env.js';
@@ -26,8 +28,23 @@ const work = mkdtempSync('/var/tmp/bwt-ctr-app-');
 const components = join(work, 'components');
 let image = '';
 let router: RunningRouter | undefined;
+let routerConfig: RouterConfigInput;
 let caller: { session: autobahn.Session; connection: autobahn.Connection } | undefined;
 const started: string[] = [];
+
+/** The router's components for these apps, as the node's plan writes them, with the test's paths. */
+function components_(names: (keyof typeof APPS)[]): RouterComponents {
+  const rc = routerComponents(names.map((n) => ({ name: n, image: image || 'x', runtime: 'podman', uid: APPS[n], realm: 'realm1', role: 'backend', memory: '128m', cpus: 0.5, pids: 64 })));
+  return { components: rc.components, listeners: rc.listeners.map((l) => ({ ...l, path: join(socketDir(l.component as keyof typeof APPS), 'router.sock') })) };
+}
+
+function appLog(name: keyof typeof APPS): string {
+  try {
+    return readFileSync(join(work, `${name}.log`), 'utf8');
+  } catch {
+    return '';
+  }
+}
 
 function socketDir(name: keyof typeof APPS): string {
   return join(components, name);
@@ -35,7 +52,9 @@ function socketDir(name: keyof typeof APPS): string {
 
 /** Starts an app container like its unit does (podman detaches; conmon keeps the log file). */
 async function startApp(name: keyof typeof APPS): Promise<void> {
-  const argv = podmanAppArgv({ name, image, uid: `${APPS[name]}:${APPS[name]}`, memory: '128m', cpus: '0.5', pids: '64', realm: 'realm1', socketDir: socketDir(name) }, 'podman');
+  // The same image for both apps; the second registers its own procedure name.
+  const extra = name === 'echo' ? [] : ['--env', `ECHO_PROCEDURE=com.example.${name}`];
+  const argv = podmanAppArgv({ name, image, uid: `${APPS[name]}:${APPS[name]}`, memory: '128m', cpus: '0.5', pids: '64', realm: 'realm1', socketDir: socketDir(name), extra }, 'podman');
   const logFd = openSync(join(work, `${name}.log`), 'a');
   try {
     const code = await new Promise<number>((resolve, reject) => {
@@ -103,20 +122,13 @@ beforeAll(async () => {
   const tags = await podman(['images', '--format', '{{.Repository}}:{{.Tag}}', 'localhost/bulwark-echo'], env);
   for (const t of tags.stdout.split('\n').filter((x) => x && x !== image)) await podman(['rmi', '--force', t], env);
   const permissions = [{ uri: 'com.example.', match: 'prefix' as const, call: true, register: true, disclose: { caller: true } }];
-  router = await startRouter(
-    {
-      realms: [{ name: 'realm1', roles: [{ name: 'backend', permissions }, { name: 'tester', permissions }] }],
-      components: [
-        { name: 'echo', realm: 'realm1', role: 'backend' },
-        { name: 'tester', realm: 'realm1', role: 'tester' },
-      ],
-      listeners: [
-        { type: 'rawsocket', path: join(socketDir('echo'), 'router.sock'), component: 'echo', mode: '0666', serializers: ['cbor'] },
-        { type: 'rawsocket', path: join(work, 'caller.sock'), component: 'tester', mode: '0600' },
-      ],
-    },
-    { log: createLogger({ name: 'router', level: 'warn' }) },
-  );
+  routerConfig = {
+    realms: [{ name: 'realm1', roles: [{ name: 'backend', permissions }, { name: 'tester', permissions }] }],
+    components: [{ name: 'tester', realm: 'realm1', role: 'tester' }],
+    listeners: [{ type: 'rawsocket', path: join(work, 'caller.sock'), component: 'tester', mode: '0600' }],
+  };
+  // Only echo at first; "other" is added to the running router later (as `bulwark app add` does).
+  router = await startRouter(mergeComponents(routerConfig, components_(['echo'])), { log: createLogger({ name: 'router', level: 'warn' }) });
   caller = await connectCaller();
   await startApp('echo');
   await startApp('other');
@@ -210,5 +222,33 @@ describe('echo app container against the router', () => {
     // Seen from the audit's side: echo's mounts are not what "other" may have.
     const wrong = evaluateContainer('app-echo', c!, appMounts('other', socketDir('other')));
     expect(wrong.find((x) => x.id.endsWith('.mounts'))?.status).toBe('fail');
+  });
+
+  it("adding a second app to the running router does not drop the first app's session", async () => {
+    await callUntil('com.example.echo', ['before'], 10_000);
+    const joinsBefore = appLog('echo').split('echo: registered').length - 1;
+    expect(joinsBefore).toBe(1);
+    const r = await applyComponents(router!, routerConfig, components_(['echo', 'other']));
+    expect(r).toEqual({ opened: [join(socketDir('other'), 'router.sock')], closed: [] });
+    expect(await callUntil<string>('com.example.other', ['hi other'], 15_000)).toBe('hi other');
+    expect(await callUntil<string>('com.example.echo', ['still here'], 1_000)).toBe('still here');
+    expect(appLog('echo').split('echo: registered').length - 1).toBe(joinsBefore);
+    // Removing it again closes only its listener; echo's session stays.
+    const r2 = await applyComponents(router!, routerConfig, components_(['echo']));
+    expect(r2).toEqual({ opened: [], closed: [join(socketDir('other'), 'router.sock')] });
+    await expect(caller!.session.call('com.example.other', ['gone'])).rejects.toBeDefined();
+    expect(await callUntil<string>('com.example.echo', ['still'], 1_000)).toBe('still');
+    expect(appLog('echo').split('echo: registered').length - 1).toBe(joinsBefore);
+  });
+
+  it('re-registers within 5 s after the router restarts (the component reconnects by itself)', async () => {
+    await callUntil('com.example.echo', ['before'], 10_000);
+    const t0 = Date.now();
+    await router?.close();
+    router = await startRouter(mergeComponents(routerConfig, components_(['echo', 'other'])), { log: createLogger({ name: 'router', level: 'warn' }) });
+    caller = await connectCaller();
+    expect(await callUntil<string>('com.example.echo', ['after'], 5_000)).toBe('after');
+    expect(await callUntil<string>('com.example.other', ['after'], 5_000)).toBe('after');
+    expect(Date.now() - t0).toBeLessThan(5_000);
   });
 });

@@ -109,3 +109,16 @@ describe('systemctl show parsing', () => {
     ]);
   });
 });
+
+describe('router components file', () => {
+  it("the node's plan validates as the router reads it, and merges into a valid router config", async () => {
+    const { routerComponentsSchema, mergeComponents } = await import('../../../src/containers/router-components.js');
+    const { routerSchema } = await import('../../../src/router/config.js');
+    const comps = routerComponentsSchema.parse(JSON.parse(JSON.stringify(routerComponents([spec('echo', 60501), spec('billing', 60502)]))));
+    const base = { realms: [{ name: 'realm1', roles: [{ name: 'backend' }] }], components: [{ name: 'echo', realm: 'realm1', role: 'backend' }], listeners: [] };
+    const cfg = routerSchema.parse(mergeComponents(base, comps));
+    // The base config's own "echo" wins; billing comes from the file.
+    expect(cfg.components.map((c) => c.name)).toEqual(['echo', 'billing']);
+    expect(cfg.listeners.map((l) => (l.type === 'rawsocket' ? [l.path, l.component, l.mode] : []))).toEqual([['/run/bulwark/components/billing/router.sock', 'billing', '0666']]);
+  });
+});
