@@ -3,7 +3,7 @@ import { EXIT, UsageError, type CliContext, type Command } from '../cli/command.
 import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/schema.js';
 import { MeshConfigError } from './addresses.js';
-import { memberFactsSchema, type MemberFacts } from './runtime.js';
+import { memberFactsSchema } from './runtime.js';
 import { renderStatus, nodeStatus, type NodeMeshStatus } from './status.js';
 import { z } from 'zod';
 
@@ -33,24 +33,13 @@ async function localNode(ctx: CliContext, self: string) {
 /** `mesh join NODE` from the operator: facts from every member, then the member list to each. */
 export async function joinFromOperator(ctx: CliContext, cfg: Config, name: string): Promise<number> {
   if (!cfg.nodes.some((n) => n.name === name)) throw new UsageError(`unknown node ${name} (config has ${cfg.nodes.map((n) => n.name).join(', ')})`);
-  const all = cfg.nodes.map((n) => n.name);
-  const facts = await fanout(ctx, cfg, all, ['mesh', 'facts', '--json']);
+  const { syncMembers } = await import('./join.js');
+  const { members, facts, failed } = await syncMembers(cfg, (names, argv) => fanout(ctx, cfg, names, argv));
   const target = facts.find((f) => f.node === name);
   if (!target || target.code !== 0) {
     ctx.err.write(`mesh join: ${name} has not been bootstrapped or cannot be reached: ${(target?.stderr || target?.stdout || '').trim()}\n`);
     return EXIT.NODE_FAILED;
   }
-  const members: MemberFacts[] = [];
-  for (const f of facts) {
-    if (f.code !== 0) continue; // nodes not bootstrapped yet join later
-    const spec = cfg.nodes.find((n) => n.name === f.node);
-    members.push(memberFactsSchema.parse({ ...(JSON.parse(f.stdout) as object), endpoint: spec?.endpoint }));
-  }
-  const { allocateAddresses } = await import('./addresses.js');
-  allocateAddresses(cfg.mesh.cidr, members.map((m) => m.name), cfg.mesh.addresses); // CIDR too small → clear error here
-  const blob = Buffer.from(JSON.stringify(members)).toString('base64');
-  const runs = await fanout(ctx, cfg, members.map((m) => m.name), ['mesh', 'set-members', blob]);
-  const failed = runs.filter((r) => r.code !== 0);
   for (const r of failed) ctx.err.write(`${r.node}: ${(r.stderr || r.stdout).trim()}\n`);
   if (!failed.length) ctx.out.write(`${name} joined the mesh (${members.length} members)\n`);
   return failed.length ? EXIT.NODE_FAILED : EXIT.OK;
@@ -103,8 +92,8 @@ export const command: Command = {
         const members = z.array(memberFactsSchema).parse(JSON.parse(Buffer.from(rest[0] ?? '', 'base64').toString('utf8')));
         const { node } = await localNode(ctx, self);
         node.init();
-        node.setMembers(members);
-        ctx.out.write(`${self}: ${members.length} members; the agent brings ${node.dev.iface} to them\n`);
+        const changed = node.setMembers(members);
+        ctx.out.write(changed ? `${self}: ${members.length} members; the agent brings ${node.dev.iface} to them\n` : `${self}: members unchanged\n`);
         return EXIT.OK;
       }
       case 'forget':

@@ -113,7 +113,8 @@ export class MeshNode {
   }
 
   /** Replaces the member list (public facts). Checks the mesh can hold them (CIDR size, endpoints). */
-  setMembers(members: readonly MemberFacts[]): void {
+  /** Records the member list; returns false when it equals the current one (nothing written). */
+  setMembers(members: readonly MemberFacts[]): boolean {
     const list = members.map((m) => memberFactsSchema.parse(m));
     const names = new Set<string>();
     const eps = new Map<string, string>();
@@ -126,8 +127,10 @@ export class MeshNode {
     }
     if (!names.has(this.name)) throw new MeshConfigError(`node ${this.name} is not in the member list`);
     desiredInterface(this.opts.mesh, list, this.name); // throws when the CIDR is too small
+    if (JSON.stringify(list) === JSON.stringify(this.members)) return false;
     this.members = list;
     writeSecretFile(this.membersPath, JSON.stringify(list, null, 2));
+    return true;
   }
 
   /** Peers as plain data for the firewall (open the WireGuard port only to their endpoints). */

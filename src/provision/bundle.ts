@@ -1,10 +1,15 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, runOk } from '../util/exec.js';
 import { parseFacts, type NodeFacts } from './preflight.js';
 
 export const BUNDLE_CACHE = '/var/cache/bulwark/bundles';
+
+/** A .deb file name with nothing apt or a shell could read as special. Pure. */
+export function safeDebName(file: string): string {
+  return file.replace(/%3a/gi, '_').replace(/[^A-Za-z0-9._+-]/g, '_');
+}
 
 /** This machine's distro, to check that a bundle built here fits the node. */
 export function localDistro(): { id: string; version: string } {
@@ -37,7 +42,7 @@ export function bundleFor(node: NodeFacts, dpkgStatus: string, packages: string[
       new Error(`an offline bundle for ${node.id} ${node.version} must be built on a machine of the same release (this one is ${here.id} ${here.version}); or set packages: apt for this node`),
     );
   }
-  const key = createHash('sha256').update(dpkgStatus).update('\0').update(packages.join(' ')).digest('hex').slice(0, 16);
+  const key = createHash('sha256').update('bundle-v2\0').update(dpkgStatus).update('\0').update(packages.join(' ')).digest('hex').slice(0, 16);
   let p = inFlight.get(key);
   if (!p) {
     p = makeBundle(join(BUNDLE_CACHE, `${node.id}-${node.version}-${key}`), dpkgStatus, packages);
@@ -64,8 +69,17 @@ async function makeBundle(dir: string, dpkgStatus: string, packages: string[]): 
       r = await apt(['install', '--download-only', '-y', ...packages]);
     }
     if (r.code !== 0) throw new Error(`building the package bundle failed: ${r.stderr.trim().slice(-600)}`);
-    const debs = readdirSync(join(dir, 'archives')).filter((f) => f.endsWith('.deb'));
-    await runOk(['tar', '-C', join(dir, 'archives'), '-cf', tarPath, ...debs]);
+    // apt stores an epoch's colon as "%3a" in file names, and `apt-get install ./FILE` would URL-decode it:
+    // ship the files under plain names (apt reads the package's identity from the file itself).
+    const safe = join(dir, 'safe');
+    mkdirSync(safe, { recursive: true });
+    const debs: string[] = [];
+    for (const f of readdirSync(join(dir, 'archives')).filter((x) => x.endsWith('.deb'))) {
+      const name = safeDebName(f);
+      if (!existsSync(join(safe, name))) linkSync(join(dir, 'archives', f), join(safe, name));
+      debs.push(name);
+    }
+    await runOk(['tar', '-C', safe, '-cf', tarPath, ...debs]);
     writeFileSync(done, debs.join('\n') + '\n');
   }
   const debs = readFileSync(done, 'utf8').split('\n').filter(Boolean);

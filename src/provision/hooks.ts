@@ -11,5 +11,5 @@ export interface ClusterStep {
 }
 
 export async function loadClusterSteps(): Promise<ClusterStep[]> {
-  return [];
+  return [(await import('./mesh-step.js')).meshStep];
 }

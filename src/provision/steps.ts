@@ -48,7 +48,8 @@ export async function installPackages(s: NodeSession, node: NodeSpec, cfg: Confi
   const bundle = await bundleFor(facts, status.stdout, missing);
   say(`packages: uploading ${bundle.debs.length} .debs, installing`);
   const dir = '/var/cache/bulwark/bundle';
-  await s.execOk(`rm -rf ${dir} && mkdir -p -m 0700 ${dir} && tar -xf - -C ${dir}`, readFileSync(bundle.tarPath));
+  // Readable by apt's unprivileged download user; packages are public, nothing secret here.
+  await s.execOk(`rm -rf ${dir} && mkdir -p -m 0755 ${dir} && tar -xf - -C ${dir} --no-same-owner && chmod 0644 ${dir}/*.deb`, readFileSync(bundle.tarPath));
   await s.execOk(`cd ${dir} && ${env} apt-get install -y -qq --no-install-recommends ${bundle.debs.map((d) => './' + shQuote(basename(d))).join(' ')} && rm -rf ${dir}`);
   return { step: 'packages', changed: true, detail: `installed ${missing.join(' ')} (${bundle.debs.length} .debs from an offline bundle)` };
 }

@@ -47,3 +47,11 @@ describe('preflight', () => {
     expect(packagesFor(debian)).toContain('wireguard-go');
   });
 });
+
+import { safeDebName } from '../../../src/provision/bundle.js';
+describe('offline bundle file names', () => {
+  it('turns an epoch colon and anything odd into plain characters', () => {
+    expect(safeDebName('iputils-ping_3%3a20221126-1+deb12u1_amd64.deb')).toBe('iputils-ping_3_20221126-1+deb12u1_amd64.deb');
+    expect(safeDebName('a b$c.deb')).toBe('a_b_c.deb');
+  });
+});
