@@ -6,7 +6,7 @@ import type { PodmanEnv } from '../../../src/containers/podman.js';
  * podman settings for the container tests on this build host (Debian 12, hybrid cgroups, no systemd
  * as PID 1, no CAP_SYS_RESOURCE): runc with cgroupfs (crun refuses hybrid cgroups), explicit ulimits,
  * file events, and a storage of its own so the tests never touch the host's images. Test-only: a node
- * uses the system's /etc/containers (lab machines: see docs/containers.md).
+ * uses the system's /etc/containers (lab machines: see src/containers/README.md).
  */
 export const TEST_PODMAN_DIR = '/var/tmp/bulwark-test-podman';
 
