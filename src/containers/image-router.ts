@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { runOk } from '../util/exec.js';
 import { renderEnvFile, writeIfChanged } from '../systemd/units.js';
 import { importArgv } from './image-app.js';
+import { ROUTER_COMMAND } from './unit-params.js';
 import { podmanOk, type PodmanEnv } from './podman.js';
 
 /**
@@ -113,7 +114,7 @@ export async function ensureRouterImage(spec: RouterImageSpec, opts: { env?: Pod
     } else {
       const ref = `localhost/bulwark-router:${spec.tag}-${sha.slice(0, 12)}`;
       const entry = [join(spec.runtimeDir, 'node'), join(spec.runtimeDir, spec.entry)];
-      await podmanOk(importArgv(tar, ref, { entrypoint: entry, cmd: ['router', '--config', '/etc/bulwark/bulwark.yaml'], user: `${spec.uid}:${spec.uid}`, workdir: '/tmp', env: { NODE_ENV: 'production' } }), opts.env, 300_000);
+      await podmanOk(importArgv(tar, ref, { entrypoint: entry, cmd: [...ROUTER_COMMAND], user: `${spec.uid}:${spec.uid}`, workdir: '/tmp', env: { NODE_ENV: 'production' } }), opts.env, 300_000);
       const id = (await podmanOk(['image', 'inspect', '--format', '{{.Id}}', ref], opts.env)).stdout.trim();
       record = { ref, id, rootfsSha256: sha, builtAt: new Date().toISOString() };
       images.router = record;

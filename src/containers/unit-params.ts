@@ -22,5 +22,5 @@ export const UNIT_ROUTER_VARS: Omit<RouterRunParams, 'command'> = {
   pids: '${BULWARK_ROUTER_PIDS}',
 };
 
-/** What the router container runs after its entrypoint (the bulwark runtime). */
-export const ROUTER_COMMAND = ['router', '--config', '/etc/bulwark/bulwark.yaml'] as const;
+/** What the router container runs after its entrypoint (the bulwark runtime): the router: section of the node's config. */
+export const ROUTER_COMMAND = ['-c', '/etc/bulwark/bulwark.yaml', 'router'] as const;

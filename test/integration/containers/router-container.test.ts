@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { podmanRouterArgv, ROUTER_CONTAINER } from '../../../src/containers/argv.js';
 import { ensureRouterImage, type ImageRecord } from '../../../src/containers/image-router.js';
 import { podman } from '../../../src/containers/podman.js';
+import { ROUTER_COMMAND } from '../../../src/containers/unit-params.js';
 import { parseEnvFile } from '../../../src/systemd/units.js';
 import { podmanEnvVars, testPodmanEnv } from './podman-env.js';
 
@@ -86,7 +87,7 @@ describe('router image and container', () => {
   it('receives 443/80 stand-ins by name from socket activation while running with no network, read-only, no caps, non-root', async () => {
     expect(record).toBeDefined();
     const argv = podmanRouterArgv(
-      { image: record.id, user: `${UID}:${UID}`, memory: '256m', pids: '64', command: ['router', '--config', '/etc/bulwark/bulwark.yaml'], hostPaths: { components: join(work, 'components'), etc: join(work, 'etc'), state: join(work, 'state') } },
+      { image: record.id, user: `${UID}:${UID}`, memory: '256m', pids: '64', command: [...ROUTER_COMMAND], hostPaths: { components: join(work, 'components'), etc: join(work, 'etc'), state: join(work, 'state') } },
       'podman',
     );
     // Order of --listen and of names differs on purpose: the router must map by name, not position.
@@ -111,7 +112,7 @@ describe('router image and container', () => {
     expect(https.capEff).toBe('0000000000000000');
     expect(https.ifaces).toEqual(['lo']);
     expect(https.rootWritable).toBe(false);
-    expect(https.argv).toEqual(['router', '--config', '/etc/bulwark/bulwark.yaml']);
+    expect(https.argv).toEqual([...ROUTER_COMMAND]);
     const inspect = await podman(['inspect', '--format', '{{.HostConfig.NetworkMode}} {{.HostConfig.ReadonlyRootfs}} {{.Config.User}}', ROUTER_CONTAINER], env);
     expect(inspect.stdout.trim()).toBe(`none true ${UID}:${UID}`);
     expect(existsSync(join(work, 'components'))).toBe(true);
