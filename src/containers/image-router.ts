@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { copyFileSync, cpSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { runOk } from '../util/exec.js';
@@ -54,6 +54,18 @@ export function imageAccounts(uid: number, name = 'bulwark-router'): { passwd: s
   };
 }
 
+/** Paths, sizes and mtimes of everything that goes into the image, plus uid and tag. */
+export function inputsFingerprint(spec: RouterImageSpec): string {
+  const h = createHash('sha256').update(`${spec.uid}\0${spec.tag}\0${spec.entry}\0`);
+  const walk = (p: string) => {
+    const st = statSync(p);
+    h.update(`${p}\0${st.size}\0${st.mtimeMs}\0`);
+    if (st.isDirectory()) for (const f of readdirSync(p).sort()) walk(join(p, f));
+  };
+  for (const f of spec.include) walk(join(spec.runtimeDir, f));
+  return h.digest('hex');
+}
+
 async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');
   for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
@@ -63,6 +75,8 @@ async function sha256File(path: string): Promise<string> {
 export interface ImageRecord {
   ref: string;
   id: string;
+  /** Cheap identity of the inputs (paths, sizes, mtimes, uid, tag): unchanged → no rebuild, no staging. */
+  inputs?: string;
   /** SHA-256 of the rootfs tar the image was imported from (reproducible: same runtime, same digest). */
   rootfsSha256: string;
   builtAt: string;
@@ -100,6 +114,12 @@ export async function stageRouterRootfs(spec: RouterImageSpec, workDir: string):
 export async function ensureRouterImage(spec: RouterImageSpec, opts: { env?: PodmanEnv; imagesJson?: string; routerEnv?: string } = {}): Promise<{ record: ImageRecord; changed: boolean }> {
   const imagesJson = opts.imagesJson ?? IMAGES_JSON;
   const routerEnv = opts.routerEnv ?? ROUTER_ENV;
+  const inputs = inputsFingerprint(spec);
+  const known: Record<string, ImageRecord> = existsSync(imagesJson) ? (JSON.parse(readFileSync(imagesJson, 'utf8')) as Record<string, ImageRecord>) : {};
+  const envFor = (r: ImageRecord) => renderEnvFile({ BULWARK_ROUTER_IMAGE: r.id, BULWARK_ROUTER_USER: `${spec.uid}:${spec.uid}` }, `Written by bulwark: the router image built on this node from ${spec.runtimeDir} (${r.ref}).`);
+  if (known.router?.inputs === inputs && existsSync(routerEnv) && readFileSync(routerEnv, 'utf8') === envFor(known.router) && (await podmanOk(['image', 'exists', known.router.id], opts.env).then(() => true, () => false))) {
+    return { record: known.router, changed: false };
+  }
   const work = mkdtempSync(join(tmpdir(), 'bulwark-router-image-'));
   try {
     const tar = await stageRouterRootfs(spec, work);
@@ -110,19 +130,22 @@ export async function ensureRouterImage(spec: RouterImageSpec, opts: { env?: Pod
     let changed = false;
     const exists = prev ? (await podmanOk(['image', 'exists', prev.id], opts.env).then(() => true, () => false)) : false;
     if (prev && prev.rootfsSha256 === sha && exists) {
-      record = prev;
+      record = { ...prev, inputs };
+      if (prev.inputs !== inputs) {
+        images.router = record;
+        writeIfChanged(imagesJson, JSON.stringify(images, null, 2) + '\n', 0o644);
+      }
     } else {
       const ref = `localhost/bulwark-router:${spec.tag}-${sha.slice(0, 12)}`;
       const entry = [join(spec.runtimeDir, 'node'), join(spec.runtimeDir, spec.entry)];
       await podmanOk(importArgv(tar, ref, { entrypoint: entry, cmd: [...ROUTER_COMMAND], user: `${spec.uid}:${spec.uid}`, workdir: '/tmp', env: { NODE_ENV: 'production' } }), opts.env, 300_000);
       const id = (await podmanOk(['image', 'inspect', '--format', '{{.Id}}', ref], opts.env)).stdout.trim();
-      record = { ref, id, rootfsSha256: sha, builtAt: new Date().toISOString() };
+      record = { ref, id, inputs, rootfsSha256: sha, builtAt: new Date().toISOString() };
       images.router = record;
       writeIfChanged(imagesJson, JSON.stringify(images, null, 2) + '\n', 0o644);
       changed = true;
     }
-    const envText = renderEnvFile({ BULWARK_ROUTER_IMAGE: record.id, BULWARK_ROUTER_USER: `${spec.uid}:${spec.uid}` }, `Written by bulwark: the router image built on this node from ${spec.runtimeDir} (${record.ref}).`);
-    changed = writeIfChanged(routerEnv, envText, 0o644) || changed;
+    changed = writeIfChanged(routerEnv, envFor(record), 0o644) || changed;
     return { record, changed };
   } finally {
     rmSync(work, { recursive: true, force: true });

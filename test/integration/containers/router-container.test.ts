@@ -5,7 +5,7 @@
  * read-only root, no capabilities and a non-root user.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { build } from 'esbuild';
@@ -70,10 +70,24 @@ describe('router image and container', () => {
     const images = JSON.parse(readFileSync(opts.imagesJson, 'utf8')) as { router: ImageRecord };
     expect(images.router.id).toBe(record.id);
     expect(parseEnvFile(readFileSync(opts.routerEnv, 'utf8'))).toEqual({ BULWARK_ROUTER_IMAGE: record.id, BULWARK_ROUTER_USER: `${UID}:${UID}` });
-    // Same runtime, same rootfs digest: nothing rebuilt, nothing rewritten.
+    // Same runtime: nothing rebuilt, nothing rewritten (fast path on the inputs' sizes and mtimes).
     const again = await ensureRouterImage(spec, opts);
     expect(again.changed).toBe(false);
     expect(again.record.id).toBe(record.id);
+    // A touched but identical runtime is staged again and gives the same rootfs digest: no new image.
+    utimesSync(join(runtimeDir, 'VERSION'), new Date(), new Date(Date.now() + 5000));
+    const touched = await ensureRouterImage(spec, opts);
+    expect(touched.changed).toBe(false);
+    expect(touched.record.rootfsSha256).toBe(record.rootfsSha256);
+    expect(touched.record.id).toBe(record.id);
+    // A changed runtime gives a new image.
+    writeFileSync(join(runtimeDir, 'VERSION'), '0.0.1-test\n');
+    const changed = await ensureRouterImage(spec, opts);
+    expect(changed.changed).toBe(true);
+    expect(changed.record.id).not.toBe(record.id);
+    await podman(['rmi', '--force', changed.record.id], env);
+    writeFileSync(join(runtimeDir, 'VERSION'), '0.0.0-test\n');
+    record = (await ensureRouterImage(spec, opts)).record;
     // The image holds only the runtime, the libraries node needs and the accounts.
     // (runtimeDir stands in for /usr/lib/bulwark here, so the entrypoint is its node.)
     const ls2 = await podman(['run', '--rm', '--network', 'none', '--entrypoint', join(runtimeDir, 'node'), record.id, '-e', 'const fs=require("fs");console.log(JSON.stringify({top:fs.readdirSync("/").sort(),passwd:fs.readFileSync("/etc/passwd","utf8"),bin:fs.existsSync("/bin/sh")}))'], env);
