@@ -6,5 +6,6 @@ export async function loadReconcilers(): Promise<Reconciler[]> {
     (await import('../firewall/reconciler.js')).reconciler,
     (await import('../hardening/reconciler.js')).reconciler,
     (await import('../mesh/reconciler.js')).meshReconciler,
+    (await import('../containers/reconciler.js')).containersReconciler,
   ];
 }

@@ -122,3 +122,14 @@ describe('router components file', () => {
     expect(cfg.listeners.map((l) => (l.type === 'rawsocket' ? [l.path, l.component, l.mode] : []))).toEqual([['/run/bulwark/components/billing/router.sock', 'billing', '0666']]);
   });
 });
+
+describe('containers reconciler', () => {
+  it('does nothing and says why where no runtime is installed (a build host)', async () => {
+    const { createContainersReconciler } = await import('../../../src/containers/reconciler.js');
+    const { configSchema } = await import('../../../src/config/schema.js');
+    const { createLogger } = await import('../../../src/log/logger.js');
+    const config = configSchema.parse({ cluster: 'c', nodes: [{ name: 'n1', ssh: 'root@192.0.2.11', endpoint: '192.0.2.11' }] });
+    const r = await createContainersReconciler('/nonexistent/bulwark-runtime').reconcile({ config, nodeName: 'n1', log: createLogger({ level: 'silent' }) });
+    expect(r).toEqual({ name: 'containers', changed: false, drift: [], notes: ['no runtime in /nonexistent/bulwark-runtime: nothing to run'] });
+  });
+});
