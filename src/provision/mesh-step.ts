@@ -2,6 +2,7 @@ import type { Config } from '../config/schema.js';
 import type { NodeRun } from './fanout.js';
 import type { ClusterStep } from './hooks.js';
 import { shQuote, type NodeSession } from './ssh.js';
+import { waitAgentReady } from './steps.js';
 
 /**
  * After every node is bootstrapped: join them into the WireGuard mesh (each node's keys are made on it;
@@ -27,7 +28,10 @@ export const meshStep: ClusterStep = {
     await Promise.all(
       changed.map(async (name) => {
         say(name, 'mesh: new member list; agent converging');
-        await sessions.get(name)?.execOk('systemctl reload bulwark-agent');
+        const s = sessions.get(name);
+        if (!s) return;
+        await s.execOk('systemctl reload bulwark-agent');
+        await waitAgentReady(s);
       }),
     );
     return { changed: changed.length > 0, detail: changed.length ? `member list updated on ${changed.join(', ')}` : 'no changes' };

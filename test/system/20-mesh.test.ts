@@ -50,7 +50,11 @@ describe('WireGuard mesh on the lab', () => {
     const dir = join(scratch, 'cfg');
     mkdirSync(dir, { recursive: true });
     const cfg = parse(readFileSync(LAB_CONFIG, 'utf8')) as Record<string, Record<string, unknown>>;
-    cfg.firewall = { ...cfg.firewall, inbound: [{ name: 'meshtest', proto: 'tcp', ports: [7999], from: ['10.77.0.0/24'] }] };
+    cfg.firewall = {
+      ...cfg.firewall,
+      inbound: [{ name: 'meshtest', proto: 'tcp', ports: [7999], from: ['10.77.0.0/24'] }],
+      egress: { allow: [{ name: 'meshtest', to: ['10.77.0.0/24'], proto: 'tcp', ports: [7999] }] },
+    };
     const file = join(dir, 'bulwark.yaml');
     writeFileSync(file, stringify(cfg));
     copyFileSync(join(LAB_CONFIG, '..', 'bulwark.known_hosts'), join(dir, 'bulwark.known_hosts'));
