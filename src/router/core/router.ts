@@ -11,6 +11,8 @@ export class Router implements SessionHost {
   private readonly realms = new Map<string, Realm>();
   private readonly limiters = new Map<string, RateLimiter>();
   readonly sessions = new Set<Session>();
+  /** Inputs seen: transport connections and decoded WAMP messages (for tests and status). */
+  readonly stats = { connections: 0, messages: 0 };
 
   constructor(readonly config: RouterConfig, readonly log: Logger) {
     for (const r of config.realms) this.realms.set(r.name, new Realm(r.name, r, config.limits));

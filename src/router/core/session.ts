@@ -15,6 +15,7 @@ import { validUri } from './uri.js';
 export interface SessionHost {
   readonly log: Logger;
   readonly config: import('../config.js').RouterConfig;
+  readonly stats: { messages: number };
   realm(name: string): Realm | undefined;
   helloAllowed(listener: ListenerRuntime, source: string): boolean;
 }
@@ -123,6 +124,7 @@ export class Session {
   /** A decoded value from the transport. Never throws. */
   receive(raw: unknown): void {
     if (this.state === 'closed') return;
+    this.host.stats.messages++;
     let m: Msg;
     try {
       m = parseMessage(raw);

@@ -47,6 +47,7 @@ export function serveRawSocket(router: Router, listener: ListenerRuntime, socket
   const { peer, source } = peerOf(socket);
   const log = router.log;
 
+  router.stats.connections++;
   socket.setNoDelay?.(true);
   const handshakeTimer = setTimeout(() => socket.destroy(), limits.openHandshakeTimeoutMs);
 
@@ -100,7 +101,8 @@ export function serveRawSocket(router: Router, listener: ListenerRuntime, socket
     if (limits.autoPingIntervalMs <= 0) return;
     autoPing = setInterval(() => {
       if (pingPayload) return;
-      pingPayload = randomBytes(8);
+      // ASCII payload: some clients (autobahn-js) echo it back through a UTF-8 string
+      pingPayload = Buffer.from(randomBytes(8).toString('hex'));
       frame(T_PING, pingPayload);
       pingTimer = setTimeout(() => drop('ping timeout'), limits.autoPingTimeoutMs);
     }, limits.autoPingIntervalMs);

@@ -48,6 +48,7 @@ export function attachWebSocket(server: HttpServer, router: Router, listener: Li
   // open handshake timeout: TCP (and TLS) connect → WebSocket upgrade done
   const pending = new WeakMap<Socket, NodeJS.Timeout>();
   const arm = (socket: Socket) => {
+    router.stats.connections++;
     const t = setTimeout(() => socket.destroy(), limits.openHandshakeTimeoutMs);
     t.unref();
     pending.set(socket, t);

@@ -150,3 +150,28 @@ describe('limits', () => {
     slow.destroy();
   });
 });
+
+describe('auto-ping', () => {
+  it('pings idle RawSocket peers and keeps those that answer (autobahn-js), drops those that do not', async () => {
+    const { startRouter: start } = await import('../../../src/router/index.js');
+    const { abConnect: ab, closeAb: close } = await import('./helpers.js');
+    const fast = await start(
+      { realms: [baseRealm()], listeners: [{ type: 'rawsocket', host: '127.0.0.1', port: 0, auth: ['anonymous'] }], auth: { anonymous: { role: 'public' } }, limits: { autoPingIntervalMs: 200, autoPingTimeoutMs: 150 } },
+      { log: mem.log },
+    );
+    try {
+      const c = await ab({ transports: [{ type: 'rawsocket', host: '127.0.0.1', port: fast.port(0) }], realm: 'app' } as never);
+      const mute = connect(fast.port(0), '127.0.0.1');
+      mute.write(Buffer.concat([handshake(1), frame(HELLO)]));
+      mute.pause(); // never reads, never answers PING
+      await until(() => fast.router.sessions.size === 2);
+      await new Promise((res) => setTimeout(res, 1000));
+      expect(fast.router.sessions.size).toBe(1);
+      expect(c.connection.isOpen).toBe(true);
+      await close(c);
+      mute.destroy();
+    } finally {
+      await fast.close();
+    }
+  });
+});
