@@ -22,6 +22,8 @@ export interface AppImageSpec {
   cmd: readonly string[];
   /** Numeric user the image runs as by default (the unit sets --user anyway). */
   user: string;
+  /** Paths (tar members, "./usr/share/doc") dropped from the rootfs: every MB is copied on container create with vfs storage. */
+  prune: readonly string[];
   cacheDir: string;
 }
 
@@ -41,6 +43,8 @@ export function echoAppSpec(fixtureDir: string, cacheDir = DEFAULT_CACHE_DIR): A
     installDir: '/opt/component',
     cmd: ['/usr/bin/python3', '-u', '/opt/component/echo.py'],
     user: '65534:65534',
+    // Docs, translations, the twisted backend and Cython are never used by an asyncio component.
+    prune: ['./usr/share/doc', './usr/share/man', './usr/share/locale', './usr/share/info', './usr/lib/python3/dist-packages/twisted', './usr/lib/python3/dist-packages/Cython', './var/cache/debconf'],
     cacheDir,
   };
 }
@@ -53,7 +57,7 @@ export function appImageKeys(spec: AppImageSpec, fileContents: readonly Buffer[]
     return hash.digest('hex').slice(0, 16);
   };
   const rootfs = h([spec.suite, spec.mirror, ...[...spec.packages].sort()]);
-  const image = h([rootfs, spec.installDir, JSON.stringify(spec.cmd), spec.user, ...spec.files.map((f) => f.split('/').pop() ?? f), ...fileContents]);
+  const image = h([rootfs, spec.installDir, JSON.stringify(spec.cmd), spec.user, JSON.stringify(spec.prune), ...spec.files.map((f) => f.split('/').pop() ?? f), ...fileContents]);
   return { rootfs, image };
 }
 
@@ -106,6 +110,7 @@ export async function buildAppImageArchive(spec: AppImageSpec, env: PodmanEnv = 
   spec.files.forEach((f, i) => writeFileSync(join(stage, f.split('/').pop() ?? `file${i}`), contents[i] ?? ''));
   const appTar = join(work, 'rootfs.tar');
   await runOk(['cp', rootfsTar, appTar]);
+  if (spec.prune.length) await runOk(['tar', '--delete', '-f', appTar, ...spec.prune], { timeoutMs: 300_000 });
   // Append the component's files, owned by root and world-readable.
   await runOk(['tar', '--owner=0', '--group=0', '--mode=a+rX,go-w', '-C', work, '-rf', appTar, spec.installDir.replace(/^\/+/, '')]);
   const base = podmanBase(env);
