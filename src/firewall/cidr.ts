@@ -169,10 +169,15 @@ export function compareCidr(a: Cidr, b: Cidr): number {
 
 /** Sorted, without duplicates and without prefixes contained in another (nft interval sets reject overlaps). */
 export function minimizeCidrs(list: readonly Cidr[]): Cidr[] {
-  const sorted = [...list].sort((a, b) => a.v - b.v || a.len - b.len || compareCidr(a, b));
+  // Sorted by network address, shorter prefix first: prefixes nest or are disjoint, so anything contained in an
+  // earlier kept prefix is contained in the last kept one. O(n log n).
+  const sorted = [...list].sort(compareCidr);
   const kept: Cidr[] = [];
-  for (const c of sorted) if (!kept.some((k) => cidrContains(k, c))) kept.push(c);
-  return kept.sort(compareCidr);
+  for (const c of sorted) {
+    const last = kept[kept.length - 1];
+    if (!last || !cidrContains(last, c)) kept.push(c);
+  }
+  return kept;
 }
 
 export function ipInCidr(ip: string, c: Cidr): boolean {

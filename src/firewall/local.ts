@@ -32,7 +32,8 @@ async function scheduleRollbackJob(token: string, ms: number): Promise<string> {
   const secs = Math.ceil(ms / 1000);
   if (existsSync('/run/systemd/system')) {
     const unit = `bulwark-fw-rollback-${token}`;
-    const r = await run(['systemd-run', `--on-active=${secs}s`, `--unit=${unit}`, '--description=Bulwark firewall rollback unless confirmed', '/usr/local/sbin/bulwark', 'firewall', 'rollback', '--token', token]);
+    // --wait: a timer never fires early, but if it did the command still waits for the deadline
+    const r = await run(['systemd-run', `--on-active=${secs}s`, '--timer-property=AccuracySec=1s', `--unit=${unit}`, '--description=Bulwark firewall rollback unless confirmed', '/usr/local/sbin/bulwark', 'firewall', 'rollback', '--token', token, '--wait']);
     if (r.code === 0) return `systemd timer ${unit}.timer`;
   }
   const child = spawn(process.execPath, [cli, 'firewall', 'rollback', '--token', token, '--wait'], { detached: true, stdio: 'ignore' });

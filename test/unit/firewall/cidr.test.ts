@@ -26,3 +26,21 @@ describe('cidr', () => {
     expect(minimizeCidrs(['10.0.0.0/8', '10.2.0.0/16', '10.2.0.0/16', '192.0.2.1'].map(mustCidr)).map(cidrToString)).toEqual(['10.0.0.0/8', '192.0.2.1']);
   });
 });
+
+describe('minimizeCidrs (property)', () => {
+  it('keeps a covering, non-nested, sorted subset', async () => {
+    const fc = (await import('fast-check')).default;
+    const { anyCidr } = await import('./arbitraries.js');
+    const { cidrContains, compareCidr } = await import('../../../src/firewall/cidr.js');
+    fc.assert(
+      fc.property(fc.array(anyCidr, { maxLength: 30 }), (list) => {
+        const all = list.map(mustCidr);
+        const kept = minimizeCidrs(all);
+        for (const c of all) expect(kept.some((k) => cidrContains(k, c))).toBe(true);
+        for (const a of kept) for (const b of kept) if (a !== b) expect(cidrContains(a, b)).toBe(false);
+        for (let i = 1; i < kept.length; i++) expect(compareCidr(kept[i - 1]!, kept[i]!)).toBeLessThan(0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
