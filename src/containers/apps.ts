@@ -124,6 +124,7 @@ export async function removeAppLocal(name: string, cfg: AppsConfig, deps: AppDep
   if (!spec) return undefined;
   const unit = appUnit(spec);
   await deps.systemctl.act('disable', [unit], { now: true }).catch((e: unknown) => deps.log.warn({ err: String(e) }, 'disable failed'));
+  await deps.systemctl.act('reset-failed', [unit]).catch(() => undefined);
   removeAppSpec(name, deps.paths.stateDir);
   rmSync(join(deps.paths.envDir, `${name}.env`), { force: true });
   const apps = listAppSpecs(deps.paths.stateDir);
