@@ -19,6 +19,8 @@ export const firewallFactsSchema = z.strictObject({
   resolvers: z.array(ipString).default([]),
   /** uid of apt's download user `_apt` (for `egress.aptHttp`); absent: no such user, no rule. */
   aptUid: z.number().int().min(0).optional(),
+  /** The router serves the HTTP→HTTPS redirect (a `redirect` listener): open TCP/80. */
+  httpRedirect: z.boolean().default(false),
   /** Extra management sources (e.g. the address bootstrap came from), merged with `managementNetworks`. */
   managementNetworks: z.array(cidrString).default([]),
 });

@@ -56,5 +56,6 @@ export function factsFromConfig(config: Config, nodeName: string, probe: NodePro
     wgPort: config.mesh.port,
     resolvers: probe.resolvers,
     aptUid: probe.aptUid,
+    httpRedirect: config.router.listeners.some((l) => l.type === 'redirect'),
   };
 }

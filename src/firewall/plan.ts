@@ -184,7 +184,7 @@ export function planFirewall(cfgIn: FirewallConfig | FirewallConfigInput, factsI
   }
   rule(I, 'in-https', match(payload('tcp', 'dport'), hp), counter(), ACCEPT);
   inputAllows.push({ id: 'in-https', proto: 'tcp', ports: [[hp, hp]], from: null });
-  if (cfg.httpRedirect) {
+  if (cfg.httpRedirect || facts.httpRedirect) {
     rule(I, 'in-http-redirect', match(payload('tcp', 'dport'), 80), counter(), ACCEPT);
     inputAllows.push({ id: 'in-http-redirect', proto: 'tcp', ports: [[80, 80]], from: null });
   }

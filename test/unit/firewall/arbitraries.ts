@@ -57,4 +57,5 @@ export const firewallFacts: fc.Arbitrary<FirewallFactsInput> = fc.record({
   resolvers: fc.array(fc.oneof(ipv4, ipv6, fc.constant('127.0.0.53')), { maxLength: 3 }),
   aptUid: fc.option(fc.integer({ min: 0, max: 65000 }), { nil: undefined }),
   managementNetworks: fc.array(anyCidr, { maxLength: 2 }),
+  httpRedirect: fc.boolean(),
 });

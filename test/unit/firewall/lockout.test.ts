@@ -58,5 +58,12 @@ describe('node facts', () => {
     expect(f.wgPort).toBe(cfg.mesh.port);
     expect(f.meshPort).toBe(cfg.mesh.agentPort);
     expect(planFirewall(cfg.firewall, f).rules.some((r) => r.comment === 'out-apt-http')).toBe(true);
+    expect(planFirewall(cfg.firewall, f).rules.some((r) => r.comment === 'in-http-redirect')).toBe(false);
+  });
+  it('opens 80 when the router has a redirect listener', () => {
+    const cfg = parseConfig('cluster: c\nnodes:\n  - {name: n1, ssh: root@198.51.100.11, endpoint: 192.0.2.11}\nrouter:\n  listeners:\n    - {type: redirect, port: 80}\n');
+    const f = factsFromConfig(cfg, 'n1', { resolvers: [] });
+    expect(f.httpRedirect).toBe(true);
+    expect(planFirewall(cfg.firewall, f).rules.some((r) => r.comment === 'in-http-redirect')).toBe(true);
   });
 });

@@ -70,7 +70,7 @@ describe('firewall promises hold for generated configs (property)', () => {
         }
         const allowed = (proto: string, sourceRestricted: boolean): [number, number][] => {
           const r: [number, number][] = [[cfg.https.port, cfg.https.port]];
-          if (proto === 'tcp' && cfg.httpRedirect) r.push([80, 80]);
+          if (proto === 'tcp' && (cfg.httpRedirect || factsIn.httpRedirect)) r.push([80, 80]);
           if (proto === 'tcp' && (cfg.ssh.fromAnywhere || sourceRestricted)) r.push([cfg.ssh.port, cfg.ssh.port]);
           if (proto === 'udp' && sourceRestricted) r.push([factsIn.wgPort ?? 51820, factsIn.wgPort ?? 51820]);
           if (proto === 'tcp' && factsIn.meshPort !== undefined && factsIn.meshCidr && sourceRestricted) r.push([factsIn.meshPort, factsIn.meshPort]);
@@ -89,7 +89,7 @@ describe('firewall promises hold for generated configs (property)', () => {
           }
           if (s.ports.some(([a, b]) => cfg.ssh.port >= a && cfg.ssh.port <= b) && !s.hasSaddr && !cfg.ssh.fromAnywhere) {
             // port 22 accepted from anywhere only when it is also another configured open service
-            const open = [[cfg.https.port, cfg.https.port], ...(cfg.httpRedirect ? [[80, 80]] : []), ...cfg.inbound.filter((x) => !x.from.length).flatMap((x) => x.ports.map(portRange))] as [number, number][];
+            const open = [[cfg.https.port, cfg.https.port], ...(cfg.httpRedirect || factsIn.httpRedirect ? [[80, 80]] : []), ...cfg.inbound.filter((x) => !x.from.length).flatMap((x) => x.ports.map(portRange))] as [number, number][];
             expect(inRanges(cfg.ssh.port, open)).toBe(true);
           }
         }
