@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runOk } from '../util/exec.js';
 import { podmanBase, type PodmanEnv } from './podman.js';
@@ -94,9 +94,49 @@ export interface BuiltAppImage {
   archive: string;
 }
 
+/**
+ * One builder at a time per cache (parallel test files share it): a lock directory, taken over when
+ * its builder has died (pid recorded inside) or it is older than `staleMs`.
+ */
+async function withCacheLock<T>(cacheDir: string, fn: () => Promise<T>, staleMs = 20 * 60_000): Promise<T> {
+  const lock = join(cacheDir, '.build.lock');
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
+      break;
+    } catch {
+      try {
+        const pid = Number(readFileSync(join(lock, 'pid'), 'utf8'));
+        const alive = (() => {
+          try {
+            process.kill(pid, 0);
+            return true;
+          } catch {
+            return false;
+          }
+        })();
+        if (!alive || Date.now() - statSync(lock).mtimeMs > staleMs) rmSync(lock, { recursive: true, force: true });
+      } catch {
+        /* released meanwhile */
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
 /** Builds (or finds in the cache) the app image archive; `env` selects podman's config and storage. */
 export async function buildAppImageArchive(spec: AppImageSpec, env: PodmanEnv = {}): Promise<BuiltAppImage> {
   mkdirSync(spec.cacheDir, { recursive: true });
+  return withCacheLock(spec.cacheDir, () => buildLocked(spec, env));
+}
+
+async function buildLocked(spec: AppImageSpec, env: PodmanEnv): Promise<BuiltAppImage> {
   const contents = spec.files.map((f) => readFileSync(f));
   const keys = appImageKeys(spec, contents);
   const ref = `${spec.name}:${keys.image}`;

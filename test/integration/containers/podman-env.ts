@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PodmanEnv } from '../../../src/containers/podman.js';
 
@@ -10,11 +10,19 @@ import type { PodmanEnv } from '../../../src/containers/podman.js';
  */
 export const TEST_PODMAN_DIR = '/var/tmp/bulwark-test-podman';
 
+/** Test files run in parallel: write only when different, and atomically (a reader never sees a half file). */
+function put(path: string, text: string): void {
+  if (existsSync(path) && readFileSync(path, 'utf8') === text) return;
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
+
 export function testPodmanEnv(): PodmanEnv {
   mkdirSync(TEST_PODMAN_DIR, { recursive: true });
   const containersConf = join(TEST_PODMAN_DIR, 'containers.conf');
   const storageConf = join(TEST_PODMAN_DIR, 'storage.conf');
-  writeFileSync(
+  put(
     containersConf,
     [
       '[containers]',
@@ -30,7 +38,7 @@ export function testPodmanEnv(): PodmanEnv {
       '',
     ].join('\n'),
   );
-  writeFileSync(storageConf, ['[storage]', 'driver = "overlay"', `runroot = "${TEST_PODMAN_DIR}/run"`, `graphroot = "${TEST_PODMAN_DIR}/graph"`, ''].join('\n'));
+  put(storageConf, ['[storage]', 'driver = "overlay"', `runroot = "${TEST_PODMAN_DIR}/run"`, `graphroot = "${TEST_PODMAN_DIR}/graph"`, ''].join('\n'));
   return { containersConf, storageConf };
 }
 
