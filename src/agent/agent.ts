@@ -114,7 +114,7 @@ export class Agent {
     this.loadConfig();
     this.reconcilers = this.o.reconcilers ?? (await loadReconcilers());
     this.server = await serveControl(this.o.socketPath ?? AGENT_SOCKET, (req: ControlRequest) =>
-      req.op === 'status' ? Promise.resolve(this.status()) : this.reconcile().then(() => this.status()),
+      req.op === 'status' ? Promise.resolve(this.status()) : (req.op === 'reload' ? this.reload() : this.reconcile()).then(() => this.status()),
     );
     const wd = watchdogIntervalMs();
     if (wd) this.watchdog = setInterval(() => void sdNotify({ WATCHDOG: 1 }), Math.max(1000, Math.floor(wd / 3)));
@@ -125,11 +125,11 @@ export class Agent {
     this.o.log.info({ node: this.node, version: VERSION, reconcilers: this.reconcilers.map((r) => r.name), intervalMs: every }, 'agent ready');
   }
 
+  /** Re-reads the config (keeping the last good one if it is bad) and reconciles; resolves when done. */
   async reload(): Promise<void> {
-    await sdNotify({ RELOADING: 1 });
     this.loadConfig();
+    await this.running; // a pass already under way used the old config
     await this.reconcile();
-    await sdNotify({ READY: 1 });
   }
 
   async stop(): Promise<void> {

@@ -5,14 +5,25 @@ export const command: Command = {
   name: 'agent',
   summary: 'run the host agent (what bulwark-agent.service starts)',
   help: `Usage: bulwark agent
+       bulwark agent reload
 
 Runs the host agent in the foreground, as bulwark-agent.service does (Type=notify: READY=1 once the first
 reconcile pass is done, STATUS= a one-line summary, WATCHDOG=1 pings). Reads /etc/bulwark/bulwark.yaml and
 /etc/bulwark/node.json; serves the root-only control socket /run/bulwark/agent.sock; reconciles every
-capability at start, on SIGHUP (systemctl reload bulwark-agent) and every 20 s. Logs JSON to the journal.
+capability at start, on reload and every 20 s. Logs JSON to the journal.
+"agent reload" (what systemctl reload bulwark-agent runs) asks the running agent to re-read its config and
+reconcile, and returns when that is done; a bad config is rejected and the last good one kept.
 
-Exit codes: 0 stopped by SIGTERM, 1 could not start.`,
-  async run(ctx) {
+Exit codes: 0 stopped by SIGTERM / reloaded, 1 could not start / the reloaded config was rejected.`,
+  async run(ctx, args) {
+    if (args[0] === 'reload') {
+      const { askAgent } = await import('./control.js');
+      const { AGENT_SOCKET } = await import('../config/locate.js');
+      const st = (await askAgent(AGENT_SOCKET, { op: 'reload' }, 120_000)) as { summary?: string; error?: string };
+      if (st.error) throw new Error(st.error);
+      ctx.out.write(`${st.summary}\n`);
+      return st.summary?.startsWith('config error') ? EXIT.CHECK_FAILED : EXIT.OK;
+    }
     const agent = new Agent({ log: ctx.log });
     process.on('SIGHUP', () => void agent.reload());
     const stopped = new Promise<void>((resolve) => {

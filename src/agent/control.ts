@@ -7,7 +7,7 @@ import { z } from 'zod';
  * The agent's control socket: root-only (0600), one JSON request line in, one JSON reply line out.
  * Used by `bulwark status` and other local commands on the node.
  */
-export const requestSchema = z.object({ op: z.enum(['status', 'reconcile']) });
+export const requestSchema = z.object({ op: z.enum(['status', 'reconcile', 'reload']) });
 export type ControlRequest = z.infer<typeof requestSchema>;
 
 const MAX_REQUEST = 64 * 1024;

@@ -64,6 +64,10 @@ describe('bulwark agent process', () => {
       return s.summary.startsWith('config error') ? s.summary : undefined;
     }, 10_000);
     expect(bad.value).toMatch(/bulwark\.yaml:\d+:1: bogus: unknown key "bogus"/);
+    // The synchronous reload (what ExecReload runs) answers only after the pass, with the fixed config.
+    writeFileSync(join(dir, 'bulwark.yaml'), STARTER);
+    const reloaded = (await askAgent(sock, { op: 'reload' })) as { summary: string };
+    expect(reloaded.summary).toBe('1 capability reconciled, no drift');
     // A malformed request gets an error reply and the agent keeps serving.
     const r = (await askAgent(sock, { op: 'nonsense' } as never)) as { error: string };
     expect(r.error).toMatch(/bad request/);
