@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyPlan } from '../../../src/firewall/nft.js';
+import { applyPlan, readTable } from '../../../src/firewall/nft.js';
+import { countersOf } from '../../../src/firewall/local.js';
 import { planFirewall } from '../../../src/firewall/plan.js';
 import type { FirewallConfigInput } from '../../../src/firewall/schema.js';
 import { run, runOk } from '../../../src/util/exec.js';
@@ -102,6 +103,19 @@ describe('firewall with real packets', () => {
     const burst = await probe(CLIENT, 'tcp', NODE_IP, 443, '192.0.2.3', 6, 1200);
     expect(burst).toEqual(['open', 'open', 'open', 'open', 'open', 'timeout']);
     expect(await probe(CLIENT, 'tcp', NODE_IP, 443, '192.0.2.4', 1)).toEqual(['open']);
+  });
+
+  it('per-rule counters count what was accepted and dropped', async () => {
+    // (counters restart when a test replaces the table, so make the traffic here)
+    expect(await tcp('192.0.2.1', 8080)).toBe('timeout');
+    expect(await tcp('198.51.100.5', 22)).toBe('open');
+    const counters = countersOf((await readTable({ netns: NODE }))!);
+    const get = (rule: string) => counters.find((c) => c.rule === rule)?.packets ?? -1;
+    expect(get('in-https')).toBeGreaterThan(0);
+    expect(get('in-drop')).toBeGreaterThan(0);
+    expect(get('in-ssh4')).toBeGreaterThan(0);
+    expect(get('in-https-limit4')).toBeGreaterThan(0);
+    expect(get('in-wireguard4')).toBeGreaterThan(0);
   });
 
   it('ping is rate-limited', async () => {
