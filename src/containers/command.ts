@@ -9,12 +9,11 @@ import { addAppLocal, appLogsArgv, listAppsLocal, NODE_PATHS, removeAppLocal, ty
 import { appNameSchema, memorySchema } from './schema.js';
 import { readAppSpec } from './state.js';
 
-const HELP = `Usage:
-  bulwark app add NAME (--image REF | --image-archive FILE) [--realm R] [--role ROLE]
-                  [--memory M] [--cpus N] [--pids N] [--node N]... [--all]
-  bulwark app remove NAME [--node N]... [--all]
-  bulwark app list [--node N]... [--all] [--json]
-  bulwark app logs NAME [--lines N] [--follow] [--node N]
+const HELP = `Usage: bulwark app add NAME (--image REF | --image-archive FILE) [--realm R] [--role ROLE]
+                       [--memory M] [--cpus N] [--pids N] [--node N]... [--all]
+       bulwark app remove NAME [--node N]... [--all]
+       bulwark app list [--node N]... [--all] [--json]
+       bulwark app logs NAME [--lines N] [--follow] [--node N]
 
 An app is a container run by bulwark-app@NAME.service (bulwark-app-docker@NAME.service when
 apps.runtime is docker): no network, read-only root, no capabilities, no-new-privileges, its own

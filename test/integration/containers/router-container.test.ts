@@ -23,6 +23,8 @@ const runtimeDir = join(work, 'runtime');
 const UID = 60500;
 const PORTS = [20000 + (process.pid % 20000), 20001 + (process.pid % 20000)] as const;
 let record: ImageRecord;
+/** Every image id this test made (removed at the end). */
+const made = new Set<string>();
 let activator: ChildProcess | undefined;
 
 function readLine(port: number, timeoutMs = 20_000): Promise<string> {
@@ -56,7 +58,8 @@ beforeAll(async () => {
 afterAll(async () => {
   activator?.kill('SIGKILL');
   await podman(['rm', '--force', '--ignore', '--time', '0', ROUTER_CONTAINER], env);
-  if (record) await podman(['rmi', '--force', record.id], env);
+  if (record) made.add(record.id);
+  for (const id of made) await podman(['rmi', '--force', id], env);
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -66,6 +69,7 @@ describe('router image and container', () => {
     const opts = { env, imagesJson: join(work, 'images.json'), routerEnv: join(work, 'router.env') };
     const first = await ensureRouterImage(spec, opts);
     record = first.record;
+    made.add(record.id);
     expect(record.id).toMatch(/^[0-9a-f]{64}$/);
     const images = JSON.parse(readFileSync(opts.imagesJson, 'utf8')) as { router: ImageRecord };
     expect(images.router.id).toBe(record.id);
@@ -84,6 +88,7 @@ describe('router image and container', () => {
     writeFileSync(join(runtimeDir, 'VERSION'), '0.0.1-test\n');
     const changed = await ensureRouterImage(spec, opts);
     expect(changed.changed).toBe(true);
+    made.add(changed.record.id);
     expect(changed.record.id).not.toBe(record.id);
     await podman(['rmi', '--force', changed.record.id], env);
     writeFileSync(join(runtimeDir, 'VERSION'), '0.0.0-test\n');
