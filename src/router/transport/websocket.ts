@@ -140,8 +140,12 @@ function serveWebSocket(ws: WebSocket, serializer: Serializer, socket: Socket, r
     }
     session.receive(value);
   });
-  // protocol errors (bad frames, oversized messages): ws destroys the socket = fail by drop
-  ws.on('error', (err) => log.debug({ peer, err: err.message }, 'websocket error'));
+  // protocol errors (bad frames, oversized messages, bad UTF-8): ws has queued its close frame
+  // (1002/1007/1009); we drop the connection at once instead of waiting for the close handshake
+  ws.on('error', (err) => {
+    log.debug({ peer, err: err.message }, 'websocket error; dropping');
+    ws.terminate();
+  });
   ws.on('close', () => {
     clearInterval(ping);
     clearTimeout(pongTimer);

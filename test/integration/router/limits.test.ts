@@ -175,3 +175,42 @@ describe('auto-ping', () => {
     }
   });
 });
+
+describe('WebSocket options', () => {
+  it('negotiates permessage-deflate with 13 window bits and drops messages over 1 MiB', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${r.port(1)}/`, ['wamp.2.json'], { perMessageDeflate: { clientMaxWindowBits: true, serverMaxWindowBits: 15 } });
+    const opened = new Promise((res) => ws.on('open', res));
+    const ext = await new Promise<string>((res, rej) => {
+      ws.on('upgrade', (resp) => res(String(resp.headers['sec-websocket-extensions'] ?? '')));
+      ws.on('error', rej);
+    });
+    expect(ext).toMatch(/permessage-deflate/);
+    expect(ext).toMatch(/server_max_window_bits=13/);
+    await opened;
+    const closed = new Promise<number>((res) => ws.on('close', (code) => res(code)));
+    const t0 = Date.now();
+    ws.send(JSON.stringify([1, 'app', { roles: { caller: {} }, pad: 'x'.repeat(1024 * 1024 + 10) }]));
+    expect([1006, 1009]).toContain(await closed); // message too big, connection dropped
+    expect(Date.now() - t0).toBeLessThan(900); // no waiting for a close handshake
+  });
+
+  it('refuses a WebSocket without a WAMP subprotocol', async () => {
+    const status = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${r.port(1)}/`, ['mqtt']);
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('error', () => resolve(-1));
+    });
+    expect(status).toBe(400);
+  });
+
+  it('fragments outbound messages larger than 64 KiB and clients reassemble them', async () => {
+    const { abConnect: ab, closeAb: close } = await import('./helpers.js');
+    const a = await ab({ url: `ws://127.0.0.1:${r.port(1)}/`, realm: 'app' } as never);
+    const b = await ab({ url: `ws://127.0.0.1:${r.port(1)}/`, realm: 'app' } as never);
+    const big = 'y'.repeat(200 * 1024); // below this router's 256 KiB outbound bound
+    await b.session.register('com.example.big', () => big);
+    expect(await a.session.call('com.example.big')).toBe(big);
+    await close(a);
+    await close(b);
+  });
+});
