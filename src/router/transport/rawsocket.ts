@@ -61,14 +61,23 @@ export function serveRawSocket(router: Router, listener: ListenerRuntime, socket
     socket.end(Buffer.from([MAGIC, code << 4, 0, 0]));
     setTimeout(() => socket.destroy(), limits.closeHandshakeTimeoutMs).unref();
   };
+  // writes queued in one tick go out in one writev (fewer syscalls under load)
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    socket.uncork();
+  };
   const frame = (type: number, payload: Buffer) => {
     const h = Buffer.allocUnsafe(4);
     h[0] = type;
     h.writeUIntBE(payload.length, 1, 3);
-    socket.cork();
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(uncork);
+    }
     socket.write(h);
     socket.write(payload);
-    process.nextTick(() => socket.uncork());
   };
 
   const conn: Connection = {
