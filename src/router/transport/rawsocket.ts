@@ -87,7 +87,14 @@ export function serveRawSocket(router: Router, listener: ListenerRuntime, socket
     info: { type: 'rawsocket', protocol: '', peer, source, listener: listener.name, tls: false } as TransportInfo,
     send(out: Outgoing) {
       if (socket.destroyed || closing) return;
-      const payload = out.encode(serializer!);
+      let payload: Buffer;
+      try {
+        payload = out.encode(serializer!);
+      } catch (e) {
+        // a value this peer's serializer cannot carry (e.g. a CBOR bignum for a JSON peer): skip it
+        log.warn({ peer, session: session?.id, err: String(e) }, 'message not representable for this peer; dropped');
+        return;
+      }
       if (payload.length > peerMax) {
         log.warn({ peer, size: payload.length, peerMax }, 'message larger than the peer accepts; closing');
         return socket.destroy();

@@ -95,7 +95,14 @@ function serveWebSocket(ws: WebSocket, serializer: Serializer, socket: Socket, r
     info: { type: 'websocket', protocol: serializer.subprotocol, peer, source, listener: listener.name, tls } as TransportInfo,
     send(out: Outgoing) {
       if (closing || ws.readyState !== ws.OPEN) return;
-      const data = out.encode(serializer);
+      let data: Buffer;
+      try {
+        data = out.encode(serializer);
+      } catch (e) {
+        // a value this peer's serializer cannot carry (e.g. a CBOR bignum for a JSON peer): skip it
+        log.warn({ peer, session: session.id, err: String(e) }, 'message not representable for this peer; dropped');
+        return;
+      }
       const binary = serializer.binary;
       if (frag > 0 && data.length > frag) {
         for (let i = 0; i < data.length; i += frag) ws.send(data.subarray(i, i + frag), { binary, fin: i + frag >= data.length });

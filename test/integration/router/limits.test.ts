@@ -214,3 +214,28 @@ describe('WebSocket options', () => {
     await close(b);
   });
 });
+
+describe('cross-serializer values', () => {
+  it('a CBOR bignum a JSON subscriber cannot carry is dropped for that subscriber only', async () => {
+    const { cbor } = await import('../../../src/router/wamp/serializers.js');
+    const got: unknown[] = [];
+    const sub = connect(r.port(2), '127.0.0.1');
+    sub.on('data', (d) => got.push(d));
+    sub.write(Buffer.concat([handshake(1), frame(HELLO), frame(JSON.stringify([32, 1, {}, 'com.example.big']))]));
+    await until(() => [...r.router.sessions].some((s) => [...s.subscriptions].some((x) => x.topic === 'com.example.big')));
+    const pub = connect(r.port(2), '127.0.0.1');
+    const cborHello = cbor.encode([1, 'app', { roles: { publisher: {} }, authmethods: ['anonymous'] }]);
+    // tag 2 (positive bignum) decodes to a BigInt, which JSON cannot encode
+    const bignumPublish = Buffer.concat([Buffer.from([0x85, 0x10, 0x01, 0xa1, 0x6b]), Buffer.from('acknowledge'), Buffer.from([0xf5, 0x6f]), Buffer.from('com.example.big'), Buffer.from([0x81, 0xc2, 0x49, 1, 0, 0, 0, 0, 0, 0, 0, 0])]);
+    const pubData: Buffer[] = [];
+    pub.on('data', (d) => pubData.push(d));
+    pub.write(Buffer.concat([handshake(3), frame(cborHello), frame(bignumPublish)]));
+    await until(() => mem.lines.some((l) => l.msg === 'message not representable for this peer; dropped'), 5000, 'drop log');
+    // the publisher got its PUBLISHED (ack) and stays connected; the subscriber is still there
+    await until(() => Buffer.concat(pubData).length > 8 + 100, 5000, 'PUBLISHED');
+    expect(pub.destroyed).toBe(false);
+    expect([...r.router.sessions].some((s) => [...s.subscriptions].some((x) => x.topic === 'com.example.big'))).toBe(true);
+    pub.destroy();
+    sub.destroy();
+  });
+});
