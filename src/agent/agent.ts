@@ -1,3 +1,4 @@
+import { setTimeout as nodeSetTimeout } from 'node:timers';
 import type { Server } from 'node:net';
 import type { Logger } from 'pino';
 import { readFileSync } from 'node:fs';
@@ -30,6 +31,8 @@ export interface AgentOptions {
   intervalMs?: number;
   /** Defaults to every capability's reconciler (reconcilers.ts). */
   reconcilers?: Reconciler[];
+  /** How long one reconciler may hold up a pass (default 15 s); it finishes in the background. */
+  budgetMs?: number;
 }
 
 /** One line for `systemctl status` (STATUS=) and `bulwark status`. Pure. */
@@ -90,19 +93,40 @@ export class Agent {
     return this.running;
   }
 
+  /** A reconciler still working past its budget in an earlier pass, by name: skipped until it finishes. */
+  private readonly slow = new Map<string, Promise<ReconcileReport>>();
+
   private async pass(): Promise<ReconcileReport[]> {
     const t0 = Date.now();
     const reports: ReconcileReport[] = [];
-    if (this.config) {
+    const config = this.config;
+    if (config) {
       for (const r of this.reconcilers) {
-        try {
-          const rep = await r.reconcile({ config: this.config, nodeName: this.node, log: this.o.log.child({ capability: r.name }) });
-          if (rep.drift.length) this.o.log.warn({ capability: r.name, drift: rep.drift }, 'drift found and repaired');
-          reports.push(rep);
-        } catch (e) {
-          this.o.log.error({ capability: r.name, err: e }, 'reconcile failed');
-          reports.push({ name: r.name, changed: false, drift: [], notes: [], error: e instanceof Error ? e.message : String(e) });
+        if (this.slow.has(r.name)) {
+          reports.push({ name: r.name, changed: false, drift: [], notes: [], error: 'still busy with an earlier pass' });
+          continue;
         }
+        const work = r.reconcile({ config, nodeName: this.node, log: this.o.log.child({ capability: r.name }) }).catch(
+          (e: unknown): ReconcileReport => {
+            this.o.log.error({ capability: r.name, err: e }, 'reconcile failed');
+            return { name: r.name, changed: false, drift: [], notes: [], error: e instanceof Error ? e.message : String(e) };
+          },
+        );
+        // One slow capability (an image build, a hung tool) must not hold up the others' repairs.
+        const budget = new Promise<undefined>((res) => nodeSetTimeout(res, this.o.budgetMs ?? 15_000).unref());
+        const rep = await Promise.race([work, budget]);
+        if (!rep) {
+          this.slow.set(r.name, work);
+          void work.then((late) => {
+            this.slow.delete(r.name);
+            if (late.drift.length) this.o.log.warn({ capability: r.name, drift: late.drift }, 'drift found and repaired (late)');
+          });
+          this.o.log.warn({ capability: r.name, budgetMs: this.o.budgetMs ?? 15_000 }, 'reconcile still running; other capabilities go on');
+          reports.push({ name: r.name, changed: false, drift: [], notes: [], error: 'still running after its time budget' });
+          continue;
+        }
+        if (rep.drift.length) this.o.log.warn({ capability: r.name, drift: rep.drift }, 'drift found and repaired');
+        reports.push(rep);
       }
     }
     this.last = { at: new Date().toISOString(), durationMs: Date.now() - t0, reports };

@@ -74,3 +74,45 @@ describe('bulwark agent process', () => {
     expect(((await askAgent(sock, { op: 'status' })) as { node: string }).node).toBe('n2');
   });
 });
+
+describe('agent reconcile pass', () => {
+  it('a capability stuck past its budget does not hold up the others, and is skipped until it finishes', async () => {
+    const { Agent } = await import('../../../src/agent/agent.js');
+    const { createLogger } = await import('../../../src/log/logger.js');
+    const d = mkdtempSync(join(tmpdir(), 'bw-agent2-'));
+    writeFileSync(join(d, 'bulwark.yaml'), STARTER);
+    writeFileSync(join(d, 'node.json'), '{"name":"n1"}');
+    let release!: () => void;
+    const stuck = new Promise<void>((r) => (release = r));
+    let fastRuns = 0;
+    let slowRuns = 0;
+    const a = new Agent({
+      log: createLogger({ pretty: false, level: 'silent' }),
+      configPath: join(d, 'bulwark.yaml'),
+      identityPath: join(d, 'node.json'),
+      socketPath: join(d, 'agent.sock'),
+      intervalMs: 60_000,
+      budgetMs: 200,
+      reconcilers: [
+        { name: 'slow', reconcile: async () => (slowRuns++, await stuck, { name: 'slow', changed: false, drift: [], notes: [] }) },
+        { name: 'fast', reconcile: async () => (fastRuns++, { name: 'fast', changed: false, drift: [], notes: [] }) },
+      ],
+    });
+    try {
+      await a.start();
+      expect(fastRuns).toBe(1);
+      const second = await a.reconcile();
+      expect(fastRuns).toBe(2);
+      expect(slowRuns).toBe(1); // not started again while busy
+      expect(second.find((r) => r.name === 'slow')?.error).toBe('still busy with an earlier pass');
+      release();
+      await new Promise((r) => setTimeout(r, 50));
+      await a.reconcile();
+      expect(slowRuns).toBe(2);
+    } finally {
+      release();
+      await a.stop();
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
