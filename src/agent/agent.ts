@@ -113,7 +113,10 @@ export class Agent {
           },
         );
         // One slow capability (an image build, a hung tool) must not hold up the others' repairs.
-        const budget = new Promise<undefined>((res) => nodeSetTimeout(res, this.o.budgetMs ?? 15_000).unref());
+        const budget = new Promise<undefined>((res) => {
+          const t: NodeJS.Timeout = nodeSetTimeout(() => res(undefined), this.o.budgetMs ?? 15_000);
+          t.unref();
+        });
         const rep = await Promise.race([work, budget]);
         if (!rep) {
           this.slow.set(r.name, work);
