@@ -57,7 +57,9 @@ beforeAll(async () => {
       'auth: { anonymous: { role: bench } }',
     ].join('\n'),
   );
-  const router = spawn(process.execPath, [main, 'router', '--config', f('router.yaml')], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, BULWARK_LOG_LEVEL: 'warn' } });
+  // ROUTER_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the router (written at its SIGTERM exit)
+  const nodeArgs = (process.env.ROUTER_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const router = spawn(process.execPath, [...nodeArgs, main, 'router', '--config', f('router.yaml')], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, BULWARK_LOG_LEVEL: 'warn' } });
   procs.push(router);
   routerPid = router.pid!;
   await waitFor(() => existsSync(f('router.sock')), 10_000, 'router socket');
@@ -67,8 +69,15 @@ beforeAll(async () => {
   await waitFor(() => existsSync(f('echo.sock')), 10_000, 'echo socket');
 }, 60_000);
 
-afterAll(() => {
+afterAll(async () => {
   for (const c of clients) c.close();
+  const router = procs[0];
+  if (router && router.exitCode === null) {
+    // a clean stop (lets a --cpu-prof router write its profile), then the hard kill below
+    const exited = new Promise((r) => router.once('exit', r));
+    router.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+  }
   for (const p of procs) p.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
   console.log(['', 'router bench (ratio = router / baseline of the same run)', ...rows].join('\n'));

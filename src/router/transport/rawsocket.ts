@@ -18,6 +18,8 @@ const MAGIC = 0x7f;
 const T_WAMP = 0;
 const T_PING = 1;
 const T_PONG = 2;
+/** Payloads from this size on are written as they are instead of being copied into the tick's batch. */
+const LARGE_FRAME = 16 * 1024;
 
 /** Our length exponent: 2^(9+L) >= max message size. */
 export function lengthExponent(maxMessageSize: number): number {
@@ -61,23 +63,65 @@ export function serveRawSocket(router: Router, listener: ListenerRuntime, socket
     socket.end(Buffer.from([MAGIC, code << 4, 0, 0]));
     setTimeout(() => socket.destroy(), limits.closeHandshakeTimeoutMs).unref();
   };
-  // writes queued in one tick go out in one writev (fewer syscalls under load)
-  let corked = false;
-  const uncork = () => {
-    corked = false;
-    socket.uncork();
+  // Frames queued in one tick go out as one socket write: small frames are copied (header included)
+  // into one buffer, large payloads follow zero-copy; `queued` counts the bytes not yet handed to the
+  // socket so the outbound bound sees them.
+  let outTypes: number[] = [];
+  let outPayloads: Buffer[] = [];
+  let queued = 0;
+  let flushScheduled = false;
+  const flush = () => {
+    flushScheduled = false;
+    const types = outTypes;
+    const payloads = outPayloads;
+    const total = queued;
+    outTypes = [];
+    outPayloads = [];
+    queued = 0;
+    if (payloads.length === 0 || socket.destroyed) return;
+    const multi = payloads.length > 1;
+    if (multi) socket.cork();
+    let block: Buffer | undefined;
+    let off = 0;
+    let left = total; // bytes (headers included) from frame i to the end
+    for (let i = 0; i < payloads.length; i++) {
+      const p = payloads[i]!;
+      const len = p.length;
+      if (len >= LARGE_FRAME) {
+        if (block && off > 0) socket.write(block.subarray(0, off));
+        block = undefined;
+        off = 0;
+        const h = Buffer.allocUnsafe(4);
+        h[0] = types[i]!;
+        h.writeUIntBE(len, 1, 3);
+        socket.write(h);
+        socket.write(p);
+      } else {
+        if (!block) {
+          // room for the rest of the batch (the copy stops early at the next large frame)
+          block = Buffer.allocUnsafe(left);
+          off = 0;
+        }
+        block[off] = types[i]!;
+        block[off + 1] = len >>> 16;
+        block[off + 2] = (len >>> 8) & 0xff;
+        block[off + 3] = len & 0xff;
+        p.copy(block, off + 4);
+        off += 4 + len;
+      }
+      left -= 4 + len;
+    }
+    if (block && off > 0) socket.write(off === block.length ? block : block.subarray(0, off));
+    if (multi) socket.uncork();
   };
   const frame = (type: number, payload: Buffer) => {
-    const h = Buffer.allocUnsafe(4);
-    h[0] = type;
-    h.writeUIntBE(payload.length, 1, 3);
-    if (!corked) {
-      corked = true;
-      socket.cork();
-      process.nextTick(uncork);
+    outTypes.push(type);
+    outPayloads.push(payload);
+    queued += 4 + payload.length;
+    if (!flushScheduled) {
+      flushScheduled = true;
+      process.nextTick(flush);
     }
-    socket.write(h);
-    socket.write(payload);
   };
 
   const conn: Connection = {
@@ -100,14 +144,16 @@ export function serveRawSocket(router: Router, listener: ListenerRuntime, socket
         return socket.destroy();
       }
       frame(T_WAMP, payload);
-      if (socket.writableLength > limits.maxOutboundQueueBytes) {
-        log.warn({ peer, listener: listener.name, session: session?.id, queued: socket.writableLength }, 'slow consumer cut off');
+      const backlog = socket.writableLength + queued;
+      if (backlog > limits.maxOutboundQueueBytes) {
+        log.warn({ peer, listener: listener.name, session: session?.id, queued: backlog }, 'slow consumer cut off');
         socket.destroy();
       }
     },
     close() {
       if (closing) return;
       closing = true;
+      flush(); // what was queued this tick (e.g. a GOODBYE) goes out before the FIN
       socket.end();
       setTimeout(() => socket.destroy(), limits.closeHandshakeTimeoutMs).unref();
     },
