@@ -1,5 +1,5 @@
 import { defineConfig } from 'vitest/config';
-import ByName from './test/system/sequencer.js';
+import SystemByName from './test/system/sequencer.js';
 
 // Three layers (see docs/ARCHITECTURE.md "Testing"):
 //   unit        pure functions, config -> plan; fast, parallel
@@ -9,6 +9,8 @@ import ByName from './test/system/sequencer.js';
 //               (one lab per run, set up in test/system/global-setup.ts)
 export default defineConfig({
   test: {
+    // System test files run in name order (they share one lab); see test/system/sequencer.ts.
+    sequence: { sequencer: SystemByName },
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000, sequence: { groupOrder: 0 } } },
       {
@@ -31,7 +33,7 @@ export default defineConfig({
           hookTimeout: 900_000,
           fileParallelism: false,
           maxWorkers: 1,
-          sequence: { sequencer: ByName, groupOrder: 2 },
+          sequence: { groupOrder: 2 },
         },
       },
     ],

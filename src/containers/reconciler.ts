@@ -9,6 +9,7 @@ import { ROUTER_STATE_DIR } from './argv.js';
 import { DEFAULT_RUNTIME_DIR, defaultRouterImageSpec, ensureRouterImage } from './image-router.js';
 import { appUnit, routerComponents, ROUTER_COMPONENTS_FILE, TMPFILES_CONF, tmpfilesConf } from './plan.js';
 import { listAppSpecs } from './state.js';
+import { ensureRouterTls } from './tls.js';
 
 /** Unit files of this capability that a node carries in /etc/systemd/system. */
 export const CONTAINER_UNITS = ['bulwark-router.service', 'bulwark-router-https.socket', 'bulwark-router-http.socket', 'bulwark-app@.service', 'bulwark-app-docker@.service'];
@@ -49,6 +50,8 @@ export function createContainersReconciler(runtimeDir = DEFAULT_RUNTIME_DIR): Re
           chownSync(ROUTER_STATE_DIR, 0, uid);
           report.drift.push(`${ROUTER_STATE_DIR} had the wrong group`);
         }
+        const tls = await ensureRouterTls(ctx.config, ctx.nodeName);
+        if (tls.length) report.drift.push(`self-signed TLS certificate made: ${tls[0]}`);
         const image = await ensureRouterImage(defaultRouterImageSpec(uid, VERSION, runtimeDir));
         if (image.changed) report.drift.push(`router image ${image.record.ref} (re)built`);
         const unitsChanged = installUnitFiles(CONTAINER_UNITS);

@@ -21,7 +21,25 @@ export async function prepareMachine(plan: LabPlan, node: LabNode, rootfs: strin
   mkdirSync(join(root, 'root/.ssh'), { recursive: true, mode: 0o700 });
   writeFileSync(join(root, 'root/.ssh/authorized_keys'), operatorPubKey.trim() + '\n', { mode: 0o600 });
   chmodSync(join(root, 'root/.ssh'), 0o700);
+  writeLabPodmanSettings(root);
+  mkdirSync(join(dir, 'containers'), { recursive: true });
   return root;
+}
+
+/**
+ * Lab-machine configuration, not product behaviour (a real server with cgroup v2 needs none of it): nested
+ * podman inside an nspawn machine needs crun without cgroups, no keyring, no sysctls, ulimits the machine
+ * may set, and overlay storage on a host directory bound in (overlay on the machine's overlay root fails).
+ */
+export function writeLabPodmanSettings(root: string): void {
+  mkdirSync(join(root, 'etc/containers'), { recursive: true });
+  writeFileSync(
+    join(root, 'etc/containers/containers.conf'),
+    '[containers]\ncgroups = "disabled"\nkeyring = false\ndefault_sysctls = []\ndefault_ulimits = ["nofile=1024:1024", "nproc=1000:1000"]\n[engine]\nruntime = "crun"\n',
+  );
+  writeFileSync(join(root, 'etc/containers/storage.conf'), '[storage]\ndriver = "overlay"\nrunroot = "/run/containers/storage"\ngraphroot = "/var/lib/containers/storage"\n');
+  mkdirSync(join(root, 'etc/bulwark'), { recursive: true });
+  writeFileSync(join(root, 'etc/bulwark/containers.env'), '# lab machine: podman runs without cgroups\nBULWARK_PODMAN_CGROUPS=\n');
 }
 
 /** Boots the machine with systemd-nspawn in its namespace; returns the nspawn PID. */
@@ -34,6 +52,7 @@ export function bootMachine(plan: LabPlan, node: LabNode): number {
       '-D', join(dir, 'root'), '-b', '-M', node.name, '--register=no', '--keep-unit',
       `--network-namespace-path=/run/netns/${node.netns}`,
       '--bind=/dev/net/tun',
+      `--bind=${join(dir, 'containers')}:/var/lib/containers`,
       '--capability=CAP_NET_ADMIN,CAP_NET_RAW',
       '--console=read-only',
     ],

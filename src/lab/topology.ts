@@ -64,5 +64,26 @@ provisioning:
 firewall:
   # SSH only from the management side, where the operator (this host) lives.
   managementNetworks: [198.51.100.0/24]
+  httpRedirect: true
+router:
+  realms:
+    - name: app
+      roles:
+        - name: backend
+          permissions:
+            - { uri: com.example., match: prefix, register: true, call: true, publish: true, subscribe: true, disclose: { caller: true, publisher: true } }
+        - name: public
+          permissions:
+            - { uri: com.example., match: prefix, call: true, subscribe: true, disclose: { caller: true } }
+  listeners:
+    # 443 and 80 are systemd's sockets, handed to the router container by name.
+    - type: websocket
+      fdName: https
+      auth: [anonymous]
+      # Made on each node at first start (self-signed); replace with your CA's certificate.
+      tls: { cert: /var/lib/bulwark/router/tls/cert.pem, key: /var/lib/bulwark/router/tls/key.pem }
+    - { type: redirect, fdName: http }
+  auth:
+    anonymous: { role: public, realms: [app] }
 `;
 }

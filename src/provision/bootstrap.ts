@@ -41,7 +41,7 @@ async function bootstrapOne(node: NodeSpec, cfg: Config, configText: string, art
     const rt = await installRuntime(s, artifact, say);
     steps.push(rt);
     say(`runtime: ${rt.detail}`);
-    const cf = await installConfig(s, node, configText);
+    const cf = await installConfig(s, node, cfg, configText);
     steps.push(cf);
     say(`config: ${cf.detail}`);
     const ag = await installAgentUnit(s, rt.changed, cf.changed);

@@ -79,9 +79,11 @@ export async function installRuntime(s: NodeSession, artifact: { path: string; s
   return { step: 'runtime', changed: true, detail: `installed ${r.stdout.trim()} (sha256 ${artifact.sha256.slice(0, 12)}… verified)` };
 }
 
-export async function installConfig(s: NodeSession, node: NodeSpec, configText: string): Promise<StepResult> {
-  await s.execOk('mkdir -p -m 0750 /etc/bulwark');
+export async function installConfig(s: NodeSession, node: NodeSpec, cfg: Config, configText: string): Promise<StepResult> {
+  await s.execOk('mkdir -p /etc/bulwark && chmod 0755 /etc/bulwark');
   const a = await s.writeFileIfChanged('/etc/bulwark/bulwark.yaml', configText, '0640');
+  // The router container (its own uid, read-only view of /etc/bulwark) reads the router section.
+  await s.execOk(`chgrp ${cfg.apps.routerUid} /etc/bulwark/bulwark.yaml && chmod 0640 /etc/bulwark/bulwark.yaml`);
   const b = await s.writeFileIfChanged('/etc/bulwark/node.json', JSON.stringify({ name: node.name }) + '\n', '0644');
   return { step: 'config', changed: a || b, detail: a || b ? 'updated /etc/bulwark' : 'no changes' };
 }

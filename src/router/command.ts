@@ -15,7 +15,8 @@ const HELP = `Usage: bulwark router --config FILE      run the WAMP router in th
 FILE holds the router section alone (realms, listeners, components, auth, limits; see
 src/router/README.md). Without --config, the router: section of the cluster config (-c) is used.
 Listeners with fdName take their socket from systemd (LISTEN_FDNAMES). Logs are pino JSON on stderr.
-Stops on SIGTERM/SIGINT.
+Stops on SIGTERM/SIGINT. Without --config (on a node) it also serves the apps' component sockets listed in
+/etc/bulwark/router-components.json and re-reads that list on SIGHUP (systemctl reload bulwark-router).
 
 Exit codes: 0 stopped cleanly, 2 usage or config error.`;
 
@@ -54,9 +55,23 @@ export const command: Command = {
       ctx.err.write(e.message + '\n');
       return EXIT.USAGE;
     }
+    // On a node, the apps' components (written by `bulwark app add`) join the configured ones; SIGHUP
+    // (systemctl reload bulwark-router) opens and closes their sockets without touching other sessions.
+    const comps = await import('../containers/router-components.js');
+    const base = cfg;
+    const withApps = values.config === undefined;
+    if (withApps) cfg = routerSchema.parse(comps.mergeComponents(base, comps.readRouterComponents()));
     const fds = listenFdsByName();
     unsetListenEnv();
     const running = await startRouter(cfg, { log: ctx.log.child({ component: 'router' }), fds });
+    if (withApps) {
+      process.on('SIGHUP', () => {
+        comps.applyComponents(running, base, comps.readRouterComponents()).then(
+          (r) => ctx.log.info(r, 'components reloaded'),
+          (e: unknown) => ctx.log.error({ err: e }, 'components reload failed; the running ones are untouched'),
+        );
+      });
+    }
     await sdNotify({ READY: 1, STATUS: `routing on ${running.listeners.length} listener(s)` });
     await new Promise<void>((resolve) => {
       const stop = (sig: string) => {

@@ -51,7 +51,7 @@ export function onMachine(node: string, command: string, timeoutMs = 120_000): P
   const n = LAB_NODES.find((x) => x.name === node);
   if (!n) throw new Error(`no lab node ${node}`);
   return runCmd(
-    ['ssh', '-i', LAB_KEY, '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', `root@${n.mgmt}`, command],
+    ['ssh', '-i', LAB_KEY, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', `root@${n.mgmt}`, command],
     { timeoutMs },
   );
 }
