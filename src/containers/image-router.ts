@@ -82,7 +82,8 @@ export interface ImageRecord {
   builtAt: string;
 }
 
-/** Stages the rootfs and writes a reproducible tar (sorted, mtime 0, uid 0). Returns the tar path. */
+/** Stages the rootfs and writes a reproducible tar (sorted, mtime 0, uid 0, modes independent of the umask: the
+ * agent runs with UMask=0077, and the router's own uid must read and run everything here). Returns the tar path. */
 export async function stageRouterRootfs(spec: RouterImageSpec, workDir: string): Promise<string> {
   const root = join(workDir, 'rootfs');
   mkdirSync(root, { recursive: true });
@@ -103,7 +104,7 @@ export async function stageRouterRootfs(spec: RouterImageSpec, workDir: string):
   // Mount points the router container uses (the root is read-only at run time).
   for (const d of ['tmp', 'run/bulwark/components', 'etc/bulwark', 'var/lib/bulwark/router', 'proc', 'sys', 'dev']) mkdirSync(join(root, d), { recursive: true });
   const tar = join(workDir, 'rootfs.tar');
-  await runOk(['tar', '--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '--mode=go-w', '-C', root, '-cf', tar, '.']);
+  await runOk(['tar', '--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '--mode=go-w,a+rX', '-C', root, '-cf', tar, '.']);
   return tar;
 }
 

@@ -2,6 +2,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { runOk } from '../util/exec.js';
+import { ROUTER_STATE_DIR } from './argv.js';
 
 /** The TLS files the router's listeners name, with the node's public address for the certificate. Pure. */
 export function wantedTls(cfg: Config, nodeName: string): { cert: string; key: string; address?: string }[] {
@@ -22,8 +23,15 @@ export function wantedTls(cfg: Config, nodeName: string): { cert: string; key: s
 export async function ensureRouterTls(cfg: Config, nodeName: string): Promise<string[]> {
   const made: string[] = [];
   for (const t of wantedTls(cfg, nodeName)) {
+    for (const d of new Set([dirname(t.cert), dirname(t.key)])) {
+      // Our own directories get an explicit mode and group (the agent's umask 0077 would leave them
+      // unreadable for the router); an operator's directories elsewhere are left as they are.
+      if (!d.startsWith(`${ROUTER_STATE_DIR}/`) && existsSync(d)) continue;
+      mkdirSync(d, { recursive: true });
+      chownSync(d, 0, cfg.apps.routerUid);
+      chmodSync(d, 0o750);
+    }
     if (existsSync(t.cert) || existsSync(t.key)) continue;
-    for (const d of new Set([dirname(t.cert), dirname(t.key)])) mkdirSync(d, { recursive: true, mode: 0o750 });
     const cn = t.address ?? nodeName;
     const san = t.address ? (t.address.includes(':') ? `IP:${t.address}` : `IP:${t.address}`) : `DNS:${nodeName}`;
     await runOk([
