@@ -20,6 +20,7 @@ const T_PING = 1;
 const T_PONG = 2;
 /** Payloads from this size on are written as they are instead of being copied into the tick's batch. */
 const LARGE_FRAME = 16 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 /** Our length exponent: 2^(9+L) >= max message size. */
 export function lengthExponent(maxMessageSize: number): number {
@@ -37,7 +38,7 @@ export function peerOf(socket: Socket): { peer: string; source: string } {
 export function serveRawSocket(router: Router, listener: ListenerRuntime, socket: Socket, limits: RouterConfig['limits']): void {
   const ourExp = lengthExponent(limits.maxMessageSize);
   const ourMax = Math.min(2 ** (9 + ourExp), limits.maxMessageSize);
-  let buf: Buffer = Buffer.alloc(0);
+  let buf: Buffer = EMPTY;
   let serializer: Serializer | undefined;
   let peerMax = 0;
   let session: Session | undefined;
@@ -120,7 +121,7 @@ export function serveRawSocket(router: Router, listener: ListenerRuntime, socket
     queued += 4 + payload.length;
     if (!flushScheduled) {
       flushScheduled = true;
-      process.nextTick(flush);
+      setImmediate(flush);
     }
   };
 
@@ -211,16 +212,19 @@ export function serveRawSocket(router: Router, listener: ListenerRuntime, socket
   };
 
   const frames = () => {
-    while (buf.length >= 4 && !socket.destroyed) {
-      const b0 = buf[0]!;
+    // walk the frames by offset; `buf` keeps only the unconsumed tail afterwards
+    let pos = 0;
+    const n = buf.length;
+    while (n - pos >= 4 && !socket.destroyed) {
+      const b0 = buf[pos]!;
       const type = b0 & 0x07;
       if (b0 & 0xf8) return drop('reserved bits in frame header');
       if (type > T_PONG) return drop(`unknown frame type ${type}`);
-      const len = buf.readUIntBE(1, 3);
+      const len = (buf[pos + 1]! << 16) | (buf[pos + 2]! << 8) | buf[pos + 3]!;
       if (len > ourMax) return drop('frame exceeds our maximum length');
-      if (buf.length < 4 + len) return;
-      const payload = buf.subarray(4, 4 + len);
-      buf = buf.subarray(4 + len);
+      if (n - pos < 4 + len) break;
+      const payload = buf.subarray(pos + 4, pos + 4 + len);
+      pos += 4 + len;
       if (type === T_PING) frame(T_PONG, Buffer.from(payload));
       else if (type === T_PONG) {
         if (pingPayload && payload.equals(pingPayload)) {
@@ -232,12 +236,14 @@ export function serveRawSocket(router: Router, listener: ListenerRuntime, socket
         try {
           value = serializer!.decode(payload);
         } catch {
+          buf = EMPTY;
           session!.protocolViolation('undecodable message');
           return;
         }
         session!.receive(value);
       }
     }
+    buf = pos === n ? EMPTY : pos === 0 ? buf : buf.subarray(pos);
   };
 
   socket.on('data', (chunk: Buffer) => {
