@@ -83,23 +83,33 @@ export class Broker {
 
   /** Router-originated events (meta API). */
   publishInternal(topic: string, args: unknown[], kwargs?: Dict): void {
-    this.deliver(topic, globalId(), {}, { type: MT.PUBLISH, args, kwargs }, () => true);
+    this.deliver(topic, globalId(), {}, { type: MT.PUBLISH, args, kwargs }, undefined);
   }
 
-  private deliver(topic: string, pubId: number, details: Dict, m: Msg, filter: (t: Session) => boolean): void {
-    const payloadTail = m.payload !== undefined ? [m.payload] : m.kwargs !== undefined ? [m.args ?? [], m.kwargs] : m.args !== undefined ? [m.args] : [];
-    const send = (sub: Subscription, d: Dict) => {
-      let out: Outgoing | undefined;
-      for (const t of sub.subscribers) {
-        if (!filter(t)) continue;
-        out ??= new Outgoing([MT.EVENT, sub.id, pubId, d, ...payloadTail]);
-        t.sendOut(out);
-      }
-    };
+  private deliver(topic: string, pubId: number, details: Dict, m: Msg, filter: ((t: Session) => boolean) | undefined): void {
     const ex = this.exact.get(topic);
-    if (ex) send(ex, details);
+    if (ex) this.send(ex, pubId, details, m, filter);
+    if (this.patterns.size === 0) return;
     for (const sub of this.patterns.values()) {
-      if (matches(sub.topic, sub.match, topic)) send(sub, { ...details, topic });
+      if (matches(sub.topic, sub.match, topic)) this.send(sub, pubId, { ...details, topic }, m, filter);
+    }
+  }
+
+  /** One EVENT, encoded at most once per serializer, to every eligible subscriber of `sub`. */
+  private send(sub: Subscription, pubId: number, d: Dict, m: Msg, filter: ((t: Session) => boolean) | undefined): void {
+    let out: Outgoing | undefined;
+    for (const t of sub.subscribers) {
+      if (filter !== undefined && !filter(t)) continue;
+      out ??= new Outgoing(
+        m.payload !== undefined
+          ? [MT.EVENT, sub.id, pubId, d, m.payload]
+          : m.kwargs !== undefined
+            ? [MT.EVENT, sub.id, pubId, d, m.args ?? [], m.kwargs]
+            : m.args !== undefined
+              ? [MT.EVENT, sub.id, pubId, d, m.args]
+              : [MT.EVENT, sub.id, pubId, d],
+      );
+      t.sendOut(out);
     }
   }
 
@@ -108,8 +118,8 @@ export class Broker {
   }
 }
 
-/** Publisher exclusion and subscriber black/white listing as one predicate. */
-function eligibility(pub: Session, o: Dict): (t: Session) => boolean {
+/** Publisher exclusion and subscriber black/white listing as one predicate (undefined: everyone). */
+function eligibility(pub: Session, o: Dict): ((t: Session) => boolean) | undefined {
   const excludeMe = o.exclude_me !== false;
   const ex = o.exclude as number[] | undefined;
   const exA = o.exclude_authid as string[] | undefined;
@@ -117,7 +127,7 @@ function eligibility(pub: Session, o: Dict): (t: Session) => boolean {
   const el = o.eligible as number[] | undefined;
   const elA = o.eligible_authid as string[] | undefined;
   const elR = o.eligible_authrole as string[] | undefined;
-  if (!ex && !exA && !exR && !el && !elA && !elR) return excludeMe ? (t) => t !== pub : () => true;
+  if (!ex && !exA && !exR && !el && !elA && !elR) return excludeMe ? (t) => t !== pub : undefined;
   return (t) => {
     if (excludeMe && t === pub) return false;
     const p = t.principal!;

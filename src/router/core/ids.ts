@@ -1,10 +1,19 @@
-import { randomInt } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
+
+// CSPRNG bytes drawn 4 KiB at a time: one publication ID per PUBLISH must not cost two crypto calls
+const pool = Buffer.alloc(4096);
+let poolPos = pool.length;
 
 /** Global-scope IDs (sessions, publications): random in [1, 2^53]. */
 export function globalId(): number {
-  // randomInt caps at 2^48 - 1 per call: combine two draws for 53 bits
-  const hi = randomInt(0, 2 ** 21);
-  const lo = randomInt(0, 2 ** 32);
+  if (poolPos + 8 > pool.length) {
+    randomFillSync(pool);
+    poolPos = 0;
+  }
+  // 21 high bits + 32 low bits = 53 random bits
+  const hi = pool.readUInt32BE(poolPos) >>> 11;
+  const lo = pool.readUInt32BE(poolPos + 4);
+  poolPos += 8;
   return hi * 2 ** 32 + lo + 1;
 }
 

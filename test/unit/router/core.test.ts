@@ -75,6 +75,12 @@ describe('ids', () => {
       expect(Number.isSafeInteger(id) && id >= 1 && id <= 2 ** 53).toBe(true);
     }
   });
+  it('global ids stay distinct and use the high bits across random-pool refills', () => {
+    const ids = Array.from({ length: 5000 }, () => globalId()); // ~10 refills of the 4 KiB pool
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.filter((id) => id > 2 ** 52).length).toBeGreaterThan(1500); // ~half have the top bit
+    expect(ids.filter((id) => id <= 2 ** 32).length).toBeLessThan(10);
+  });
 });
 
 describe('auth primitives', () => {
