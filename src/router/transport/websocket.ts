@@ -90,6 +90,12 @@ function serveWebSocket(ws: WebSocket, serializer: Serializer, socket: Socket, r
   let pongTimer: NodeJS.Timeout | undefined;
   let awaitingPong = false;
   const frag = limits.autoFragmentSize;
+  // frames sent in one pass of the event loop leave in one socket write (one TLS record, one syscall)
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    socket.uncork();
+  };
   const conn: Connection = {
     serializer,
     info: { type: 'websocket', protocol: serializer.subprotocol, peer, source, listener: listener.name, tls } as TransportInfo,
@@ -104,6 +110,11 @@ function serveWebSocket(ws: WebSocket, serializer: Serializer, socket: Socket, r
         return;
       }
       const binary = serializer.binary;
+      if (!corked) {
+        corked = true;
+        socket.cork();
+        setImmediate(uncork);
+      }
       if (frag > 0 && data.length > frag) {
         for (let i = 0; i < data.length; i += frag) ws.send(data.subarray(i, i + frag), { binary, fin: i + frag >= data.length });
       } else ws.send(data, { binary });
