@@ -114,7 +114,13 @@ function echoClient(): Promise<(payload: Buffer) => Promise<void>> {
   });
 }
 
-async function rpcFigures(call: () => Promise<unknown>): Promise<{ p50: number; p99: number; perSec: number }> {
+/** The router process's CPU time so far (user + system), in µs (from /proc, 10 ms resolution). */
+function routerCpuUs(): number {
+  const f = readFileSync(`/proc/${routerPid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1e6) / 100;
+}
+
+async function rpcFigures(call: () => Promise<unknown>): Promise<{ p50: number; p99: number; perSec: number; routerCpuUsPerOp: number }> {
   const lat: number[] = [];
   for (let i = 0; i < 300; i++) await call(); // warm-up
   for (let i = 0; i < 3000; i++) {
@@ -125,6 +131,7 @@ async function rpcFigures(call: () => Promise<unknown>): Promise<{ p50: number; 
   const N = 30_000;
   const inflight = 64;
   let done = 0;
+  const cpu0 = routerCpuUs();
   const t0 = process.hrtime.bigint();
   await Promise.all(
     Array.from({ length: inflight }, async () => {
@@ -135,7 +142,7 @@ async function rpcFigures(call: () => Promise<unknown>): Promise<{ p50: number; 
     }),
   );
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  return { p50: pct(lat, 50), p99: pct(lat, 99), perSec: Math.round(N / secs) };
+  return { p50: pct(lat, 50), p99: pct(lat, 99), perSec: Math.round(N / secs), routerCpuUsPerOp: +((routerCpuUs() - cpu0) / N).toFixed(2) };
 }
 
 it('RPC round trips: RawSocket-CBOR (Unix) and WebSocket-TLS vs raw Unix-socket echo', async () => {
@@ -157,7 +164,7 @@ it('RPC round trips: RawSocket-CBOR (Unix) and WebSocket-TLS vs raw Unix-socket 
     const fig = await rpcFigures(() => call('bench.echo', ARGS));
     report({ bench: 'rpc', transport: name, ...fig, throughputRatioVsEcho: +(fig.perSec / base.perSec).toFixed(2) });
     rows.push(
-      `rpc ${name.padEnd(22)} p50 ${fig.p50.toFixed(0)} µs (echo ${base.p50.toFixed(0)})  p99 ${fig.p99.toFixed(0)} µs (echo ${base.p99.toFixed(0)})  ${fig.perSec} calls/s = ${(fig.perSec / base.perSec).toFixed(2)}x echo ${base.perSec}/s (goal >= 0.5x)`,
+      `rpc ${name.padEnd(22)} p50 ${fig.p50.toFixed(0)} µs (echo ${base.p50.toFixed(0)})  p99 ${fig.p99.toFixed(0)} µs (echo ${base.p99.toFixed(0)})  ${fig.perSec} calls/s = ${(fig.perSec / base.perSec).toFixed(2)}x echo ${base.perSec}/s (goal >= 0.5x); router CPU ${fig.routerCpuUsPerOp} µs/call`,
     );
     expect(fig.perSec).toBeGreaterThan(0);
   }
@@ -199,7 +206,7 @@ async function natsEvents(subs: number, n: number): Promise<number> {
   }
 }
 
-async function routerEvents(subs: number, n: number): Promise<number> {
+async function routerEvents(subs: number, n: number): Promise<{ perSec: number; cpuUsPerDelivery: number }> {
   let got = 0;
   const subscribers: BenchClient[] = [];
   for (let i = 0; i < subs; i++) {
@@ -216,12 +223,14 @@ async function routerEvents(subs: number, n: number): Promise<number> {
   }
   const pub = rawsocketClient(f('router.sock'));
   await pub.ready;
+  const cpu0 = routerCpuUs();
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) pub.send([16, i + 1, {}, 'bench.topic', ARGS]);
   await waitFor(() => got >= n * subs, 120_000, `router deliveries (${got}/${n * subs})`);
   const perSec = Math.round((n * subs) / (Number(process.hrtime.bigint() - t0) / 1e9));
+  const cpuUsPerDelivery = +((routerCpuUs() - cpu0) / (n * subs)).toFixed(2);
   for (const c of [...subscribers, pub]) c.close();
-  return perSec;
+  return { perSec, cpuUsPerDelivery };
 }
 
 it('events/s to 1 and 100 subscribers vs nats-server', async () => {
@@ -229,10 +238,10 @@ it('events/s to 1 and 100 subscribers vs nats-server', async () => {
     [1, 50_000],
     [100, 2_000],
   ] as const) {
-    const router = await routerEvents(subs, n);
+    const { perSec: router, cpuUsPerDelivery } = await routerEvents(subs, n);
     const nats = await natsEvents(subs, n);
-    report({ bench: 'events', subscribers: subs, published: n, routerPerSec: router, natsPerSec: nats, ratio: +(router / nats).toFixed(2) });
-    rows.push(`events to ${String(subs).padStart(3)} subscriber(s): ${router} deliveries/s = ${(router / nats).toFixed(2)}x nats-server ${nats}/s (goal >= 1x)`);
+    report({ bench: 'events', subscribers: subs, published: n, routerPerSec: router, natsPerSec: nats, ratio: +(router / nats).toFixed(2), routerCpuUsPerDelivery: cpuUsPerDelivery });
+    rows.push(`events to ${String(subs).padStart(3)} subscriber(s): ${router} deliveries/s = ${(router / nats).toFixed(2)}x nats-server ${nats}/s (goal >= 1x); router CPU ${cpuUsPerDelivery} µs/delivery`);
     expect(router).toBeGreaterThan(0);
   }
 });
