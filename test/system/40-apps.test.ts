@@ -1,0 +1,108 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildAppImageArchive, echoAppSpec } from '../../src/containers/image-app.js';
+import { bulwark, OUTSIDE_NS, onMachine, runCmd, waitFor } from '../helpers/lab.js';
+
+// The whole story of the high-security setup on the lab: an app container with no network reaches the
+// router only through its own socket; an outside client reaches the app only through the router on 443.
+const dir = mkdtempSync(join(tmpdir(), 'bw-apps-'));
+const CA = join(dir, 'n1-cert.pem');
+const URL = 'wss://192.0.2.11/';
+let archive = '';
+
+interface Call {
+  ok: boolean;
+  result?: unknown;
+  error?: string;
+  ms: number;
+}
+
+/** Calls PROCEDURE from the outside namespace, retrying for up to `untilMs`. */
+async function call(procedure: string, args: unknown[], untilMs = 0): Promise<Call> {
+  const r = await runCmd(['ip', 'netns', 'exec', OUTSIDE_NS, 'node', resolve('test/system/clients/call.mjs'), URL, CA, 'app', procedure, JSON.stringify(args), String(untilMs)], { timeoutMs: untilMs + 30_000 });
+  // autobahn-js logs to stdout too; the client's verdict is the one line of JSON starting {"ok".
+  const line = r.stdout.split('\n').find((l) => l.startsWith('{"ok"'));
+  return JSON.parse(line ?? `{"ok":false,"error":${JSON.stringify(r.stdout + r.stderr)},"ms":0}`) as Call;
+}
+
+/** Runs Python inside an app container (podman exec), one statement per line. */
+const inApp = (app: string, py: string) => onMachine('n1', `podman exec bulwark-app-${app} python3 -c ${JSON.stringify(py)}`);
+
+beforeAll(async () => {
+  archive = (await buildAppImageArchive(echoAppSpec(resolve('test/fixtures/echo-app')))).archive;
+  // The agent builds the router image from the shipped runtime and starts the socket-activated router.
+  await waitFor('router active on n1', async () => (await onMachine('n1', 'systemctl is-active bulwark-router')).stdout.trim() === 'active', 180_000, 1000);
+  // Pin the certificate n1 made for itself.
+  writeFileSync(CA, (await onMachine('n1', 'cat /var/lib/bulwark/router/tls/cert.pem')).stdout);
+}, 900_000);
+afterAll(async () => {
+  await bulwark(['app', 'remove', 'other', '--node', 'n1']);
+  await bulwark(['app', 'remove', 'echo', '--node', 'n1']);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('apps on the lab, end to end', () => {
+  it('app add echo: an outside client calls it over wss (certificate pinned) with the configured identities', async () => {
+    const add = await bulwark(['app', 'add', 'echo', '--image-archive', archive, '--realm', 'app', '--role', 'backend', '--node', 'n1'], { timeoutMs: 300_000 });
+    expect(add.code, add.stdout + add.stderr).toBe(0);
+    const r = await call('com.example.echo', ['hello from outside'], 30_000);
+    expect(r, JSON.stringify(r)).toMatchObject({ ok: true, result: 'hello from outside' });
+    const who = await call('com.example.echo.whoami', []);
+    // Caller: anonymous on the public listener, role public (disclosed by that role's rule); callee: the
+    // identity its socket gave it, whatever its HELLO said.
+    expect(who.result).toMatchObject({ caller_authrole: 'public', callee_authid: 'echo', callee_authrole: 'backend' });
+    const logs = await bulwark(['app', 'logs', 'echo', '--node', 'n1', '--lines', '50']);
+    expect(logs.stdout).toContain('echo: registered com.example.echo on app as echo/backend');
+  });
+
+  it('a client without the pinned certificate is refused by TLS verification', async () => {
+    const r = await runCmd(['ip', 'netns', 'exec', OUTSIDE_NS, 'node', '-e', `new (require('ws'))('${URL}').on('error', (e) => { console.log(e.code); process.exit(0); }).on('open', () => process.exit(1))`]);
+    expect(r.stdout.trim()).toMatch(/SELF_SIGNED|UNABLE_TO_VERIFY|DEPTH_ZERO/);
+  });
+
+  it('inside the app container only lo exists, nothing can be reached, root is read-only, no capabilities', async () => {
+    const r = await inApp('echo', [
+      'import socket, re, os',
+      'print([n for _, n in socket.if_nameindex()])',
+      'try:\n    socket.create_connection(("192.0.2.1", 443), timeout=2); print("connected")\nexcept OSError:\n    print("failed")',
+      'print(re.search(r"CapEff:\\s*(\\S+)", open("/proc/self/status").read()).group(1), os.getuid() != 0)',
+      'try:\n    open("/x", "w"); print("wrote")\nexcept OSError as e:\n    print("ro", e.errno)',
+    ].join('\n'));
+    expect(r.stdout.trim().split('\n'), r.stderr).toEqual(["['lo']", 'failed', '0000000000000000 True', 'ro 30']);
+  });
+
+  it("adding a second app does not drop the first app's session; the app cannot reach the other's socket", async () => {
+    const registered = async () => ((await bulwark(['app', 'logs', 'echo', '--node', 'n1', '--lines', '200'])).stdout.match(/echo: registered/g) ?? []).length;
+    const before = await registered();
+    const add = await bulwark(['app', 'add', 'other', '--image-archive', archive, '--realm', 'app', '--role', 'backend', '--node', 'n1'], { timeoutMs: 300_000 });
+    expect(add.code, add.stdout + add.stderr).toBe(0);
+    expect((await call('com.example.other', ['second'], 30_000)).result).toBe('second');
+    expect((await call('com.example.echo', ['first still'])).result).toBe('first still');
+    expect(await registered()).toBe(before);
+    // From inside echo's container, other's socket does not even exist (only echo's directory is mounted).
+    const probe = await inApp('echo', 'import socket, os\nprint(sorted(os.listdir("/run/wamp")))\ns = socket.socket(socket.AF_UNIX)\ntry:\n    s.connect("/run/bulwark/components/other/router.sock"); print("connected")\nexcept OSError as e:\n    print("refused", e.errno)');
+    expect(probe.stdout.trim().split('\n')).toEqual(["['router.sock']", 'refused 2']);
+  });
+
+  it('systemctl kill -s KILL bulwark-app@echo: systemd restarts it and it is callable again within 5 s', async () => {
+    const t0 = Date.now();
+    await onMachine('n1', 'systemctl kill -s KILL bulwark-app@echo');
+    const r = await call('com.example.echo', ['back'], 15_000);
+    const ms = Date.now() - t0;
+    process.stderr.write(`[system] app killed → callable again after ${ms} ms\n`);
+    expect(r.ok, JSON.stringify(r)).toBe(true);
+    expect(ms).toBeLessThan(5_000);
+  });
+
+  it('systemctl restart bulwark-router: the component re-registers within 5 s', async () => {
+    const t0 = Date.now();
+    await onMachine('n1', 'systemctl restart bulwark-router');
+    const r = await call('com.example.echo', ['again'], 15_000);
+    const ms = Date.now() - t0;
+    process.stderr.write(`[system] router restarted → echo callable again after ${ms} ms\n`);
+    expect(r.ok, JSON.stringify(r)).toBe(true);
+    expect(ms).toBeLessThan(5_000);
+  });
+});
