@@ -1,3 +1,4 @@
+import type { AddRequest } from './apps.js';
 import { spawn } from 'node:child_process';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -44,16 +45,9 @@ const OPTIONS = {
   follow: { type: 'boolean' },
 } as const;
 
-export interface ParsedAppArgs {
+/** The command line, parsed: an app request (every field optional until the verb says) plus targets. */
+export interface ParsedAppArgs extends Partial<AddRequest> {
   sub: 'add' | 'remove' | 'list' | 'logs';
-  name?: string;
-  image?: string;
-  imageArchive?: string;
-  realm?: string;
-  role?: string;
-  memory?: string;
-  cpus?: number;
-  pids?: number;
   nodes: string[];
   all: boolean;
   lines?: number;
