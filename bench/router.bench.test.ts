@@ -120,7 +120,7 @@ function routerCpuUs(): number {
   return ((Number(f[11]) + Number(f[12])) * 1e6) / 100;
 }
 
-async function rpcFigures(call: () => Promise<unknown>): Promise<{ p50: number; p99: number; perSec: number; routerCpuUsPerOp: number }> {
+async function rpcFigures(call: () => Promise<unknown>): Promise<{ p50: number; p99: number; perSec: number; routerCpuUsPerOp: number; clientCpuUsPerOp: number }> {
   const lat: number[] = [];
   for (let i = 0; i < 300; i++) await call(); // warm-up
   for (let i = 0; i < 3000; i++) {
@@ -132,6 +132,7 @@ async function rpcFigures(call: () => Promise<unknown>): Promise<{ p50: number; 
   const inflight = 64;
   let done = 0;
   const cpu0 = routerCpuUs();
+  const own0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   await Promise.all(
     Array.from({ length: inflight }, async () => {
@@ -142,7 +143,7 @@ async function rpcFigures(call: () => Promise<unknown>): Promise<{ p50: number; 
     }),
   );
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  return { p50: pct(lat, 50), p99: pct(lat, 99), perSec: Math.round(N / secs), routerCpuUsPerOp: +((routerCpuUs() - cpu0) / N).toFixed(2) };
+  return { p50: pct(lat, 50), p99: pct(lat, 99), perSec: Math.round(N / secs), routerCpuUsPerOp: +((routerCpuUs() - cpu0) / N).toFixed(2), clientCpuUsPerOp: +(((u) => u.user + u.system)(process.cpuUsage(own0)) / N).toFixed(2) };
 }
 
 it('RPC round trips: RawSocket-CBOR (Unix) and WebSocket-TLS vs raw Unix-socket echo', async () => {
@@ -164,7 +165,7 @@ it('RPC round trips: RawSocket-CBOR (Unix) and WebSocket-TLS vs raw Unix-socket 
     const fig = await rpcFigures(() => call('bench.echo', ARGS));
     report({ bench: 'rpc', transport: name, ...fig, throughputRatioVsEcho: +(fig.perSec / base.perSec).toFixed(2) });
     rows.push(
-      `rpc ${name.padEnd(22)} p50 ${fig.p50.toFixed(0)} µs (echo ${base.p50.toFixed(0)})  p99 ${fig.p99.toFixed(0)} µs (echo ${base.p99.toFixed(0)})  ${fig.perSec} calls/s = ${(fig.perSec / base.perSec).toFixed(2)}x echo ${base.perSec}/s (goal >= 0.5x); router CPU ${fig.routerCpuUsPerOp} µs/call`,
+      `rpc ${name.padEnd(22)} p50 ${fig.p50.toFixed(0)} µs (echo ${base.p50.toFixed(0)})  p99 ${fig.p99.toFixed(0)} µs (echo ${base.p99.toFixed(0)})  ${fig.perSec} calls/s = ${(fig.perSec / base.perSec).toFixed(2)}x echo ${base.perSec}/s (goal >= 0.5x); CPU µs/call: router ${fig.routerCpuUsPerOp}, bench client ${fig.clientCpuUsPerOp} (echo's ${base.clientCpuUsPerOp})`,
     );
     expect(fig.perSec).toBeGreaterThan(0);
   }
