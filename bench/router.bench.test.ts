@@ -207,7 +207,7 @@ async function natsEvents(subs: number, n: number): Promise<number> {
   }
 }
 
-async function routerEvents(subs: number, n: number): Promise<{ perSec: number; cpuUsPerDelivery: number }> {
+async function routerEvents(subs: number, n: number): Promise<{ perSec: number; cpuUsPerDelivery: number; clientCpuUsPerDelivery: number }> {
   let got = 0;
   const subscribers: BenchClient[] = [];
   for (let i = 0; i < subs; i++) {
@@ -225,13 +225,15 @@ async function routerEvents(subs: number, n: number): Promise<{ perSec: number; 
   const pub = rawsocketClient(f('router.sock'));
   await pub.ready;
   const cpu0 = routerCpuUs();
+  const own0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) pub.send([16, i + 1, {}, 'bench.topic', ARGS]);
   await waitFor(() => got >= n * subs, 120_000, `router deliveries (${got}/${n * subs})`);
   const perSec = Math.round((n * subs) / (Number(process.hrtime.bigint() - t0) / 1e9));
   const cpuUsPerDelivery = +((routerCpuUs() - cpu0) / (n * subs)).toFixed(2);
+  const own = process.cpuUsage(own0);
   for (const c of [...subscribers, pub]) c.close();
-  return { perSec, cpuUsPerDelivery };
+  return { perSec, cpuUsPerDelivery, clientCpuUsPerDelivery: +((own.user + own.system) / (n * subs)).toFixed(2) };
 }
 
 it('events/s to 1 and 100 subscribers vs nats-server', async () => {
@@ -239,10 +241,10 @@ it('events/s to 1 and 100 subscribers vs nats-server', async () => {
     [1, 50_000],
     [100, 2_000],
   ] as const) {
-    const { perSec: router, cpuUsPerDelivery } = await routerEvents(subs, n);
+    const { perSec: router, cpuUsPerDelivery, clientCpuUsPerDelivery } = await routerEvents(subs, n);
     const nats = await natsEvents(subs, n);
-    report({ bench: 'events', subscribers: subs, published: n, routerPerSec: router, natsPerSec: nats, ratio: +(router / nats).toFixed(2), routerCpuUsPerDelivery: cpuUsPerDelivery });
-    rows.push(`events to ${String(subs).padStart(3)} subscriber(s): ${router} deliveries/s = ${(router / nats).toFixed(2)}x nats-server ${nats}/s (goal >= 1x); router CPU ${cpuUsPerDelivery} µs/delivery`);
+    report({ bench: 'events', subscribers: subs, published: n, routerPerSec: router, natsPerSec: nats, ratio: +(router / nats).toFixed(2), routerCpuUsPerDelivery: cpuUsPerDelivery, benchClientCpuUsPerDelivery: clientCpuUsPerDelivery });
+    rows.push(`events to ${String(subs).padStart(3)} subscriber(s): ${router} deliveries/s = ${(router / nats).toFixed(2)}x nats-server ${nats}/s (goal >= 1x); CPU µs/delivery: router ${cpuUsPerDelivery}, bench clients ${clientCpuUsPerDelivery}`);
     expect(router).toBeGreaterThan(0);
   }
 });
