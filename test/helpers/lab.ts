@@ -47,12 +47,12 @@ export function bulwark(args: string[], opts: { config?: string; timeoutMs?: num
 }
 
 /** Runs a shell command on a lab machine as root, over the management network. */
-export function onMachine(node: string, command: string, timeoutMs = 120_000): Promise<Ran> {
+export function onMachine(node: string, command: string, timeoutMs = 120_000, stdin?: string): Promise<Ran> {
   const n = LAB_NODES.find((x) => x.name === node);
   if (!n) throw new Error(`no lab node ${node}`);
   return runCmd(
     ['ssh', '-i', LAB_KEY, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', `root@${n.mgmt}`, command],
-    { timeoutMs },
+    { timeoutMs, stdin },
   );
 }
 

@@ -16,10 +16,13 @@ interface Audit {
 }
 
 describe('firewall and hardening on the lab, seen from outside', () => {
-  it('from the outside network nmap finds only 443; from the management network also 22', async () => {
+  it('from the outside network nmap finds only 443 (and 80, the lab having the redirect on); from the management network also 22', async () => {
     const n1 = LAB_NODES[0];
-    expect(await reachablePorts(n1.pub, OUTSIDE_NS)).toEqual([443]);
-    expect(await reachablePorts(n1.mgmt)).toEqual([22, 443]);
+    expect(await reachablePorts(n1.pub, OUTSIDE_NS)).toEqual([80, 443]);
+    expect(await reachablePorts(n1.mgmt)).toEqual([22, 80, 443]);
+    // Port 80 only redirects to https.
+    const r = await runCmd(['ip', 'netns', 'exec', OUTSIDE_NS, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', `http://${n1.pub}/x`]);
+    expect(r.stdout).toBe(`301 https://${n1.pub}/x`);
   });
 
   it('bulwark audit --all passes every firewall and dump-file check and marks kernel-wide values not live', async () => {

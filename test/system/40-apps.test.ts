@@ -28,7 +28,7 @@ async function call(procedure: string, args: unknown[], untilMs = 0): Promise<Ca
 }
 
 /** Runs Python inside an app container (podman exec), one statement per line. */
-const inApp = (app: string, py: string) => onMachine('n1', `podman exec bulwark-app-${app} python3 -c ${JSON.stringify(py)}`);
+const inApp = (app: string, py: string) => onMachine('n1', `podman exec -i bulwark-app-${app} python3 -`, 60_000, py + '\n');
 
 beforeAll(async () => {
   archive = (await buildAppImageArchive(echoAppSpec(resolve('test/fixtures/echo-app')))).archive;

@@ -15,6 +15,8 @@ describe('hardening renderers', () => {
       expect(file(p)).toMatch(/^\[Coredump\]\nStorage=none\nProcessSizeMax=0$/m);
     }
     expect(file('/etc/security/limits.d/90-bulwark-core.conf')).toMatch(/^\* hard core 0\n\* soft core 0$/m);
+    // limits.conf wildcards skip root: it must be named.
+    expect(file('/etc/security/limits.d/90-bulwark-core.conf')).toMatch(/^root hard core 0\nroot soft core 0$/m);
     expect(file('/etc/systemd/system.conf.d/90-bulwark-core.conf')).toMatch(/^\[Manager\]\nDefaultLimitCORE=0$/m);
     expect(file('/etc/profile.d/90-bulwark-core.sh')).toMatch(/^ulimit -c 0/m);
     expect(file('/etc/default/kdump-tools')).toMatch(/^USE_KDUMP=0$/m);
