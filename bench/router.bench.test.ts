@@ -42,7 +42,8 @@ async function waitFor(fn: () => boolean, ms: number, what: string) {
 }
 
 beforeAll(async () => {
-  const main = join(ROOT, 'dist/src/cli/main.js');
+  // ROUTER_BENCH_DIST=/other/build/dist runs another build of the router (A/B against an older commit)
+  const main = join(process.env.ROUTER_BENCH_DIST ?? join(ROOT, 'dist'), 'src/cli/main.js');
   if (!existsSync(main)) throw new Error('run `make build` first');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('key.pem'), '-out', f('cert.pem'), '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
   wssPort = await freePort();
