@@ -17,8 +17,7 @@ build: node_modules
 	@$(NODE) dist/src/provision/runtime-build.js
 
 node_modules: package.json package-lock.json
-	npm ci --no-audit --no-fund
-	@touch node_modules
+	@bash .ci/install-deps.sh
 
 test: deps build
 	@$(NODE) test/run-all.mjs
