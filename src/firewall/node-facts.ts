@@ -3,10 +3,33 @@ import type { Config } from '../config/schema.js';
 import { parseIp } from './cidr.js';
 import type { FirewallFactsInput } from './facts.js';
 
-/** What only the node itself can tell: its resolvers and apt's user. */
+/** What only the node itself can tell: its resolvers, apt's user and its mesh members. */
 export interface NodeProbe {
   resolvers: string[];
   aptUid?: number;
+  /**
+   * The mesh's member list on this node (written when the node joins; a removed node is dropped from it).
+   * When present it, not the config, decides which endpoints may send WireGuard packets.
+   */
+  meshMembers?: { name: string; endpoint: string }[];
+}
+
+/** Members file of the mesh (src/mesh/keystore.ts DEFAULT_MESH_ROOT). */
+export const MESH_MEMBERS = '/var/lib/bulwark/mesh/members.json';
+
+/** Name and endpoint of each member in the mesh's members.json text; undefined when unreadable. Pure. */
+export function parseMeshMembers(text: string): { name: string; endpoint: string }[] | undefined {
+  try {
+    const list = JSON.parse(text) as unknown;
+    if (!Array.isArray(list)) return undefined;
+    const out: { name: string; endpoint: string }[] = [];
+    for (const m of list as Record<string, unknown>[]) {
+      if (typeof m?.name === 'string' && typeof m.endpoint === 'string' && parseIp(m.endpoint)) out.push({ name: m.name, endpoint: m.endpoint });
+    }
+    return out;
+  } catch {
+    return undefined;
+  }
 }
 
 /** `nameserver` lines of resolv.conf text. Pure. */
@@ -41,7 +64,8 @@ async function readOr(path: string): Promise<string> {
 export async function probeNode(root = '/'): Promise<NodeProbe> {
   const p = (f: string) => `${root.replace(/\/$/, '')}${f}`;
   const resolvers = [...new Set([...parseResolvConf(await readOr(p('/etc/resolv.conf'))), ...parseResolvConf(await readOr(p('/run/systemd/resolve/resolv.conf')))])];
-  return { resolvers, aptUid: uidOf(await readOr(p('/etc/passwd')), '_apt') };
+  const members = await readOr(p(MESH_MEMBERS));
+  return { resolvers, aptUid: uidOf(await readOr(p('/etc/passwd')), '_apt'), meshMembers: members ? parseMeshMembers(members) : undefined };
 }
 
 /** Cluster config + this node's name + probe → the planner's facts. Pure. */
@@ -49,7 +73,9 @@ export function factsFromConfig(config: Config, nodeName: string, probe: NodePro
   const self = config.nodes.find((n) => n.name === nodeName);
   return {
     self: { name: nodeName, endpoint: self?.endpoint },
-    peers: config.nodes.filter((n) => n.name !== nodeName).map((n) => ({ name: n.name, endpoint: n.endpoint })),
+    // Before the node joins the mesh: every configured node; after: the members it knows (so `mesh remove`
+    // closes the removed node's endpoint even while it is still in the config).
+    peers: (probe.meshMembers ?? config.nodes).filter((n) => n.name !== nodeName).map((n) => ({ name: n.name, endpoint: n.endpoint })),
     meshCidr: config.mesh.cidr,
     meshInterface: config.mesh.interface,
     meshPort: config.mesh.agentPort,

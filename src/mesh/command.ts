@@ -114,6 +114,8 @@ export const command: Command = {
         if (!cfg.nodes.some((n) => n.name === name)) throw new MeshConfigError(`unknown node ${name}`);
         const others = cfg.nodes.map((n) => n.name).filter((n) => n !== name);
         const runs = [...(await fanout(ctx, cfg, others, ['mesh', 'forget', name])), ...(await fanout(ctx, cfg, [name], ['mesh', 'leave']))];
+        // The others' firewalls close NODE's endpoint now (their member lists no longer have it).
+        runs.push(...(await fanout(ctx, cfg, others, ['agent', 'reload'])));
         const failed = runs.filter((r) => r.code !== 0);
         for (const r of failed) ctx.err.write(`${r.node}: ${(r.stderr || r.stdout).trim()}\n`);
         return failed.length ? EXIT.NODE_FAILED : EXIT.OK;

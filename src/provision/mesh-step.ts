@@ -2,12 +2,11 @@ import type { Config } from '../config/schema.js';
 import type { NodeRun } from './fanout.js';
 import type { ClusterStep } from './hooks.js';
 import { shQuote, type NodeSession } from './ssh.js';
-import { waitAgentReady } from './steps.js';
 
 /**
  * After every node is bootstrapped: join them into the WireGuard mesh (each node's keys are made on it;
  * only public facts travel). Where a node's member list changed, its agent converges right away
- * (systemctl reload) instead of at its next timer tick. A re-run on a converged cluster changes nothing.
+ * instead of at its next timer tick. A re-run on a converged cluster changes nothing.
  */
 export const meshStep: ClusterStep = {
   name: 'mesh',
@@ -21,19 +20,10 @@ export const meshStep: ClusterStep = {
           return { node: name, ...(await s.exec(['/usr/local/sbin/bulwark', ...argv].map(shQuote).join(' '))) };
         }),
       );
-    const { facts, runs, failed } = await syncMembers(cfg, runner);
+    const { facts, changed, failed } = await syncMembers(cfg, runner);
     const bad = [...facts.filter((f) => f.code !== 0 && sessions.has(f.node)), ...failed];
     if (bad.length) throw new Error(`mesh: ${bad.map((r) => `${r.node}: ${(r.stderr || r.stdout).trim()}`).join('; ')}`);
-    const changed = runs.filter((r) => !r.stdout.includes('members unchanged')).map((r) => r.node);
-    await Promise.all(
-      changed.map(async (name) => {
-        say(name, 'mesh: new member list; agent converging');
-        const s = sessions.get(name);
-        if (!s) return;
-        await s.execOk('systemctl reload bulwark-agent');
-        await waitAgentReady(s);
-      }),
-    );
+    for (const name of changed) say(name, 'mesh: new member list, agent converged');
     return { changed: changed.length > 0, detail: changed.length ? `member list updated on ${changed.join(', ')}` : 'no changes' };
   },
 };

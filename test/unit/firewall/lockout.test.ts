@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decideRollback, parseDuration } from '../../../src/firewall/confirm.js';
 import { checkSshPath, parseSshConnection } from '../../../src/firewall/lockout.js';
-import { factsFromConfig, parseResolvConf, uidOf } from '../../../src/firewall/node-facts.js';
+import { factsFromConfig, parseMeshMembers, parseResolvConf, uidOf } from '../../../src/firewall/node-facts.js';
 import { planFirewall } from '../../../src/firewall/plan.js';
 import { parseConfig } from '../../../src/config/index.js';
 
@@ -59,6 +59,14 @@ describe('node facts', () => {
     expect(f.meshPort).toBe(cfg.mesh.agentPort);
     expect(planFirewall(cfg.firewall, f).rules.some((r) => r.comment === 'out-apt-http')).toBe(true);
     expect(planFirewall(cfg.firewall, f).rules.some((r) => r.comment === 'in-http-redirect')).toBe(false);
+  });
+  it('once the node is in the mesh, its member list decides the WireGuard peers (a removed node is closed out)', () => {
+    const cfg = parseConfig('cluster: c\nnodes:\n  - {name: n1, ssh: root@198.51.100.11, endpoint: 192.0.2.11}\n  - {name: n2, ssh: root@198.51.100.12, endpoint: 192.0.2.12}\n  - {name: n3, ssh: root@198.51.100.13, endpoint: 192.0.2.13}\n');
+    const members = parseMeshMembers(JSON.stringify([{ name: 'n1', endpoint: '192.0.2.11', publicKey: 'x' }, { name: 'n2', endpoint: '192.0.2.12', publicKey: 'y' }]));
+    expect(members).toEqual([{ name: 'n1', endpoint: '192.0.2.11' }, { name: 'n2', endpoint: '192.0.2.12' }]);
+    expect(factsFromConfig(cfg, 'n1', { resolvers: [], meshMembers: members }).peers).toEqual([{ name: 'n2', endpoint: '192.0.2.12' }]);
+    expect(factsFromConfig(cfg, 'n1', { resolvers: [] }).peers.map((p) => p.name)).toEqual(['n2', 'n3']);
+    expect(parseMeshMembers('not json')).toBeUndefined();
   });
   it('opens 80 when the router has a redirect listener', () => {
     const cfg = parseConfig('cluster: c\nnodes:\n  - {name: n1, ssh: root@198.51.100.11, endpoint: 192.0.2.11}\nrouter:\n  listeners:\n    - {type: redirect, port: 80}\n');
