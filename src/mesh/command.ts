@@ -33,13 +33,16 @@ async function localNode(ctx: CliContext, self: string) {
 /** `mesh join NODE` from the operator: facts from every member, then the member list to each. */
 export async function joinFromOperator(ctx: CliContext, cfg: Config, name: string): Promise<number> {
   if (!cfg.nodes.some((n) => n.name === name)) throw new UsageError(`unknown node ${name} (config has ${cfg.nodes.map((n) => n.name).join(', ')})`);
-  const { syncMembers } = await import('./join.js');
-  const { members, facts, failed } = await syncMembers(cfg, (names, argv) => fanout(ctx, cfg, names, argv));
-  const target = facts.find((f) => f.node === name);
-  if (!target || target.code !== 0) {
-    ctx.err.write(`mesh join: ${name} has not been bootstrapped or cannot be reached: ${(target?.stderr || target?.stdout || '').trim()}\n`);
+  const { syncMembers, MemberSyncError } = await import('./join.js');
+  let synced: Awaited<ReturnType<typeof syncMembers>>;
+  try {
+    synced = await syncMembers(cfg, (names, argv) => fanout(ctx, cfg, names, argv), name);
+  } catch (e) {
+    if (!(e instanceof MemberSyncError)) throw e;
+    ctx.err.write(`mesh join: ${e.message}\n`);
     return EXIT.NODE_FAILED;
   }
+  const { members, failed } = synced;
   for (const r of failed) ctx.err.write(`${r.node}: ${(r.stderr || r.stdout).trim()}\n`);
   if (!failed.length) ctx.out.write(`${name} joined the mesh (${members.length} members)\n`);
   return failed.length ? EXIT.NODE_FAILED : EXIT.OK;
@@ -84,7 +87,8 @@ export const command: Command = {
         const { node } = await localNode(ctx, self);
         node.init(); // makes the keys here on first use; only public keys are printed
         const { endpoint: _e, ...facts } = node.facts('192.0.2.1');
-        ctx.out.write(JSON.stringify(facts) + '\n');
+        // knownMembers: who this node already meshes with, so a sync never silently drops one of them.
+        ctx.out.write(JSON.stringify({ ...facts, knownMembers: node.getMembers().map((m) => m.name) }) + '\n');
         return EXIT.OK;
       }
       case 'set-members': {

@@ -112,8 +112,10 @@ export class MeshNode {
     return this.members.map((m) => ({ ...m }));
   }
 
-  /** Replaces the member list (public facts). Checks the mesh can hold them (CIDR size, endpoints). */
-  /** Records the member list; returns false when it equals the current one (nothing written). */
+  /**
+   * Replaces the member list (public facts); returns false when it equals the current one (nothing
+   * written). Checks the mesh can hold them (CIDR size, endpoints).
+   */
   setMembers(members: readonly MemberFacts[]): boolean {
     const list = members.map((m) => memberFactsSchema.parse(m));
     const names = new Set<string>();

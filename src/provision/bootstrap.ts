@@ -62,17 +62,28 @@ async function bootstrapOne(node: NodeSpec, cfg: Config, configText: string, art
 }
 
 /** Bootstraps nodes in parallel; a node's failure never stops the others. */
-export async function bootstrap(cfg: Config, nodes: NodeSpec[], o: BootstrapOptions): Promise<{ reports: NodeReport[]; cluster: StepResult[] }> {
+export async function bootstrap(cfg: Config, nodes: NodeSpec[], o: BootstrapOptions): Promise<{ reports: NodeReport[]; cluster: (StepResult & { error?: string })[] }> {
   const configText = readFileSync(o.configPath, 'utf8');
   const artifact = runtimeArtifact(assetRoot());
   const sessions = new Map<string, NodeSession>();
   try {
     const reports = await Promise.all(nodes.map((n) => bootstrapOne(n, cfg, configText, artifact, o, sessions)));
-    const cluster: StepResult[] = [];
+    const cluster: (StepResult & { error?: string })[] = [];
+    const connect = (name: string) => {
+      const spec = cfg.nodes.find((n) => n.name === name);
+      if (!spec) return Promise.reject(new Error(`unknown node ${name}`));
+      return NodeSession.connect(spec, cfg, o.knownHosts);
+    };
     for (const step of await loadClusterSteps()) {
       if (sessions.size === 0) break;
-      const r = await step.run(cfg, sessions, o.say);
-      cluster.push({ step: step.name, ...r });
+      try {
+        const r = await step.run(cfg, sessions, o.say, connect);
+        cluster.push({ step: step.name, ...r });
+      } catch (e) {
+        const error = e instanceof Error ? e.message : String(e);
+        o.say('cluster', `${step.name} FAILED: ${error}`);
+        cluster.push({ step: step.name, changed: false, detail: `FAILED: ${error}`, error });
+      }
     }
     return { reports, cluster };
   } finally {

@@ -22,7 +22,8 @@ Provisions fresh Debian 12/13 or Ubuntu 22.04/24.04 servers over SSH, all named 
   agent      bulwark-agent.service installed, enabled, started; waits until it reports ready
 Re-running on a converged node changes nothing and restarts nothing ("no changes" for every step).
 
-Exit codes: 0 every node ok, 2 usage or config error, 3 at least one node failed (the others finish).`,
+Exit codes: 0 every node ok, 2 usage or config error, 3 at least one node failed (the others finish) or
+the mesh step could not run (member lists are then left as they were).`,
   async run(ctx, args) {
     const { values, positionals } = parseArgs({ args, options: { all: { type: 'boolean' } }, allowPositionals: true, strict: true });
     const cfg = loadConfig(ctx.configPath);
@@ -36,7 +37,7 @@ Exit codes: 0 every node ok, 2 usage or config error, 3 at least one node failed
     });
     const seconds = (Date.now() - t0) / 1000;
     if (ctx.json) {
-      ctx.out.write(JSON.stringify({ ok: reports.every((r) => r.ok), seconds, nodes: reports, cluster }) + '\n');
+      ctx.out.write(JSON.stringify({ ok: reports.every((r) => r.ok) && cluster.every((c) => !c.error), seconds, nodes: reports, cluster }) + '\n');
     } else {
       for (const r of reports) {
         if (!r.ok) ctx.out.write(`${r.node}: FAILED: ${r.error}\n`);
@@ -47,6 +48,6 @@ Exit codes: 0 every node ok, 2 usage or config error, 3 at least one node failed
       for (const c of cluster) ctx.out.write(`cluster: ${c.step}: ${c.detail}\n`);
       ctx.out.write(`bootstrap: ${reports.filter((r) => r.ok).length}/${reports.length} nodes ok in ${seconds.toFixed(1)} s\n`);
     }
-    return reports.every((r) => r.ok) ? EXIT.OK : EXIT.NODE_FAILED;
+    return reports.every((r) => r.ok) && cluster.every((c) => !c.error) ? EXIT.OK : EXIT.NODE_FAILED;
   },
 };

@@ -7,7 +7,13 @@ import type { NodeSession } from './ssh.js';
  */
 export interface ClusterStep {
   name: string;
-  run(cfg: Config, sessions: Map<string, NodeSession>, say: (node: string, msg: string) => void): Promise<{ changed: boolean; detail: string }>;
+  run(
+    cfg: Config,
+    sessions: Map<string, NodeSession>,
+    say: (node: string, msg: string) => void,
+    /** Opens a session to a configured node that was not bootstrapped in this run (host key checked). */
+    connect: (name: string) => Promise<NodeSession>,
+  ): Promise<{ changed: boolean; detail: string }>;
 }
 
 export async function loadClusterSteps(): Promise<ClusterStep[]> {

@@ -5,25 +5,41 @@ import { shQuote, type NodeSession } from './ssh.js';
 
 /**
  * After every node is bootstrapped: join them into the WireGuard mesh (each node's keys are made on it;
- * only public facts travel). Where a node's member list changed, its agent converges right away
- * instead of at its next timer tick. A re-run on a converged cluster changes nothing.
+ * only public facts travel). Every configured node takes part, including members not bootstrapped in
+ * this run, so bootstrapping a subset never shrinks the mesh. Where a node's member list changed, its
+ * agent converges right away. A re-run on a converged cluster changes nothing.
  */
 export const meshStep: ClusterStep = {
   name: 'mesh',
-  async run(cfg: Config, sessions: Map<string, NodeSession>, say) {
+  async run(cfg: Config, sessions: Map<string, NodeSession>, say, connect) {
     const { syncMembers } = await import('../mesh/join.js');
+    const opened = new Map<string, NodeSession>();
+    const session = async (name: string): Promise<NodeSession> => {
+      const s = sessions.get(name) ?? opened.get(name);
+      if (s) return s;
+      const fresh = await connect(name);
+      opened.set(name, fresh);
+      return fresh;
+    };
     const runner = (names: string[], argv: string[]): Promise<NodeRun[]> =>
       Promise.all(
         names.map(async (name): Promise<NodeRun> => {
-          const s = sessions.get(name);
-          if (!s) return { node: name, code: 255, stdout: '', stderr: `${name} was not bootstrapped in this run` };
-          return { node: name, ...(await s.exec(['/usr/local/sbin/bulwark', ...argv].map(shQuote).join(' '))) };
+          try {
+            const s = await session(name);
+            if ((await s.exec('test -x /usr/local/sbin/bulwark')).code !== 0) return { node: name, code: 255, stdout: '', stderr: `${name} is not bootstrapped (no bulwark on it)` };
+            return { node: name, ...(await s.exec(['/usr/local/sbin/bulwark', ...argv].map(shQuote).join(' '))) };
+          } catch (e) {
+            return { node: name, code: 255, stdout: '', stderr: e instanceof Error ? e.message : String(e) };
+          }
         }),
       );
-    const { facts, changed, failed } = await syncMembers(cfg, runner);
-    const bad = [...facts.filter((f) => f.code !== 0 && sessions.has(f.node)), ...failed];
-    if (bad.length) throw new Error(`mesh: ${bad.map((r) => `${r.node}: ${(r.stderr || r.stdout).trim()}`).join('; ')}`);
-    for (const name of changed) say(name, 'mesh: new member list, agent converged');
-    return { changed: changed.length > 0, detail: changed.length ? `member list updated on ${changed.join(', ')}` : 'no changes' };
+    try {
+      const { changed, failed } = await syncMembers(cfg, runner);
+      if (failed.length) throw new Error(failed.map((r) => `${r.node}: ${(r.stderr || r.stdout).trim()}`).join('; '));
+      for (const name of changed) say(name, 'mesh: new member list, agent converged');
+      return { changed: changed.length > 0, detail: changed.length ? `member list updated on ${changed.join(', ')}` : 'no changes' };
+    } finally {
+      for (const s of opened.values()) s.close();
+    }
   },
 };

@@ -88,4 +88,35 @@ describe('WireGuard mesh on the lab', () => {
     // The mesh is whole afterwards.
     await converged();
   });
+  it('mesh remove n3: every peer forgets it, its endpoint is closed, its keys are destroyed; mesh join brings it back', async () => {
+    const rm = await bulwark(['mesh', 'remove', 'n3']);
+    expect(rm.code, rm.stdout + rm.stderr).toBe(0);
+    for (const n of ['n1', 'n2']) {
+      const wg = await onMachine(n, 'wg show bw0 endpoints');
+      expect(wg.stdout, n).not.toContain('192.0.2.13');
+      const set = await onMachine(n, 'nft -j list set inet bulwark peers4');
+      expect(set.stdout, n).not.toContain('192.0.2.13');
+    }
+    expect((await onMachine('n3', 'test -e /var/lib/bulwark/mesh/wg.key && echo present || echo gone')).stdout.trim()).toBe('gone');
+    // n3's packets are dropped: nothing answers it across the mesh any more.
+    const st = await bulwark(['mesh', 'status', '--json']);
+    const n1 = (JSON.parse(st.stdout) as MeshStatus).nodes.find((n) => n.node === 'n1');
+    expect(n1?.peers.map((p) => p.name)).toEqual(['n2']);
+    const join = await bulwark(['mesh', 'join', 'n3']);
+    expect(join.code, join.stdout + join.stderr).toBe(0);
+    await converged();
+    expect((await onMachine('n1', 'nft -j list set inet bulwark peers4')).stdout).toContain('192.0.2.13');
+  });
+
+  it('joining a node that was never bootstrapped is a clear error and changes nothing', async () => {
+    await onMachine('n2', 'mv /usr/local/sbin/bulwark /usr/local/sbin/bulwark.away');
+    try {
+      const r = await bulwark(['mesh', 'join', 'n2']);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/n2 has not been bootstrapped or cannot be reached: n2 is not bootstrapped \(no bulwark on it\)/);
+    } finally {
+      await onMachine('n2', 'mv /usr/local/sbin/bulwark.away /usr/local/sbin/bulwark');
+    }
+    await converged();
+  });
 });
