@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,7 +21,19 @@ const env = testPodmanEnv();
 const work = mkdtempSync('/var/tmp/bwt-ctr-router-');
 const runtimeDir = join(work, 'runtime');
 const UID = 60500;
-const PORTS = [20000 + (process.pid % 20000), 20001 + (process.pid % 20000)] as const;
+/** Two free loopback ports below the kernel's ephemeral range (32768+), so no outgoing connection takes them. */
+let PORTS: readonly [number, number] = [0, 0];
+async function freePortPair(): Promise<readonly [number, number]> {
+  const free = (port: number) =>
+    new Promise<boolean>((res) => {
+      const srv = createServer();
+      srv.once('error', () => res(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => res(true)));
+    });
+  for (let base = 20000 + ((process.pid * 7) % 12000); ; base = 20000 + ((base + 2 - 20000) % 12000)) {
+    if ((await free(base)) && (await free(base + 1))) return [base, base + 1];
+  }
+}
 let record: ImageRecord;
 /** Every image id this test made (removed at the end). */
 const made = new Set<string>();
@@ -105,6 +117,7 @@ describe('router image and container', () => {
 
   it('receives 443/80 stand-ins by name from socket activation while running with no network, read-only, no caps, non-root', async () => {
     expect(record).toBeDefined();
+    PORTS = await freePortPair();
     const argv = podmanRouterArgv(
       { image: record.id, user: `${UID}:${UID}`, memory: '256m', pids: '64', command: [...ROUTER_COMMAND], hostPaths: { components: join(work, 'components'), etc: join(work, 'etc'), state: join(work, 'state') } },
       'podman',
@@ -117,8 +130,12 @@ describe('router image and container', () => {
     let log = '';
     activator.stderr?.on('data', (d: Buffer) => (log += d.toString()));
     // Wait until the activator listens, then the first connection starts the container.
-    const deadline = Date.now() + 10_000;
-    while (!/Listening on .*:\d+ as 4/.test(log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    let exited: number | null = null;
+    activator.once('exit', (code) => (exited = code ?? -1));
+    const deadline = Date.now() + 30_000;
+    while (!/Listening on .*:\d+ as 4/.test(log) && Date.now() < deadline && exited === null) await new Promise((r) => setTimeout(r, 50));
+    expect(exited, `systemd-socket-activate exited: ${log}`).toBeNull();
+    expect(log, 'systemd-socket-activate never listened').toMatch(/Listening on .*:\d+ as 4/);
     const https = JSON.parse(await readLine(PORTS[0], 60_000)) as Record<string, unknown>;
     const http = JSON.parse(await readLine(PORTS[1])) as Record<string, unknown>;
     expect(https.name).toBe('https');
