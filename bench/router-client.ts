@@ -34,7 +34,7 @@ function attach(c: BenchClient, resolveReady: (id: number) => void, rejectReady:
 
 export function rawsocketClient(path: string): BenchClient {
   const s: Socket = netConnect(path);
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   let handshaken = false;
   let resolveReady!: (id: number) => void;
   let rejectReady!: (e: Error) => void;

@@ -6,12 +6,16 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { connect as natsConnect, type NatsConnection } from 'nats';
 import { cbor } from '../src/router/wamp/serializers.js';
-import { caller, echoCallee, rawsocketClient, websocketClient, type BenchClient } from './router-client.js';
+import { buildSync } from 'esbuild';
+import { caller, rawsocketClient, websocketClient, type BenchClient } from './router-client.js';
 
 // Router benchmarks. The router runs as its own process (from dist/, like in production); clients are
-// minimal CBOR clients in this process. Every figure sits next to a baseline from the same run:
-// RPC next to a raw Node Unix-socket echo of the same frames (goal: >= 0.5x its throughput), events
-// next to nats-server with the npm `nats` client (goal: >= 1x). Prints `BENCH {json}` lines and a table.
+// minimal CBOR clients. Three processes per figure, as in a deployment: the router, the caller/publisher
+// (this process) and the callee/subscribers (a child running bench/router-peer.mjs), so neither side's
+// client CPU caps the router. Every figure sits next to a baseline of the same shape from the same run:
+// RPC next to a raw Node Unix-socket echo of the same frames served by its own process (goal: >= 0.5x its
+// throughput), events next to nats-server with the npm `nats` client, subscribers likewise in a child
+// process (goal: >= 1x). Prints `BENCH {json}` lines and a table.
 const ROOT = resolve(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'bwb-rt-'));
 const f = (n: string) => join(dir, n);
@@ -22,7 +26,50 @@ const rows: string[] = [];
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
 const ARGS = ['x'.repeat(100)];
 let routerPid = 0;
+let echoPid = 0;
 let wssPort = 0;
+// router-peer.mjs bundled with router-client.ts; kept under node_modules so its imports resolve
+const peerScript = join(ROOT, 'node_modules/.cache/bulwark-bench', `router-peer-${process.pid}.mjs`);
+
+/** Starts bench/router-peer.mjs in its own process; resolves once it reports ready. */
+function peer(args: string[]): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [peerScript, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  procs.push(child);
+  return new Promise((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`peer ${args[0]}: not ready in 60 s`)), 60_000);
+    child.on('message', (m: { ready?: boolean }) => {
+      if (m.ready) {
+        clearTimeout(timer);
+        res(child);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      rej(new Error(`peer ${args[0]} exited with ${code}`));
+    });
+  });
+}
+
+/** Stops a peer and waits for it to be gone (so it cannot steal CPU from the next figure). */
+async function stopPeer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await gone;
+}
+
+/** Resolves with the peer's {done} message (all expected events delivered). */
+function peerDone(child: ChildProcess, ms: number, what: string): Promise<void> {
+  return new Promise((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`timeout: ${what}`)), ms);
+    child.on('message', (m: { done?: boolean }) => {
+      if (m.done) {
+        clearTimeout(timer);
+        res();
+      }
+    });
+  });
+}
 
 function freePort(): Promise<number> {
   return new Promise((res) => {
@@ -45,6 +92,7 @@ beforeAll(async () => {
   // ROUTER_BENCH_DIST=/other/build/dist runs another build of the router (A/B against an older commit)
   const main = join(process.env.ROUTER_BENCH_DIST ?? join(ROOT, 'dist'), 'src/cli/main.js');
   if (!existsSync(main)) throw new Error('run `make build` first');
+  buildSync({ entryPoints: [join(ROOT, 'bench/router-peer.mjs')], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: peerScript, logLevel: 'warning' });
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('key.pem'), '-out', f('cert.pem'), '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
   wssPort = await freePort();
   writeFileSync(
@@ -67,6 +115,7 @@ beforeAll(async () => {
   // the raw echo baseline: a Node process echoing RawSocket frames on a Unix socket
   const echo = spawn(process.execPath, ['-e', `require('net').createServer((s) => { s.setNoDelay(true); s.on('data', (d) => s.write(d)); }).listen(${JSON.stringify(f('echo.sock'))})`], { stdio: 'inherit' });
   procs.push(echo);
+  echoPid = echo.pid!;
   await waitFor(() => existsSync(f('echo.sock')), 10_000, 'echo socket');
 }, 60_000);
 
@@ -81,6 +130,7 @@ afterAll(async () => {
   }
   for (const p of procs) p.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
+  rmSync(peerScript, { force: true });
   console.log(['', 'router bench (ratio = router / baseline of the same run)', ...rows].join('\n'));
 });
 
@@ -90,7 +140,7 @@ function echoClient(): Promise<(payload: Buffer) => Promise<void>> {
     const s = netConnect(f('echo.sock'));
     s.setNoDelay(true);
     const waiting: (() => void)[] = [];
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     s.on('data', (d: Buffer) => {
       buf = buf.length ? Buffer.concat([buf, d]) : d;
       while (buf.length >= 4) {
@@ -115,13 +165,15 @@ function echoClient(): Promise<(payload: Buffer) => Promise<void>> {
   });
 }
 
-/** The router process's CPU time so far (user + system), in µs (from /proc, 10 ms resolution). */
-function routerCpuUs(): number {
-  const f = readFileSync(`/proc/${routerPid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+/** A process's CPU time so far (user + system), in µs (from /proc, 10 ms resolution). */
+function cpuUs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return ((Number(f[11]) + Number(f[12])) * 1e6) / 100;
 }
+const routerCpuUs = () => cpuUs(routerPid);
 
-async function rpcFigures(call: () => Promise<unknown>): Promise<{ p50: number; p99: number; perSec: number; routerCpuUsPerOp: number; clientCpuUsPerOp: number }> {
+/** farPid: the process answering the calls (the callee, or the echo server for the baseline). */
+async function rpcFigures(call: () => Promise<unknown>, farPid: number): Promise<{ p50: number; p99: number; perSec: number; routerCpuUsPerOp: number; clientCpuUsPerOp: number; calleeCpuUsPerOp: number; routerBusy: number }> {
   const lat: number[] = [];
   for (let i = 0; i < 300; i++) await call(); // warm-up
   for (let i = 0; i < 3000; i++) {
@@ -133,6 +185,7 @@ async function rpcFigures(call: () => Promise<unknown>): Promise<{ p50: number; 
   const inflight = 64;
   let done = 0;
   const cpu0 = routerCpuUs();
+  const far0 = cpuUs(farPid);
   const own0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   await Promise.all(
@@ -144,40 +197,65 @@ async function rpcFigures(call: () => Promise<unknown>): Promise<{ p50: number; 
     }),
   );
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  return { p50: pct(lat, 50), p99: pct(lat, 99), perSec: Math.round(N / secs), routerCpuUsPerOp: +((routerCpuUs() - cpu0) / N).toFixed(2), clientCpuUsPerOp: +(((u) => u.user + u.system)(process.cpuUsage(own0)) / N).toFixed(2) };
+  const own = process.cpuUsage(own0);
+  const routerUs = routerCpuUs() - cpu0;
+  return { routerBusy: +(routerUs / (secs * 1e6)).toFixed(2), p50: pct(lat, 50), p99: pct(lat, 99), perSec: Math.round(N / secs), routerCpuUsPerOp: +(routerUs / N).toFixed(2), clientCpuUsPerOp: +((own.user + own.system) / N).toFixed(2), calleeCpuUsPerOp: +((cpuUs(farPid) - far0) / N).toFixed(2) };
 }
 
 it('RPC round trips: RawSocket-CBOR (Unix) and WebSocket-TLS vs raw Unix-socket echo', async () => {
   const payload = cbor.encode([48, 12345, {}, 'bench.echo', ARGS]);
   const echo = await echoClient();
-  const base = await rpcFigures(() => echo(payload));
+  const base = await rpcFigures(() => echo(payload), echoPid);
   report({ bench: 'rpc', transport: 'raw-unix-echo', ...base });
 
-  const callee = rawsocketClient(f('router.sock'));
-  clients.push(callee);
-  await echoCallee(callee, 'bench.echo');
-  for (const [name, c] of [
-    ['rawsocket-cbor-unix', rawsocketClient(f('router.sock'))],
-    ['websocket-tls-cbor', websocketClient(`wss://127.0.0.1:${wssPort}/`, readFileSync(f('cert.pem')))],
+  // caller here, callee in its own process over the same transport (its own procedure per transport, so
+  // a previous callee's unregistration can never race the next registration)
+  const ca = f('cert.pem');
+  const wss = `wss://127.0.0.1:${wssPort}/`;
+  for (const [name, transport, addr, proc, c] of [
+    ['rawsocket-cbor-unix', 'rawsocket', f('router.sock'), 'bench.echo.rawsocket', () => rawsocketClient(f('router.sock'))],
+    ['websocket-tls-cbor', 'websocket', wss, 'bench.echo.websocket', () => websocketClient(wss, readFileSync(ca))],
   ] as const) {
-    clients.push(c);
-    await c.ready;
-    const call = caller(c);
-    const fig = await rpcFigures(() => call('bench.echo', ARGS));
-    report({ bench: 'rpc', transport: name, ...fig, throughputRatioVsEcho: +(fig.perSec / base.perSec).toFixed(2) });
-    rows.push(
-      `rpc ${name.padEnd(22)} p50 ${fig.p50.toFixed(0)} µs (echo ${base.p50.toFixed(0)})  p99 ${fig.p99.toFixed(0)} µs (echo ${base.p99.toFixed(0)})  ${fig.perSec} calls/s = ${(fig.perSec / base.perSec).toFixed(2)}x echo ${base.perSec}/s (goal >= 0.5x); CPU µs/call: router ${fig.routerCpuUsPerOp}, bench client ${fig.clientCpuUsPerOp} (echo's ${base.clientCpuUsPerOp})`,
-    );
-    expect(fig.perSec).toBeGreaterThan(0);
+    const callee = await peer(['callee', transport, addr, proc, ca]);
+    try {
+      const client = c();
+      clients.push(client);
+      await client.ready;
+      const call = caller(client);
+      const fig = await rpcFigures(() => call(proc, ARGS), callee.pid!);
+      client.close();
+      report({ bench: 'rpc', transport: name, ...fig, throughputRatioVsEcho: +(fig.perSec / base.perSec).toFixed(2) });
+      rows.push(
+        `rpc ${name.padEnd(22)} p50 ${fig.p50.toFixed(0)} µs (echo ${base.p50.toFixed(0)})  p99 ${fig.p99.toFixed(0)} µs (echo ${base.p99.toFixed(0)})  ${fig.perSec} calls/s = ${(fig.perSec / base.perSec).toFixed(2)}x echo ${base.perSec}/s (goal >= 0.5x); CPU µs/call: router ${fig.routerCpuUsPerOp}, caller ${fig.clientCpuUsPerOp} (echo's ${base.clientCpuUsPerOp}), callee process ${fig.calleeCpuUsPerOp} (echo server's ${base.calleeCpuUsPerOp}); router busy ${Math.round(fig.routerBusy * 100)}%`,
+      );
+      expect(fig.perSec).toBeGreaterThan(0);
+    } finally {
+      await stopPeer(callee);
+    }
   }
 });
 
-async function natsEvents(subs: number, n: number): Promise<number> {
+type EventFigures = { perSec: number; subscriberCpuUsPerDelivery: number; publisherCpuUsPerDelivery: number };
+
+/** Publishes n events from this process; the subscribers run in a peer process; timed until it has them all. */
+async function timeDeliveries(subscribers: ChildProcess, total: number, what: string, publish: () => Promise<void>): Promise<EventFigures & { secs: number }> {
+  const done = peerDone(subscribers, 120_000, what);
+  const sub0 = cpuUs(subscribers.pid!);
+  const own0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  await publish();
+  await done;
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const own = process.cpuUsage(own0);
+  return { secs, perSec: Math.round(total / secs), subscriberCpuUsPerDelivery: +((cpuUs(subscribers.pid!) - sub0) / total).toFixed(2), publisherCpuUsPerDelivery: +((own.user + own.system) / total).toFixed(2) };
+}
+
+async function natsEvents(subs: number, n: number): Promise<EventFigures> {
   const port = await freePort();
   const server = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
   procs.push(server);
   let pub: NatsConnection | undefined;
-  const conns: NatsConnection[] = [];
+  let subscribers: ChildProcess | undefined;
   try {
     const end = Date.now() + 10_000;
     for (;;) {
@@ -189,52 +267,35 @@ async function natsEvents(subs: number, n: number): Promise<number> {
         await new Promise((r) => setTimeout(r, 50));
       }
     }
-    let got = 0;
-    for (let i = 0; i < subs; i++) {
-      const c = await natsConnect({ servers: `127.0.0.1:${port}` });
-      conns.push(c);
-      c.subscribe('bench.topic', { callback: () => void got++ });
-      await c.flush();
-    }
+    subscribers = await peer(['nats-subscribers', String(port), String(subs), String(n * subs)]);
     const data = cbor.encode(ARGS);
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < n; i++) pub.publish('bench.topic', data);
-    await pub.flush();
-    await waitFor(() => got >= n * subs, 120_000, 'nats deliveries');
-    return Math.round((n * subs) / (Number(process.hrtime.bigint() - t0) / 1e9));
+    const p = pub;
+    const { secs: _, ...fig } = await timeDeliveries(subscribers, n * subs, 'nats deliveries', async () => {
+      for (let i = 0; i < n; i++) p.publish('bench.topic', data);
+      await p.flush();
+    });
+    return fig;
   } finally {
-    await Promise.all([...conns, ...(pub ? [pub] : [])].map((c) => c.close()));
+    if (subscribers) await stopPeer(subscribers);
+    await pub?.close();
     server.kill('SIGKILL');
   }
 }
 
-async function routerEvents(subs: number, n: number): Promise<{ perSec: number; cpuUsPerDelivery: number; clientCpuUsPerDelivery: number }> {
-  let got = 0;
-  const subscribers: BenchClient[] = [];
-  for (let i = 0; i < subs; i++) {
-    const c = rawsocketClient(f('router.sock'));
-    subscribers.push(c);
-    await c.ready;
-    await new Promise<void>((res) => {
-      c.onMessage = (m) => {
-        if (m[0] === 33) res();
-        else if (m[0] === 36) got++;
-      };
-      c.send([32, 1, {}, 'bench.topic']);
-    });
-  }
+async function routerEvents(subs: number, n: number): Promise<EventFigures & { cpuUsPerDelivery: number }> {
+  const subscribers = await peer(['router-subscribers', f('router.sock'), String(subs), String(n * subs)]);
   const pub = rawsocketClient(f('router.sock'));
-  await pub.ready;
-  const cpu0 = routerCpuUs();
-  const own0 = process.cpuUsage();
-  const t0 = process.hrtime.bigint();
-  for (let i = 0; i < n; i++) pub.send([16, i + 1, {}, 'bench.topic', ARGS]);
-  await waitFor(() => got >= n * subs, 120_000, `router deliveries (${got}/${n * subs})`);
-  const perSec = Math.round((n * subs) / (Number(process.hrtime.bigint() - t0) / 1e9));
-  const cpuUsPerDelivery = +((routerCpuUs() - cpu0) / (n * subs)).toFixed(2);
-  const own = process.cpuUsage(own0);
-  for (const c of [...subscribers, pub]) c.close();
-  return { perSec, cpuUsPerDelivery, clientCpuUsPerDelivery: +((own.user + own.system) / (n * subs)).toFixed(2) };
+  try {
+    await pub.ready;
+    const cpu0 = routerCpuUs();
+    const { secs: _, ...fig } = await timeDeliveries(subscribers, n * subs, 'router deliveries', async () => {
+      for (let i = 0; i < n; i++) pub.send([16, i + 1, {}, 'bench.topic', ARGS]);
+    });
+    return { ...fig, cpuUsPerDelivery: +((routerCpuUs() - cpu0) / (n * subs)).toFixed(2) };
+  } finally {
+    pub.close();
+    await stopPeer(subscribers);
+  }
 }
 
 it('events/s to 1 and 100 subscribers vs nats-server', async () => {
@@ -242,10 +303,13 @@ it('events/s to 1 and 100 subscribers vs nats-server', async () => {
     [1, 50_000],
     [100, 2_000],
   ] as const) {
-    const { perSec: router, cpuUsPerDelivery, clientCpuUsPerDelivery } = await routerEvents(subs, n);
-    const nats = await natsEvents(subs, n);
-    report({ bench: 'events', subscribers: subs, published: n, routerPerSec: router, natsPerSec: nats, ratio: +(router / nats).toFixed(2), routerCpuUsPerDelivery: cpuUsPerDelivery, benchClientCpuUsPerDelivery: clientCpuUsPerDelivery });
-    rows.push(`events to ${String(subs).padStart(3)} subscriber(s): ${router} deliveries/s = ${(router / nats).toFixed(2)}x nats-server ${nats}/s (goal >= 1x); CPU µs/delivery: router ${cpuUsPerDelivery}, bench clients ${clientCpuUsPerDelivery}`);
+    const r = await routerEvents(subs, n);
+    const nf = await natsEvents(subs, n);
+    const [router, nats] = [r.perSec, nf.perSec];
+    report({ bench: 'events', subscribers: subs, published: n, routerPerSec: router, natsPerSec: nats, ratio: +(router / nats).toFixed(2), routerCpuUsPerDelivery: r.cpuUsPerDelivery, publisherCpuUsPerDelivery: r.publisherCpuUsPerDelivery, subscriberCpuUsPerDelivery: r.subscriberCpuUsPerDelivery, natsPublisherCpuUsPerDelivery: nf.publisherCpuUsPerDelivery, natsSubscriberCpuUsPerDelivery: nf.subscriberCpuUsPerDelivery });
+    rows.push(
+      `events to ${String(subs).padStart(3)} subscriber(s): ${router} deliveries/s = ${(router / nats).toFixed(2)}x nats-server ${nats}/s (goal >= 1x); CPU µs/delivery: router ${r.cpuUsPerDelivery}, publisher ${r.publisherCpuUsPerDelivery} (nats ${nf.publisherCpuUsPerDelivery}), subscriber process ${r.subscriberCpuUsPerDelivery} (nats ${nf.subscriberCpuUsPerDelivery})`,
+    );
     expect(router).toBeGreaterThan(0);
   }
 });
