@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { copyFileSync, cpSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { runOk } from '../util/exec.js';
@@ -66,10 +66,15 @@ export function inputsFingerprint(spec: RouterImageSpec): string {
   return h.digest('hex');
 }
 
+/**
+ * SHA-256 of a file by `sha256sum` in a child process: the tar is ~100 MB, and streaming it through the
+ * long-running agent left tens of MB of allocator arena behind in its RSS.
+ */
 async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
+  const r = await runOk(['sha256sum', '--', path]);
+  const hex = r.stdout.split(/\s+/)[0] ?? '';
+  if (!/^[0-9a-f]{64}$/.test(hex)) throw new Error(`sha256sum ${path}: unexpected output ${r.stdout.slice(0, 80)}`);
+  return hex;
 }
 
 export interface ImageRecord {
