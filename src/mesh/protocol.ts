@@ -9,7 +9,9 @@ const keyPair = z.strictObject({ oldPublicKey: key, newPublicKey: key });
 export const bodySchemas = {
   ping: z.strictObject({}),
   'rotate.stage': keyPair,
-  'rotate.commit': keyPair,
+  // at: the instant (ms since the epoch) both sides switch, so the rotating node's new key and its peers'
+  // allowed-ips move take effect together.
+  'rotate.commit': keyPair.extend({ at: z.number().int().positive().optional() }),
   'rotate.status': keyPair,
   'rotate.finish': keyPair,
   'rotate.rollback': keyPair,

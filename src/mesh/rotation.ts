@@ -27,7 +27,7 @@ export interface RotationLocal {
 
 export interface RotationPeers {
   names: string[];
-  send(peer: string, type: 'rotate.stage' | 'rotate.commit' | 'rotate.status' | 'rotate.finish' | 'rotate.rollback', body: { oldPublicKey: string; newPublicKey: string }): Promise<unknown>;
+  send(peer: string, type: 'rotate.stage' | 'rotate.commit' | 'rotate.status' | 'rotate.finish' | 'rotate.rollback', body: { oldPublicKey: string; newPublicKey: string; at?: number }): Promise<unknown>;
 }
 
 export class RotationError extends Error {
@@ -63,7 +63,17 @@ async function settle<T>(names: string[], f: (n: string) => Promise<T>): Promise
 
 const describe_ = (failed: { name: string; error: string }[]) => failed.map((f) => `${f.name} (${f.error})`).join(', ');
 
-export async function rotateKey(local: RotationLocal, peers: RotationPeers, opts: { timeoutMs: number; pollMs?: number; onPhase?: (p: RotationPhase) => void }): Promise<RotationResult> {
+/** Waits until the wall clock reads `at` (ms since the epoch), at most `capMs`. */
+export function sleepUntil(at: number, capMs = 2_000): Promise<void> {
+  const ms = Math.min(Math.max(0, at - Date.now()), capMs);
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export async function rotateKey(
+  local: RotationLocal,
+  peers: RotationPeers,
+  opts: { timeoutMs: number; pollMs?: number; onPhase?: (p: RotationPhase) => void; /** lead time of the agreed switch instant */ switchLeadMs?: number },
+): Promise<RotationResult> {
   const t0 = Date.now();
   const phases: RotationResult['phases'] = [];
   const enter = (phase: RotationPhase) => {
@@ -82,12 +92,18 @@ export async function rotateKey(local: RotationLocal, peers: RotationPeers, opts
 
   enter('switching');
   const tSwitch = Date.now();
+  // Everyone switches at one agreed instant (peers hold the commit until then; clocks agree to NTP
+  // precision), so the gap between this node's new key and the peers' allowed-ips move stays far below
+  // one packet interval whatever the message latency was.
+  const at = Date.now() + (opts.switchLeadMs ?? 150);
   const [loaded, committed] = await Promise.all([
-    local.load('next').then(
-      () => null,
-      (e: unknown) => (e instanceof Error ? e.message : String(e)),
-    ),
-    settle(peers.names, (n) => peers.send(n, 'rotate.commit', keys)),
+    sleepUntil(at)
+      .then(() => local.load('next'))
+      .then(
+        () => null,
+        (e: unknown) => (e instanceof Error ? e.message : String(e)),
+      ),
+    settle(peers.names, (n) => peers.send(n, 'rotate.commit', { ...keys, at })),
   ]);
 
   const rollback = async (why: string, failedPeers: string[]): Promise<never> => {

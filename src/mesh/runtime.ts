@@ -10,7 +10,7 @@ import { KeyStore, writeSecretFile, type NodeKeys } from './keystore.js';
 import { desiredInterface, formatEndpoint, meshPeers, planPeerOps, type DesiredInterface, type MeshPeer, type PeerOp } from './plan.js';
 import { bodySchemas, envelopeSchema, type Body, type MessageType, type MeshTransport } from './protocol.js';
 import { decapsulatePsk, encapsulatePsk, encapsulator } from './psk.js';
-import { rotateKey, type RotationResult } from './rotation.js';
+import { rotateKey, sleepUntil, type RotationResult } from './rotation.js';
 import type { MeshConfig } from './schema.js';
 import { MessageVerifier, signMessage, type SignedMessage } from './signing.js';
 import { WgDevice } from './wg.js';
@@ -313,7 +313,9 @@ export class MeshNode {
     }
   }
 
-  private async onRotation(type: 'rotate.stage' | 'rotate.commit' | 'rotate.status' | 'rotate.finish' | 'rotate.rollback', from: MemberFacts, b: { oldPublicKey: string; newPublicKey: string }): Promise<unknown> {
+  private async onRotation(type: 'rotate.stage' | 'rotate.commit' | 'rotate.status' | 'rotate.finish' | 'rotate.rollback', from: MemberFacts, b: { oldPublicKey: string; newPublicKey: string; at?: number }): Promise<unknown> {
+    // A commit takes effect at the instant the rotating node chose (it loads its new key then too).
+    if (type === 'rotate.commit' && b.at !== undefined) await sleepUntil(b.at);
     const s = this.staged.get(from.name);
     if (type === 'rotate.status') {
       const dump = await this.dev.dump();
