@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXIT, UsageError, type Command } from '../cli/command.js';
@@ -32,7 +32,6 @@ export async function labDown(plan: LabPlan): Promise<void> {
   // Machines beyond the planned count from an earlier, larger lab.
   const mdir = join(plan.stateDir, 'machines');
   if (existsSync(mdir)) {
-    const { readdirSync } = await import('node:fs');
     for (const name of readdirSync(mdir)) await destroyMachine(plan, { name, netns: `${plan.prefix}-${name}`, pubAddr: '', mgmtAddr: '' });
   }
   await destroyNetwork(plan);

@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.js';
-import type { NodeRun } from './fanout.js';
+import { runBulwark, type NodeRun } from './fanout.js';
 import type { ClusterStep } from './hooks.js';
-import { shQuote, type NodeSession } from './ssh.js';
+import type { NodeSession } from './ssh.js';
 
 /**
  * After every node is bootstrapped: join them into the WireGuard mesh (each node's keys are made on it;
@@ -25,9 +25,7 @@ export const meshStep: ClusterStep = {
       Promise.all(
         names.map(async (name): Promise<NodeRun> => {
           try {
-            const s = await session(name);
-            if ((await s.exec('test -x /usr/local/sbin/bulwark')).code !== 0) return { node: name, code: 255, stdout: '', stderr: `${name} is not bootstrapped (no bulwark on it)` };
-            return { node: name, ...(await s.exec(['/usr/local/sbin/bulwark', ...argv].map(shQuote).join(' '))) };
+            return await runBulwark(await session(name), argv);
           } catch (e) {
             return { node: name, code: 255, stdout: '', stderr: e instanceof Error ? e.message : String(e) };
           }

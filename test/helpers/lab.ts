@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { run } from '../../src/util/exec.js';
 import { resolve } from 'node:path';
 
 /** The lab every system test shares (brought up once per run by test/system/global-setup.ts). */
@@ -21,23 +21,9 @@ export interface Ran {
   stderr: string;
 }
 
+/** Runs a program (no shell) and collects its output; a non-zero exit is a result, not an error. */
 export function runCmd(argv: string[], opts: { stdin?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Ran> {
-  return new Promise((res, rej) => {
-    const [cmd, ...args] = argv;
-    const child = spawn(cmd!, args, { env: opts.env ?? process.env });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 600_000);
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', rej);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      res({ code: code ?? 1, stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined); // the child may exit without reading its stdin
-    child.stdin.end(opts.stdin ?? '');
-  });
+  return run(argv, { stdin: opts.stdin, env: opts.env, timeoutMs: opts.timeoutMs ?? 600_000 });
 }
 
 /** Runs the bulwark CLI from this checkout. */
