@@ -65,6 +65,8 @@ export function rawsocketClient(path: string): BenchClient {
       buf = buf.subarray(4);
       c.send(HELLO);
     }
+    // what this chunk makes us send (a callee's YIELDs, PONGs) leaves in one write, as the echo server's does
+    s.cork();
     while (buf.length >= 4) {
       const len = buf.readUIntBE(1, 3);
       if (buf.length < 4 + len) break;
@@ -77,6 +79,7 @@ export function rawsocketClient(path: string): BenchClient {
         s.write(Buffer.concat([h, payload]));
       } else if (type === 0) dispatch(cbor.decode(payload) as unknown[]);
     }
+    s.uncork();
   });
   return c;
 }

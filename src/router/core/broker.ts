@@ -1,5 +1,5 @@
 import { MT, E } from '../wamp/codes.js';
-import type { Dict, Msg } from '../wamp/messages.js';
+import { payloadOf, type Dict, type Msg } from '../wamp/messages.js';
 import { Outgoing } from './connection.js';
 import { globalId, IdSequence } from './ids.js';
 import { matches, validUri, type MatchPolicy } from './uri.js';
@@ -100,15 +100,7 @@ export class Broker {
     let out: Outgoing | undefined;
     for (const t of sub.subscribers) {
       if (filter !== undefined && !filter(t)) continue;
-      out ??= new Outgoing(
-        m.payload !== undefined
-          ? [MT.EVENT, sub.id, pubId, d, m.payload]
-          : m.kwargs !== undefined
-            ? [MT.EVENT, sub.id, pubId, d, m.args ?? [], m.kwargs]
-            : m.args !== undefined
-              ? [MT.EVENT, sub.id, pubId, d, m.args]
-              : [MT.EVENT, sub.id, pubId, d],
-      );
+      out ??= new Outgoing([MT.EVENT, sub.id, pubId, d, ...payloadOf(m)]);
       t.sendOut(out);
     }
   }

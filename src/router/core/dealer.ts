@@ -1,5 +1,5 @@
 import { MT, E } from '../wamp/codes.js';
-import type { Dict, Msg } from '../wamp/messages.js';
+import { argsOf, payloadOf, type Dict, type Msg } from '../wamp/messages.js';
 import { IdSequence } from './ids.js';
 import { matches, specificity, validUri, type MatchPolicy } from './uri.js';
 import type { Session } from './session.js';
@@ -31,10 +31,6 @@ export class CallError extends Error {
 }
 
 const PASSTHRU_KEYS = ['enc_algo', 'enc_serializer', 'enc_key', 'ppt_scheme', 'ppt_serializer', 'ppt_cipher', 'ppt_keyid'];
-
-function tail(m: Msg): unknown[] {
-  return m.payload !== undefined ? [m.payload] : m.kwargs !== undefined ? [m.args ?? [], m.kwargs] : m.args !== undefined ? [m.args] : [];
-}
 
 /**
  * RPC for one realm: exact and pattern registrations, shared registrations with invocation policies,
@@ -125,7 +121,8 @@ export class Dealer {
     const internal = this.internal.get(proc);
     if (internal) {
       try {
-        const [args, kwargs] = internal(s, m.args ?? [], m.kwargs ?? {});
+        const given = argsOf(m);
+        const [args, kwargs] = internal(s, given.args, given.kwargs);
         s.send(kwargs ? [MT.RESULT, m.request, {}, args, kwargs] : [MT.RESULT, m.request, {}, args]);
       } catch (e) {
         if (e instanceof CallError) s.sendError(MT.CALL, m.request!, e.uri, e.message);
@@ -156,7 +153,7 @@ export class Dealer {
     }
     s.calls.set(p.callerRequest, p);
     callee.invocations.set(p.invocation, p);
-    callee.send([MT.INVOCATION, p.invocation, reg.id, details, ...tail(m)]);
+    callee.send([MT.INVOCATION, p.invocation, reg.id, details, ...payloadOf(m)]);
   }
 
   /** YIELD from a callee. */
@@ -168,7 +165,7 @@ export class Dealer {
     if (!progress) this.finish(p);
     const details: Dict = progress ? { progress: true } : {};
     for (const k of PASSTHRU_KEYS) if (m.options?.[k] !== undefined) details[k] = m.options[k];
-    p.caller?.send([MT.RESULT, p.callerRequest, details, ...tail(m)]);
+    p.caller?.send([MT.RESULT, p.callerRequest, details, ...payloadOf(m)]);
   }
 
   /** ERROR from a callee for an INVOCATION. */
@@ -176,7 +173,7 @@ export class Dealer {
     const p = callee.invocations.get(m.request!);
     if (!p) return;
     this.finish(p);
-    p.caller?.send([MT.ERROR, MT.CALL, p.callerRequest, m.details ?? {}, m.error, ...tail(m)]);
+    p.caller?.send([MT.ERROR, MT.CALL, p.callerRequest, m.details ?? {}, m.error, ...payloadOf(m)]);
   }
 
   cancel(s: Session, m: Msg): void {

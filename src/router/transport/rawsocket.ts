@@ -234,7 +234,7 @@ export function serveRawSocket(router: Router, listener: ListenerRuntime, socket
       } else {
         let value: unknown;
         try {
-          value = serializer!.decode(payload);
+          value = serializer!.decodeMessage(payload);
         } catch {
           buf = EMPTY;
           session!.protocolViolation('undecodable message');

@@ -152,7 +152,7 @@ function serveWebSocket(ws: WebSocket, serializer: Serializer, socket: Socket, r
     const b = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     let value: unknown;
     try {
-      value = serializer.decode(b);
+      value = serializer.decodeMessage(b);
     } catch {
       return session.protocolViolation('undecodable message');
     }

@@ -1,4 +1,5 @@
 import { MT, MT_NAME } from './codes.js';
+import { RawPayload } from './raw-payload.js';
 
 /**
  * The WAMP message model: a validated, named view of the wire array. `parseMessage` checks shape and
@@ -33,6 +34,8 @@ export interface Msg {
   kwargs?: Dict;
   /** Payload passthru mode (enc_algo/ppt_scheme set): opaque bytes (or a string) in the args slot. */
   payload?: Uint8Array | string;
+  /** args (and kwargs) still encoded as they arrived (see RawPayload); then args/kwargs are unset. */
+  raw?: RawPayload;
 }
 
 export const MAX_ID = 2 ** 53;
@@ -172,7 +175,11 @@ export function parseMessage(raw: unknown): Msg {
   }
   if (layout.payload && raw.length > n + 1) {
     const a = raw[n + 1];
-    if (isPassthru(dictField) && (a instanceof Uint8Array || typeof a === 'string')) {
+    if (a instanceof RawPayload) {
+      // checked by the decoder: an array, then maybe a dictionary
+      if (raw.length > n + 2) fail(type, 'a raw payload ends the message');
+      msg.raw = a;
+    } else if (isPassthru(dictField) && (a instanceof Uint8Array || typeof a === 'string')) {
       if (raw.length > n + 2) fail(type, 'payload passthru takes no kwargs');
       msg.payload = a;
     } else {
@@ -196,9 +203,27 @@ export function toWire(msg: Msg): unknown[] {
   const out: unknown[] = [msg.type];
   for (const [name] of layout.fields) out.push(m[name]);
   if (layout.payload) {
-    if (msg.payload !== undefined) out.push(msg.payload);
+    if (msg.raw !== undefined) out.push(msg.raw);
+    else if (msg.payload !== undefined) out.push(msg.payload);
     else if (msg.kwargs !== undefined && Object.keys(msg.kwargs).length > 0) out.push(msg.args ?? [], msg.kwargs);
     else if (msg.args !== undefined && msg.args.length > 0) out.push(msg.args);
   }
   return out;
+}
+
+/** The payload elements to append to a forwarded message: [payload], [raw], [args, kwargs], [args] or []. */
+export function payloadOf(m: Msg): unknown[] {
+  if (m.raw !== undefined) return [m.raw];
+  if (m.payload !== undefined) return [m.payload];
+  if (m.kwargs !== undefined) return [m.args ?? [], m.kwargs];
+  return m.args !== undefined ? [m.args] : [];
+}
+
+/** A message's args and kwargs as values (decoding a raw payload), for the router's own procedures. */
+export function argsOf(m: Msg): { args: unknown[]; kwargs: Dict } {
+  if (m.raw !== undefined) {
+    const [args, kwargs] = m.raw.items() as [unknown[], Dict | undefined];
+    return { args, kwargs: kwargs ?? {} };
+  }
+  return { args: m.args ?? [], kwargs: m.kwargs ?? {} };
 }

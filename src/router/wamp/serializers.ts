@@ -1,5 +1,7 @@
 import { Packr } from 'msgpackr';
 import { Encoder as CborEncoder } from 'cbor-x';
+import { cborRoutedLane } from './cbor-routed.js';
+import { RawPayload, expandRaw } from './raw-payload.js';
 
 /**
  * The three WAMP serializers. JSON follows the spec's binary convention (a byte string travels as a
@@ -19,6 +21,11 @@ export interface Serializer {
   encode(value: unknown): Buffer;
   /** Throws on undecodable input. */
   decode(data: Buffer): unknown;
+  /**
+   * The router's decode of an incoming message: like decode, but a serializer may keep the payload
+   * (args/kwargs) as a trailing RawPayload (CBOR does). Throws on undecodable input.
+   */
+  decodeMessage(data: Buffer): unknown;
 }
 
 // ---- JSON with the \u0000+base64 binary convention ----
@@ -49,7 +56,8 @@ export const json: Serializer = {
   rawsocket: 1,
   subprotocol: 'wamp.2.json',
   binary: false,
-  encode(value) {
+  encode(wire) {
+    const value = expandRaw(wire);
     return Buffer.from(hasBinary(value) ? JSON.stringify(value, binaryReplacer) : JSON.stringify(value), 'utf8');
   },
   decode(data) {
@@ -57,11 +65,15 @@ export const json: Serializer = {
     // a NUL can only appear escaped inside a JSON string; only then pay for the reviver
     return text.includes('\\u0000') ? JSON.parse(text, binaryReviver) : JSON.parse(text);
   },
+  decodeMessage(data) {
+    return json.decode(data);
+  },
 };
 
 // ---- integers beyond 32 bits as BigInt so msgpack/cbor write uint64/int64, not float64 ----
 function needsWide(v: number): boolean {
-  return Number.isInteger(v) && (v > 0xffffffff || v < -0x80000000);
+  // beyond 64 bits an integral double stays a double (no integer format holds it)
+  return Number.isInteger(v) && (v > 0xffffffff || v < -0x80000000) && v < 2 ** 64 && v >= -(2 ** 63);
 }
 
 /** Returns `v`, or a copy with wide integers as BigInt (copies only the paths that change). */
@@ -100,20 +112,30 @@ export const msgpack: Serializer = {
   rawsocket: 2,
   subprotocol: 'wamp.2.msgpack',
   binary: true,
-  encode: (value) => packr.pack(widenIntegers(value)),
+  encode: (wire) => packr.pack(widenIntegers(expandRaw(wire))),
   decode: (data) => packr.unpack(data),
+  decodeMessage: (data) => packr.unpack(data),
 };
 
 // int64AsNumber is a decoder option cbor-x supports but does not declare in its Options type
 const cborOptions = { useRecords: false, mapsAsObjects: true, tagUint8Array: false, int64AsNumber: true, pack: false };
 const cborx = new CborEncoder(cborOptions);
+const cborLane = cborRoutedLane({ encode: (v) => cborx.encode(widenIntegers(v)), decode: (b) => cborx.decode(b) });
+
 export const cbor: Serializer = {
   id: 'cbor',
   rawsocket: 3,
   subprotocol: 'wamp.2.cbor',
   binary: true,
-  encode: (value) => cborx.encode(widenIntegers(value)),
+  encode(wire) {
+    if (Array.isArray(wire)) {
+      const last: unknown = wire[wire.length - 1];
+      if (last instanceof RawPayload) return last.serializer === 'cbor' ? cborLane.encode(wire, last) : cborx.encode(widenIntegers(expandRaw(wire)));
+    }
+    return cborx.encode(widenIntegers(wire));
+  },
   decode: (data) => cborx.decode(data),
+  decodeMessage: (data) => cborLane.decode(data) ?? cborx.decode(data),
 };
 
 export const SERIALIZERS: Record<SerializerId, Serializer> = { json, msgpack, cbor };

@@ -1,0 +1,191 @@
+import { cborItemEnd, emptyMapEnd, textKeyedMap } from './cbor-walk.js';
+import { LAYOUTS } from './messages.js';
+import { RawPayload } from './raw-payload.js';
+
+/**
+ * The router's fast lane for CBOR messages that carry a payload (CALL, YIELD, PUBLISH, ERROR in;
+ * INVOCATION, RESULT, EVENT, ERROR out): the routing head (type code, IDs, options, URI) is read and
+ * written here by hand, and the payload (args, kwargs) crosses the router as checked bytes. Anything off
+ * the common shapes goes to the general codec (cbor-x): a head element other than an integer, a text
+ * string or an empty dictionary is coded by it, and a message this lane cannot take returns undefined
+ * from decodeCborRouted so the caller decodes it whole (and rejects it if malformed).
+ */
+export interface CborCodec {
+  /** Encodes a value (integers beyond 32 bits as 64-bit integers). */
+  encode(value: unknown): Buffer;
+  decode(data: Buffer): unknown;
+}
+
+/** Elements before the payload (type code included), for the message types that carry one. */
+const HEAD_LENGTH: (number | undefined)[] = [];
+for (const [type, layout] of Object.entries(LAYOUTS)) if (layout.payload) HEAD_LENGTH[Number(type)] = layout.fields.length + 1;
+
+const MAX_SAFE = 2 ** 53;
+/** Buffer's own slice-to-string (what toString('utf8', a, b) ends in, without its argument handling). */
+type FastSlices = Buffer & { utf8Slice(start: number, end: number): string };
+
+/** The unsigned integer at `pos` (major type 0, up to 2^53) and where it ends, in `uintEnd`; -1 if not one. */
+let uintEnd = 0;
+function readUint(b: Buffer, pos: number): number {
+  const ib = b[pos]!;
+  if (ib < 24) {
+    uintEnd = pos + 1;
+    return ib;
+  }
+  const n = b.length;
+  switch (ib) {
+    case 24:
+      if (pos + 2 > n) return -1;
+      uintEnd = pos + 2;
+      return b[pos + 1]!;
+    case 25:
+      if (pos + 3 > n) return -1;
+      uintEnd = pos + 3;
+      return (b[pos + 1]! << 8) | b[pos + 2]!;
+    case 26:
+      if (pos + 5 > n) return -1;
+      uintEnd = pos + 5;
+      return b.readUInt32BE(pos + 1);
+    case 27: {
+      if (pos + 9 > n) return -1;
+      const v = b.readUInt32BE(pos + 1) * 2 ** 32 + b.readUInt32BE(pos + 5);
+      if (v > MAX_SAFE) return -1;
+      uintEnd = pos + 9;
+      return v;
+    }
+    default:
+      return -1;
+  }
+}
+
+/**
+ * A payload-carrying message decoded up to its head, the payload kept as a trailing RawPayload;
+ * undefined when this lane does not take it.
+ */
+function decodeRouted(data: Buffer, codec: CborCodec, decodeItems: (raw: RawPayload) => unknown[]): unknown[] | undefined {
+  const b0 = data[0]!;
+  if (data.length < 3 || b0 < 0x82 || b0 > 0x97) return undefined; // a definite array of 2..23 elements
+  const count = b0 & 0x1f;
+  const t = data[1]! < 24 ? data[1]! : data[1] === 24 ? data[2]! : -1;
+  const head = HEAD_LENGTH[t];
+  if (head === undefined || count <= head || count > head + 2) return undefined;
+  const wire: unknown[] = [t];
+  let pos = data[1]! < 24 ? 2 : 3;
+  for (let i = 1; i < head; i++) {
+    const ib = data[pos];
+    if (ib === undefined) return undefined;
+    if (ib < 28) {
+      const v = readUint(data, pos);
+      if (v < 0) return undefined;
+      wire.push(v);
+      pos = uintEnd;
+    } else if (emptyMapEnd(data, pos) > 0) {
+      wire.push({}); // cbor-x writes {} as b9 0000, most others as a0
+      pos = emptyMapEnd(data, pos);
+    } else {
+      const end = cborItemEnd(data, pos);
+      if (end < 0) return undefined;
+      if (ib >> 5 === 3 && (ib & 0x1f) < 28) {
+        const ai = ib & 0x1f; // a definite text string: its bytes follow a 1, 2, 3, 5 or 9 byte head
+        wire.push((data as FastSlices).utf8Slice(pos + (ai < 24 ? 1 : ai === 24 ? 2 : ai === 25 ? 3 : ai === 26 ? 5 : 9), end));
+      } else wire.push(codec.decode(data.subarray(pos, end)));
+      pos = end;
+    }
+  }
+  if (pos >= data.length || data[pos]! >> 5 !== 4) return undefined; // args: an array
+  let end = cborItemEnd(data, pos);
+  if (count === head + 2 && end > 0) {
+    if (end >= data.length || data[end]! >> 5 !== 5 || !textKeyedMap(data, end)) return undefined; // kwargs: a dictionary
+    end = cborItemEnd(data, end);
+  }
+  if (end !== data.length) return undefined;
+  wire.push(new RawPayload('cbor', data, pos, end, count - head, decodeItems));
+  return wire;
+}
+
+/** Bytes of a CBOR head (major type + argument) for argument n. */
+function headBytes(n: number): number {
+  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9;
+}
+
+function writeHead(out: Buffer, pos: number, major: number, n: number): number {
+  const m = major << 5;
+  if (n < 24) {
+    out[pos] = m | n;
+    return pos + 1;
+  }
+  if (n < 0x100) {
+    out[pos] = m | 24;
+    out[pos + 1] = n;
+    return pos + 2;
+  }
+  if (n < 0x10000) {
+    out[pos] = m | 25;
+    out.writeUInt16BE(n, pos + 1);
+    return pos + 3;
+  }
+  if (n < 0x100000000) {
+    out[pos] = m | 26;
+    out.writeUInt32BE(n, pos + 1);
+    return pos + 5;
+  }
+  out[pos] = m | 27;
+  out.writeUInt32BE(Math.floor(n / 0x100000000), pos + 1);
+  out.writeUInt32BE(n >>> 0, pos + 5);
+  return pos + 9;
+}
+
+const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_SAFE;
+function isEmptyDict(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null || Object.getPrototypeOf(v) !== Object.prototype) return false;
+  for (const _ in v) return false;
+  return true;
+}
+
+/** A wire array ending in a CBOR RawPayload: the head coded here (or by the codec), the payload bytes after it. */
+function encodeRouted(wire: unknown[], raw: RawPayload, codec: CborCodec): Buffer {
+  const n = wire.length - 1; // head elements; WAMP heads are short (at most 5)
+  let size = 1 + raw.length;
+  let coded: (Buffer | undefined)[] | undefined; // elements the codec encodes
+  for (let i = 0; i < n; i++) {
+    const v = wire[i];
+    if (isUint(v)) size += headBytes(v);
+    else if (typeof v === 'string') {
+      const len = Buffer.byteLength(v);
+      size += headBytes(len) + len;
+    } else if (isEmptyDict(v)) size += 1;
+    else {
+      const b = codec.encode(v);
+      (coded ??= [])[i] = b;
+      size += b.length;
+    }
+  }
+  const out = Buffer.allocUnsafe(size);
+  out[0] = 0x80 | (n + raw.count);
+  let pos = 1;
+  for (let i = 0; i < n; i++) {
+    const v = wire[i];
+    const c = coded?.[i];
+    if (c) pos += c.copy(out, pos);
+    else if (typeof v === 'number') pos = writeHead(out, pos, 0, v);
+    else if (typeof v === 'string') {
+      const len = Buffer.byteLength(v);
+      pos = writeHead(out, pos, 3, len);
+      pos += out.write(v, pos, len, 'utf8');
+    } else out[pos++] = 0xa0;
+  }
+  raw.copyTo(out, pos);
+  return out;
+}
+
+/** The lane over one general codec: decode (undefined: not taken) and encode (of a wire array ending in a CBOR RawPayload). */
+export function cborRoutedLane(codec: CborCodec): { decode(data: Buffer): unknown[] | undefined; encode(wire: unknown[], raw: RawPayload): Buffer } {
+  // [args] or [args, kwargs] from their encodings back to back: one array header in front, one decode
+  const decodeItems = (raw: RawPayload): unknown[] => {
+    const b = Buffer.allocUnsafe(raw.length + 1);
+    b[0] = 0x80 | raw.count;
+    raw.copyTo(b, 1);
+    return codec.decode(b) as unknown[];
+  };
+  return { decode: (data) => decodeRouted(data, codec, decodeItems), encode: (wire, raw) => encodeRouted(wire, raw, codec) };
+}
