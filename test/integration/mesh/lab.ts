@@ -97,8 +97,12 @@ export class MeshLab {
     return false;
   }
 
-  /** Every ordered pair of the given nodes that does not answer within the timeout. */
-  async failingPairs(names: string[] = [...this.nodes.keys()], timeoutMs = 10_000): Promise<string[]> {
+  /**
+   * Every ordered pair of the given nodes that does not answer within the timeout. WireGuard retries a
+   * lost handshake initiation every 5 s, so the default leaves room for several retries on a loaded host
+   * (a CI run once saw one pair need more than 10 s while other suites kept both cores busy).
+   */
+  async failingPairs(names: string[] = [...this.nodes.keys()], timeoutMs = 30_000): Promise<string[]> {
     const pairs = names.flatMap((a) => names.filter((b) => b !== a).map((b) => [a, b] as const));
     const res = await Promise.all(pairs.map(async ([a, b]) => ((await this.waitPing(a, b, timeoutMs)) ? null : `${a}->${b}`)));
     return res.filter((x): x is string => x !== null);
