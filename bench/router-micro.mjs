@@ -23,8 +23,7 @@ const subs = [];
 const N_SUBS = +(process.argv[3] ?? 1);
 for (let i = 0; i < N_SUBS; i++) { const s = session(); s.receive(cbor.decode(cbor.encode([32, 1, {}, 'bench.topic']))); subs.push(s); }
 const pub = session();
-let yielded;
-const callee = session((b) => { const m = cbor.decode(b); if (m[0] === 68) yielded = cbor.encode([70, m[1], {}, m[4] ?? []]); });
+const callee = session();
 callee.receive(cbor.decode(cbor.encode([64, 1, {}, 'bench.echo'])));
 const caller = session();
 function bench(name, n, fn) {
@@ -35,4 +34,12 @@ function bench(name, n, fn) {
 // the router's side only: frames decoded as the transports do (decodeMessage), clients' frames made once
 const PUBLISH = cbor.encode([16, 1, {}, 'bench.topic', ARGS]);
 if (!process.env.ONLY_CALL) bench(`publish to ${N_SUBS}`, 50000, () => pub.receive(cbor.decodeMessage(PUBLISH)));
-bench('call+yield', 50000, (i) => { caller.receive(cbor.decode(cbor.encode([48, (i % 1e6) + 1, {}, 'bench.echo', ARGS]))); callee.receive(cbor.decode(yielded)); });
+// CALL with one request ID (each call ends before the next); YIELD for invocation ID k from a template
+const CALL = cbor.encode([48, 1, {}, 'bench.echo', ARGS]);
+const YIELD = Buffer.concat([Buffer.from([0x84, 0x18, 70, 0x1a, 0, 0, 0, 0, 0xa0]), cbor.encode(ARGS)]);
+let invocation = 0;
+bench('call+yield', 50000, () => {
+  caller.receive(cbor.decodeMessage(CALL));
+  YIELD.writeUInt32BE(++invocation, 4);
+  callee.receive(cbor.decodeMessage(YIELD));
+});
