@@ -15,7 +15,9 @@ import { caller, rawsocketClient, websocketClient, type BenchClient } from './ro
 // client CPU caps the router. Every figure sits next to a baseline of the same shape from the same run:
 // RPC next to a raw Node Unix-socket echo of the same frames served by its own process (goal: >= 0.5x its
 // throughput), events next to nats-server with the npm `nats` client, subscribers likewise in a child
-// process (goal: >= 1x). Prints `BENCH {json}` lines and a table.
+// process (goal: >= 1x). Baseline and router alternate ROUNDS times in one run and the table shows the
+// median round with every round's ratio (drift on a shared host then hits both sides alike). Prints
+// `BENCH {json}` lines and a table.
 const ROOT = resolve(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'bwb-rt-'));
 const f = (n: string) => join(dir, n);
@@ -217,36 +219,56 @@ async function rpcFigures(call: () => Promise<unknown>, farPid: number): Promise
   return { routerSysShare: +((sysUs(routerPid) - sys0) / Math.max(1, routerUs)).toFixed(2), routerBusy: +(routerUs / (secs * 1e6)).toFixed(2), p50: pct(lat, 50), p99: pct(lat, 99), perSec: Math.round(N / secs), routerCpuUsPerOp: +(routerUs / N).toFixed(2), clientCpuUsPerOp: +((own.user + own.system) / N).toFixed(2), calleeCpuUsPerOp: +((cpuUs(farPid) - far0) / N).toFixed(2) };
 }
 
+/** The middle round by ratio: the bench alternates baseline and router ROUNDS times (drift hits both). */
+const ROUNDS = 3;
+function median<T extends { ratio: number }>(rounds: T[]): T {
+  return [...rounds].sort((x, y) => x.ratio - y.ratio)[Math.floor(rounds.length / 2)]!;
+}
+const ratios = (rounds: { ratio: number }[]) => rounds.map((r) => r.ratio.toFixed(2)).join(', ');
+
 it('RPC round trips: RawSocket-CBOR (Unix) and WebSocket-TLS vs raw Unix-socket echo', async () => {
   const payload = cbor.encode([48, 12345, {}, 'bench.echo', ARGS]);
   const echo = await echoClient();
-  const base = await rpcFigures(() => echo(payload), echoPid);
-  report({ bench: 'rpc', transport: 'raw-unix-echo', ...base });
-
-  // caller here, callee in its own process over the same transport (its own procedure per transport, so
-  // a previous callee's unregistration can never race the next registration)
+  // caller here, callee in its own process over the same transport (its own procedure per transport)
   const ca = f('cert.pem');
   const wss = `wss://127.0.0.1:${wssPort}/`;
-  for (const [name, transport, addr, proc, c] of [
+  const transports = [
     ['rawsocket-cbor-unix', 'rawsocket', f('router.sock'), 'bench.echo.rawsocket', () => rawsocketClient(f('router.sock'))],
     ['websocket-tls-cbor', 'websocket', wss, 'bench.echo.websocket', () => websocketClient(wss, readFileSync(ca))],
-  ] as const) {
-    const callee = await peer(['callee', transport, addr, proc, ca]);
-    try {
+  ] as const;
+  const callees: ChildProcess[] = [];
+  try {
+    const callers: { name: string; proc: string; callee: ChildProcess; call: (proc: string, args: unknown[]) => Promise<unknown[]> }[] = [];
+    for (const [name, transport, addr, proc, c] of transports) {
+      const callee = await peer(['callee', transport, addr, proc, ca]);
+      callees.push(callee);
       const client = c();
       clients.push(client);
       await client.ready;
-      const call = caller(client);
-      const fig = await rpcFigures(() => call(proc, ARGS), callee.pid!);
-      client.close();
-      report({ bench: 'rpc', transport: name, ...fig, throughputRatioVsEcho: +(fig.perSec / base.perSec).toFixed(2) });
+      callers.push({ name, proc, callee, call: caller(client) });
+    }
+    type Round = Awaited<ReturnType<typeof rpcFigures>> & { ratio: number; base: Awaited<ReturnType<typeof rpcFigures>> };
+    const rounds = new Map<string, Round[]>(callers.map((c) => [c.name, []]));
+    for (let r = 0; r < ROUNDS; r++) {
+      const base = await rpcFigures(() => echo(payload), echoPid);
+      report({ bench: 'rpc', transport: 'raw-unix-echo', round: r + 1, ...base });
+      for (const c of callers) {
+        const fig = await rpcFigures(() => c.call(c.proc, ARGS), c.callee.pid!);
+        report({ bench: 'rpc', transport: c.name, round: r + 1, ...fig, throughputRatioVsEcho: +(fig.perSec / base.perSec).toFixed(2) });
+        rounds.get(c.name)!.push({ ...fig, ratio: fig.perSec / base.perSec, base });
+      }
+    }
+    for (const c of callers) {
+      const all = rounds.get(c.name)!;
+      const fig = median(all);
+      const base = fig.base;
       rows.push(
-        `rpc ${name.padEnd(22)} p50 ${fig.p50.toFixed(0)} µs (echo ${base.p50.toFixed(0)})  p99 ${fig.p99.toFixed(0)} µs (echo ${base.p99.toFixed(0)})  ${fig.perSec} calls/s = ${(fig.perSec / base.perSec).toFixed(2)}x echo ${base.perSec}/s (goal >= 0.5x); CPU µs/call: router ${fig.routerCpuUsPerOp}, caller ${fig.clientCpuUsPerOp} (echo's ${base.clientCpuUsPerOp}), callee process ${fig.calleeCpuUsPerOp} (echo server's ${base.calleeCpuUsPerOp}); router busy ${Math.round(fig.routerBusy * 100)}% (${Math.round(fig.routerSysShare * 100)}% of it in the kernel)`,
+        `rpc ${c.name.padEnd(22)} p50 ${fig.p50.toFixed(0)} µs (echo ${base.p50.toFixed(0)})  p99 ${fig.p99.toFixed(0)} µs (echo ${base.p99.toFixed(0)})  ${fig.perSec} calls/s = ${fig.ratio.toFixed(2)}x echo ${base.perSec}/s (goal >= 0.5x; rounds ${ratios(all)}); CPU µs/call: router ${fig.routerCpuUsPerOp}, caller ${fig.clientCpuUsPerOp} (echo's ${base.clientCpuUsPerOp}), callee process ${fig.calleeCpuUsPerOp} (echo server's ${base.calleeCpuUsPerOp}); router busy ${Math.round(fig.routerBusy * 100)}% (${Math.round(fig.routerSysShare * 100)}% of it in the kernel)`,
       );
       expect(fig.perSec).toBeGreaterThan(0);
-    } finally {
-      await stopPeer(callee);
     }
+  } finally {
+    for (const c of callees) await stopPeer(c);
   }
 });
 
@@ -318,15 +340,21 @@ it('events/s to 1 and 100 subscribers vs nats-server', async () => {
     [1, 50_000],
     [100, 2_000],
   ] as const) {
-    // each side gets one untimed round first (JIT warm-up for the router and both sides' clients)
+    // each side gets one untimed round first (JIT warm-up for the router and both sides' clients), then
+    // ROUNDS alternating pairs
     await routerEvents(subs, n);
-    const r = await routerEvents(subs, n);
     await natsEvents(subs, n);
-    const nf = await natsEvents(subs, n);
+    const all: { ratio: number; r: Awaited<ReturnType<typeof routerEvents>>; nf: EventFigures }[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      const r = await routerEvents(subs, n);
+      const nf = await natsEvents(subs, n);
+      all.push({ ratio: r.perSec / nf.perSec, r, nf });
+      report({ bench: 'events', subscribers: subs, published: n, round: i + 1, routerPerSec: r.perSec, natsPerSec: nf.perSec, ratio: +(r.perSec / nf.perSec).toFixed(2), routerCpuUsPerDelivery: r.cpuUsPerDelivery, publisherCpuUsPerDelivery: r.publisherCpuUsPerDelivery, subscriberCpuUsPerDelivery: r.subscriberCpuUsPerDelivery, natsPublisherCpuUsPerDelivery: nf.publisherCpuUsPerDelivery, natsSubscriberCpuUsPerDelivery: nf.subscriberCpuUsPerDelivery });
+    }
+    const { r, nf, ratio } = median(all);
     const [router, nats] = [r.perSec, nf.perSec];
-    report({ bench: 'events', subscribers: subs, published: n, routerPerSec: router, natsPerSec: nats, ratio: +(router / nats).toFixed(2), routerCpuUsPerDelivery: r.cpuUsPerDelivery, publisherCpuUsPerDelivery: r.publisherCpuUsPerDelivery, subscriberCpuUsPerDelivery: r.subscriberCpuUsPerDelivery, natsPublisherCpuUsPerDelivery: nf.publisherCpuUsPerDelivery, natsSubscriberCpuUsPerDelivery: nf.subscriberCpuUsPerDelivery });
     rows.push(
-      `events to ${String(subs).padStart(3)} subscriber(s): ${router} deliveries/s = ${(router / nats).toFixed(2)}x nats-server ${nats}/s (goal >= 1x); CPU µs/delivery: router ${r.cpuUsPerDelivery}, publisher ${r.publisherCpuUsPerDelivery} (nats ${nf.publisherCpuUsPerDelivery}), subscriber process ${r.subscriberCpuUsPerDelivery} (nats ${nf.subscriberCpuUsPerDelivery})`,
+      `events to ${String(subs).padStart(3)} subscriber(s): ${router} deliveries/s = ${ratio.toFixed(2)}x nats-server ${nats}/s (goal >= 1x; rounds ${ratios(all)}); CPU µs/delivery: router ${r.cpuUsPerDelivery}, publisher ${r.publisherCpuUsPerDelivery} (nats ${nf.publisherCpuUsPerDelivery}), subscriber process ${r.subscriberCpuUsPerDelivery} (nats ${nf.subscriberCpuUsPerDelivery})`,
     );
     expect(router).toBeGreaterThan(0);
   }
