@@ -1,5 +1,6 @@
 import { createServer, request, type Server } from 'node:http';
 import type { Logger } from 'pino';
+import { RateLimiter } from '../util/ratelimit.js';
 import { TransportError, type MeshTransport } from './protocol.js';
 import type { SignedMessage } from './signing.js';
 
@@ -64,13 +65,37 @@ export class HttpTransport implements MeshTransport {
  * The agent's mesh service: POST /v1/message with a signed JSON message, bound to the node's mesh
  * address only. Replies {result} or {error} (400 for a rejected message).
  */
-export function serveAgentMessages(handler: MessageHandler, host: string, port: number, log?: Logger): Promise<Server> {
+/**
+ * Messages a peer may send per second (and in one burst) before it is answered 429 without its message
+ * being read: a signature check costs far more than the refusal, and agents exchange a handful of
+ * messages per change (a join, a rotation), so only a misbehaving peer meets the limit.
+ */
+export const MESSAGE_RATE = { perSecond: 20, burst: 100 };
+
+export function serveAgentMessages(handler: MessageHandler, host: string, port: number, log?: Logger, rate = MESSAGE_RATE): Promise<Server> {
+  const limiter = new RateLimiter(rate.perSecond, rate.burst, 10_000);
+  let refusedSinceLog = 0;
+  let lastRefusalLog = 0;
   const server = createServer((req, res) => {
     const reply = (code: number, body: unknown) => {
       res.writeHead(code, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
     if (req.method !== 'POST' || req.url !== '/v1/message') return reply(404, { error: 'not found' });
+    const source = req.socket.remoteAddress ?? 'unknown';
+    if (!limiter.take(source)) {
+      // one log line per 10 s at most, with the count, so a flood cannot flood the journal either
+      refusedSinceLog++;
+      if (Date.now() - lastRefusalLog > 10_000) {
+        log?.warn({ source, refused: refusedSinceLog }, 'agent messages over the rate limit refused');
+        lastRefusalLog = Date.now();
+        refusedSinceLog = 0;
+      }
+      res.setHeader('retry-after', '1');
+      res.setHeader('connection', 'close');
+      reply(429, { error: 'too many messages' });
+      return void req.resume(); // the body is discarded unread
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {

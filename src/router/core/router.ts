@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { RouterConfig } from '../config.js';
 import { E } from '../wamp/codes.js';
 import type { Connection } from './connection.js';
-import { RateLimiter } from './ratelimit.js';
+import { RateLimiter } from '../../util/ratelimit.js';
 import { Realm } from './realm.js';
 import { Session, type ListenerRuntime, type SessionHost } from './session.js';
 

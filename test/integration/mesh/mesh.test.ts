@@ -87,6 +87,24 @@ describe('WireGuard mesh in namespaces (wireguard-go)', () => {
     }
   });
 
+  it('agents refuse a peer flooding them with messages (429, unread), then answer it once its budget refills', async () => {
+    const srv = await serveAgentMessages(lab.node('n1'), '127.0.0.1', 0, undefined, { perSecond: 1, burst: 5 });
+    try {
+      const port = (srv.address() as { port: number }).port;
+      const t = new HttpTransport(() => '127.0.0.1', port);
+      const results = await Promise.allSettled(Array.from({ length: 12 }, () => t.send('n1', lab.node('n3').sign('n1', 'ping', {}))));
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(5);
+      const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      expect(refused).toHaveLength(7);
+      for (const r of refused) expect(String(r.reason)).toMatch(/too many messages/);
+      // the bucket refills: a second later the peer is answered again
+      await new Promise((r) => setTimeout(r, 1100));
+      expect(await t.send('n1', lab.node('n3').sign('n1', 'ping', {}))).toEqual({ ok: true, name: 'n1' });
+    } finally {
+      srv.close();
+    }
+  });
+
   it('a fourth node joins and every pair pings', async () => {
     const t0 = Date.now();
     await lab.addNode(4);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { RolePermissions } from '../../../src/router/core/authorize.js';
-import { RateLimiter } from '../../../src/router/core/ratelimit.js';
+import { RateLimiter } from '../../../src/util/ratelimit.js';
 import { matches, validUri, wildcardMatch } from '../../../src/router/core/uri.js';
 import { globalId } from '../../../src/router/core/ids.js';
 import { routerSchema } from '../../../src/router/config.js';
