@@ -34,6 +34,10 @@ Exit codes: 0 stopped by SIGTERM / reloaded, 1 could not start / the reloaded co
     await agent.start();
     await stopped;
     ctx.log.info('agent stopped');
+    // Handles the reconcilers keep (the mesh message server, watches) would hold the process until systemd's
+    // stop timeout; leave once the log line is out. Nothing runs on a node that must outlive the agent here
+    // (wireguard-go and the containers are their own units).
+    setTimeout(() => process.exit(EXIT.OK), 300).unref();
     return EXIT.OK;
   },
 };

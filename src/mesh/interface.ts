@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, watch, type FSWatcher } from 'node:fs';
 import type { Logger } from 'pino';
-import { run } from '../util/exec.js';
+import { run, runOk } from '../util/exec.js';
 import { WgDevice } from './wg.js';
 
 export type Backend = 'kernel' | 'wireguard-go';
@@ -20,12 +21,105 @@ async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, stepMs =
   }
 }
 
+/** A userspace WireGuard process the mesh runtime owns: as its own child, or as a systemd unit. */
+export interface UserspaceWireGuard {
+  readonly pid: number | undefined;
+  readonly restartCount: number;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The template unit bootstrap installs (units/bulwark-wireguard-go@.service). */
+export const WIREGUARD_GO_UNIT_FILE = '/etc/systemd/system/bulwark-wireguard-go@.service';
+
+/** On a node booted with systemd and bootstrapped by Bulwark, wireguard-go runs as its own unit. */
+export function wireguardGoUnitAvailable(): boolean {
+  return existsSync('/run/systemd/system') && existsSync(WIREGUARD_GO_UNIT_FILE);
+}
+
+/**
+ * wireguard-go as `bulwark-wireguard-go@IFACE.service`: systemd keeps it running (an agent restart or
+ * upgrade leaves the tunnel up) and restarts it if it dies; we watch its control socket directory and
+ * reconfigure the fresh, empty interface (`onStart`) whenever a new process has appeared.
+ */
+export class WireguardGoUnit implements UserspaceWireGuard {
+  readonly unit: string;
+  private watcher: FSWatcher | undefined;
+  private knownPid: number | undefined;
+  private restarts = 0;
+  private checking: Promise<void> | undefined;
+
+  constructor(
+    readonly iface: string,
+    private readonly onStart: () => Promise<void>,
+    private readonly log?: Logger,
+  ) {
+    this.unit = `bulwark-wireguard-go@${iface}.service`;
+  }
+
+  get pid(): number | undefined {
+    return this.knownPid;
+  }
+  get restartCount(): number {
+    return this.restarts;
+  }
+
+  /** The unit's main PID, or undefined when it is not running. */
+  async mainPid(): Promise<number | undefined> {
+    const r = await run(['systemctl', 'show', '-p', 'MainPID', '--value', this.unit]);
+    const pid = Number(r.stdout.trim());
+    return r.code === 0 && pid > 0 ? pid : undefined;
+  }
+
+  /** Starts the unit (a no-op when it runs), waits for the interface and configures it. */
+  async start(): Promise<void> {
+    await run(['systemctl', 'reset-failed', this.unit]);
+    await runOk(['systemctl', 'start', this.unit]);
+    const dev = new WgDevice(this.iface);
+    if (!(await waitFor(async () => (await dev.dump()) !== null, 5000))) throw new Error(`${this.unit} did not bring up ${this.iface} (journalctl -u ${this.unit})`);
+    await this.adopt();
+    await this.onStart();
+  }
+
+  /** Takes over a running unit (after an agent restart): remembers its PID and watches for restarts. */
+  async adopt(): Promise<void> {
+    this.knownPid = await this.mainPid();
+    if (this.watcher) return;
+    const dir = '/run/wireguard';
+    if (!existsSync(dir)) return;
+    this.watcher = watch(dir, (_event, file) => {
+      if (file === `${this.iface}.sock`) this.checking ??= this.check().finally(() => (this.checking = undefined));
+    });
+    this.watcher.on('error', () => undefined);
+  }
+
+  /** A new control socket: if a new process owns it, the interface is fresh and empty, so configure it. */
+  private async check(): Promise<void> {
+    const dev = new WgDevice(this.iface);
+    if (!(await waitFor(async () => (await dev.dump()) !== null, 5000))) return; // stopped, or the reconciler will see it
+    const pid = await this.mainPid();
+    if (pid === undefined || pid === this.knownPid) return;
+    this.knownPid = pid;
+    this.restarts++;
+    this.log?.warn({ iface: this.iface, unit: this.unit, pid }, 'wireguard-go restarted by systemd; reconfiguring');
+    await this.onStart().catch((e: unknown) => this.log?.error({ err: e }, 'reconfiguring after a wireguard-go restart failed'));
+  }
+
+  /** Stops the unit (the interface goes away). */
+  async stop(): Promise<void> {
+    this.watcher?.close();
+    this.watcher = undefined;
+    await run(['systemctl', 'stop', this.unit]);
+    this.knownPid = undefined;
+  }
+}
+
 /**
  * Runs `wireguard-go -f IFACE` (in the foreground, in a namespace if given) and restarts it when it dies,
  * calling `onStart` after each (re)start once the interface exists, so the owner reapplies the config
  * (the interface, its address and peers vanish with the process).
  */
-export class WireguardGoSupervisor {
+export class WireguardGoSupervisor implements UserspaceWireGuard {
   private child: ChildProcess | undefined;
   private stopped = false;
   private restarts = 0;

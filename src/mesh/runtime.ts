@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { run } from '../util/exec.js';
 import { MeshConfigError } from './addresses.js';
-import { tryKernelInterface, WireguardGoSupervisor, type Backend } from './interface.js';
+import { tryKernelInterface, WireguardGoSupervisor, WireguardGoUnit, wireguardGoUnitAvailable, type Backend, type UserspaceWireGuard } from './interface.js';
 import { isWgKey, keysEqual } from './keys.js';
 import { KeyStore, writeSecretFile, type NodeKeys } from './keystore.js';
 import { desiredInterface, formatEndpoint, meshPeers, planPeerOps, type DesiredInterface, type MeshPeer, type PeerOp } from './plan.js';
@@ -42,6 +42,11 @@ export interface MeshNodeOptions {
   log?: Logger;
   transport?: MeshTransport;
   backend?: 'auto' | Backend;
+  /**
+   * How wireguard-go runs: as a systemd unit (default on a bootstrapped node: it outlives agent restarts)
+   * or as this process's supervised child (namespaces in tests, hosts without the unit).
+   */
+  wireguardGo?: 'auto' | 'unit' | 'child';
 }
 
 interface StagedRotation {
@@ -59,7 +64,7 @@ export class MeshNode {
   readonly keys: KeyStore;
   readonly dev: WgDevice;
   private members: MemberFacts[] = [];
-  private supervisor: WireguardGoSupervisor | undefined;
+  private supervisor: UserspaceWireGuard | undefined;
   private backendInUse: Backend | undefined;
   /** Rotations of peers this node has staged (peer name → keys). */
   private readonly staged = new Map<string, StagedRotation>();
@@ -162,17 +167,37 @@ export class MeshNode {
     if (this.members.length === 0) throw new MeshConfigError(`node ${this.name} has no mesh members yet (run mesh join)`);
     const want = this.opts.backend ?? 'auto';
     if (await this.dev.exists()) {
+      await this.adoptUnit();
       this.backendInUse ??= 'kernel';
     } else if (want !== 'wireguard-go' && (await tryKernelInterface(this.dev.iface, this.opts.netns))) {
       this.backendInUse = 'kernel';
     } else {
       if (want === 'kernel') throw new Error(`kernel WireGuard is not available for ${this.dev.iface}`);
       this.backendInUse = 'wireguard-go';
-      this.supervisor = new WireguardGoSupervisor(this.dev.iface, () => this.locked(() => this.configure()), this.opts.log, this.opts.netns);
+      this.supervisor = this.useUnit() ? this.newUnit() : new WireguardGoSupervisor(this.dev.iface, () => this.locked(() => this.configure()), this.opts.log, this.opts.netns);
       await this.supervisor.start();
       return;
     }
     await this.locked(() => this.configure());
+  }
+
+  /** After an agent restart: a running wireguard-go unit is ours to watch again (no-op otherwise). */
+  private async adoptUnit(): Promise<void> {
+    if (this.backendInUse || !this.useUnit()) return;
+    const unit = this.newUnit();
+    if ((await unit.mainPid()) === undefined) return;
+    await unit.adopt();
+    this.supervisor = unit;
+    this.backendInUse = 'wireguard-go';
+  }
+
+  private useUnit(): boolean {
+    const mode = this.opts.wireguardGo ?? 'auto';
+    return mode === 'unit' || (mode === 'auto' && this.opts.netns === undefined && wireguardGoUnitAvailable());
+  }
+
+  private newUnit(): WireguardGoUnit {
+    return new WireguardGoUnit(this.dev.iface, () => this.locked(() => this.configure()), this.opts.log);
   }
 
   /** Full configuration of an existing interface (also after wireguard-go restarts). */
@@ -195,7 +220,13 @@ export class MeshNode {
   /** One reconcile pass: interface present and configured, peers as desired. Returns a description of drift fixed. */
   async converge(): Promise<string[]> {
     if (this.rotating) return [];
+    await this.adoptUnit();
     if (!(await this.dev.exists())) {
+      if (this.supervisor instanceof WireguardGoUnit) {
+        // systemd gave up on it (or it was stopped by hand): start it again; it configures on start
+        await this.supervisor.start();
+        return [`interface ${this.dev.iface} was missing: ${this.supervisor.unit} started`];
+      }
       if (this.supervisor) return ['interface missing (wireguard-go restarting)'];
       await this.up();
       return [`interface ${this.dev.iface} was missing`];
@@ -227,8 +258,10 @@ export class MeshNode {
 
   /** Stops wireguard-go (if ours) or deletes the kernel interface. */
   async down(): Promise<void> {
-    if (this.supervisor) {
-      await this.supervisor.stop();
+    // a wireguard-go unit this process never adopted must be stopped too, or systemd would bring it back
+    const userspace = this.supervisor ?? (this.useUnit() ? this.newUnit() : undefined);
+    if (userspace) {
+      await userspace.stop();
       this.supervisor = undefined;
     }
     await this.dev.delete();

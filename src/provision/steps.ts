@@ -92,10 +92,13 @@ export async function installConfig(s: NodeSession, node: NodeSpec, cfg: Config,
 export async function installAgentUnit(s: NodeSession, runtimeChanged: boolean, configChanged: boolean): Promise<StepResult> {
   const unit = readFileSync(assetPath('units', 'bulwark-agent.service'), 'utf8');
   const unitChanged = await s.writeFileIfChanged('/etc/systemd/system/bulwark-agent.service', unit, '0644');
+  // the mesh's userspace WireGuard (kernels without the module) runs in its own unit, started by the agent
+  const wgUnit = readFileSync(assetPath('units', 'bulwark-wireguard-go@.service'), 'utf8');
+  const wgUnitChanged = await s.writeFileIfChanged('/etc/systemd/system/bulwark-wireguard-go@.service', wgUnit, '0644');
   const did: string[] = [];
-  if (unitChanged) {
+  if (unitChanged || wgUnitChanged) {
     await s.execOk('systemctl daemon-reload');
-    did.push('unit installed');
+    did.push(unitChanged ? 'unit installed' : 'wireguard-go unit installed');
   }
   const enabled = await s.exec('systemctl is-enabled bulwark-agent');
   if (enabled.stdout.trim() !== 'enabled') {

@@ -150,7 +150,7 @@ export function makeOfflineRoot(units: readonly string[], srcDir = unitsSourceDi
   }
   for (const u of units) copyFileSync(join(srcDir, u), join(etc, u));
   mkdirSync(join(root, 'usr/bin'), { recursive: true });
-  for (const b of opts.stubBinaries ?? ['/usr/bin/podman', '/usr/bin/docker', '/usr/bin/systemd-tmpfiles', '/usr/bin/install']) {
+  for (const b of opts.stubBinaries ?? ['/usr/bin/podman', '/usr/bin/docker', '/usr/bin/systemd-tmpfiles', '/usr/bin/install', '/usr/bin/wireguard-go']) {
     const p = join(root, b);
     mkdirSync(dirname(p), { recursive: true });
     writeFileSync(p, '#!/bin/sh\nexit 0\n', { mode: 0o755 });

@@ -88,6 +88,43 @@ describe('WireGuard mesh on the lab', () => {
     // The mesh is whole afterwards.
     await converged();
   });
+  it('systemctl restart bulwark-agent leaves the tunnel up: wireguard-go keeps its PID and 10 ms pings lose nothing', async () => {
+    const st = await converged();
+    const n3 = st.nodes.find((n) => n.node === 'n3')!.meshAddress;
+    const pid = async () => Number((await onMachine('n1', 'systemctl show -p MainPID --value bulwark-wireguard-go@bw0.service')).stdout.trim());
+    const before = await pid();
+    expect(before).toBeGreaterThan(0);
+    const pings = onMachine('n1', `ping -n -q -i 0.01 -c 500 ${n3}`, 60_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    const t0 = Date.now();
+    const restart = await onMachine('n1', 'systemctl restart bulwark-agent && systemctl is-active bulwark-agent');
+    expect(restart.stdout.trim(), restart.stderr).toBe('active');
+    expect(Date.now() - t0, 'the agent stops promptly on SIGTERM').toBeLessThan(10_000);
+    const p = await pings;
+    const m = /(\d+) packets transmitted, (\d+) received/.exec(p.stdout);
+    expect(m, p.stdout + p.stderr).not.toBeNull();
+    process.stderr.write(`[system] agent restart: ${Number(m![1]) - Number(m![2])} of ${m![1]} pings lost\n`);
+    expect(Number(m![2])).toBe(Number(m![1]));
+    expect(await pid()).toBe(before);
+    await converged();
+  });
+
+  it('wireguard-go killed: systemd restarts it and the agent reconfigures bw0 at once', async () => {
+    const st = await converged();
+    const n3 = st.nodes.find((n) => n.node === 'n3')!.meshAddress;
+    const before = Number((await onMachine('n1', 'systemctl show -p MainPID --value bulwark-wireguard-go@bw0.service')).stdout.trim());
+    expect(before).toBeGreaterThan(0);
+    await onMachine('n1', `kill -9 ${before}`);
+    // the agent's reconcile timer is far longer than this: only its watch on the control socket is this quick
+    const { ms } = await waitFor('n1 answers n3 across the mesh again', async () => (await onMachine('n1', `ping -n -q -c 1 -W 1 ${n3}`)).code === 0, 15_000, 100);
+    process.stderr.write(`[system] wireguard-go killed -> mesh answers again after ${ms} ms\n`);
+    const after = Number((await onMachine('n1', 'systemctl show -p MainPID --value bulwark-wireguard-go@bw0.service')).stdout.trim());
+    expect(after).toBeGreaterThan(0);
+    expect(after).not.toBe(before);
+    expect((await onMachine('n1', 'journalctl -u bulwark-agent --since "-1min" -o cat')).stdout).toMatch(/wireguard-go restarted by systemd; reconfiguring/);
+    await converged();
+  });
+
   it('mesh remove n3: every peer forgets it, its endpoint is closed, its keys are destroyed; mesh join brings it back', async () => {
     const rm = await bulwark(['mesh', 'remove', 'n3']);
     expect(rm.code, rm.stdout + rm.stderr).toBe(0);

@@ -7,7 +7,7 @@ import { makeOfflineRoot, parseUnit, securityExposure, shippedUnits, splitExecLi
 
 const dir = unitsSourceDir();
 const units = shippedUnits(dir);
-const ours = ['bulwark-app@.service', 'bulwark-app-docker@.service', 'bulwark-router.service', 'bulwark-router-https.socket', 'bulwark-router-http.socket'];
+const ours = ['bulwark-wireguard-go@.service', 'bulwark-app@.service', 'bulwark-app-docker@.service', 'bulwark-router.service', 'bulwark-router-https.socket', 'bulwark-router-http.socket'];
 const read = (u: string) => parseUnit(readFileSync(join(dir, u), 'utf8'));
 /** Template units are verified through an instance. */
 const instance = (u: string) => u.replace('@.', '@echo.');
