@@ -16,7 +16,7 @@ process.on('disconnect', () => process.exit(0)); // the parent went away: never 
 
 if (role === 'callee') {
   const [transport, addr, proc, caFile] = args;
-  const c = transport === 'rawsocket' ? rawsocketClient(addr) : websocketClient(addr, readFileSync(caFile));
+  const c = transport === 'rawsocket' ? rawsocketClient(addr) : websocketClient(addr, readFileSync(caFile), { corkPerTick: true });
   await echoCallee(c, proc);
   send({ ready: true });
 } else if (role === 'router-subscribers') {
