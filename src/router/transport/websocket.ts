@@ -158,8 +158,10 @@ function serveWebSocket(ws: WebSocket, serializer: Serializer, socket: Socket, r
     }
     session.receive(value);
   });
-  // protocol errors (bad frames, oversized messages, bad UTF-8): ws has queued its close frame
-  // (1002/1007/1009); we drop the connection at once instead of waiting for the close handshake
+  // Fail by drop: a protocol error (bad frame, oversized message, bad UTF-8) ends the TCP connection
+  // at once, with no close frame and no close handshake. ws would send its close frame (1002/1007/1009)
+  // from its own receiver 'error' listener; ours runs first and destroys the socket, so nothing is sent.
+  (ws as unknown as { _receiver?: { prependListener(ev: 'error', f: () => void): void } })._receiver?.prependListener('error', () => socket.destroy());
   ws.on('error', (err) => {
     log.debug({ peer, err: err.message }, 'websocket error; dropping');
     ws.terminate();

@@ -194,6 +194,23 @@ describe('WebSocket options', () => {
     expect(Date.now() - t0).toBeLessThan(900); // no waiting for a close handshake
   });
 
+  it('fails by drop: a bad frame ends the TCP connection with no close frame', async () => {
+    const s = connect(r.port(1), '127.0.0.1');
+    let got = Buffer.alloc(0);
+    s.on('data', (b: Buffer) => (got = Buffer.concat([got, b])));
+    const closed = new Promise<void>((res) => s.on('close', () => res()));
+    s.write(['GET / HTTP/1.1', 'Host: 127.0.0.1', 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Protocol: wamp.2.json', '', ''].join('\r\n'));
+    await until(() => got.includes('\r\n\r\n'), 2000);
+    const headerEnd = got.indexOf('\r\n\r\n') + 4;
+    expect(got.subarray(0, headerEnd).toString()).toMatch(/^HTTP\/1.1 101 /);
+    const t0 = Date.now();
+    // a masked text frame with RSV2 set (no extension defines it): a protocol error
+    s.write(Buffer.from([0xa1, 0x81, 1, 2, 3, 4, 0x78 ^ 1]));
+    await closed;
+    expect(Date.now() - t0).toBeLessThan(900);
+    expect(got.length - headerEnd, 'bytes after the 101 response (a close frame would be 4+)').toBe(0);
+  });
+
   it('refuses a WebSocket without a WAMP subprotocol', async () => {
     const status = await new Promise<number>((resolve) => {
       const ws = new WebSocket(`ws://127.0.0.1:${r.port(1)}/`, ['mqtt']);
