@@ -30,7 +30,7 @@ export const IMAGES_JSON = '/var/lib/bulwark/images.json';
 export const ROUTER_ENV = '/etc/bulwark/router.env';
 
 export function defaultRouterImageSpec(uid: number, version: string, runtimeDir = DEFAULT_RUNTIME_DIR): RouterImageSpec {
-  const include = ['node', 'bulwark.mjs', 'VERSION', 'units', 'provisioning', 'firewall'].filter((f) => existsSync(join(runtimeDir, f)));
+  const include = ['node', 'bulwark.mjs', 'chunks', 'VERSION', 'units', 'provisioning', 'firewall'].filter((f) => existsSync(join(runtimeDir, f)));
   return { runtimeDir, include, entry: 'bulwark.mjs', uid, tag: version };
 }
 

@@ -26,7 +26,13 @@ export async function buildRuntime(root = assetRoot()): Promise<{ tarball: strin
   mkdirSync(stage, { recursive: true });
   await build({
     entryPoints: [join(root, 'src/cli/main.ts')],
-    outfile: join(stage, 'bulwark.mjs'),
+    // bulwark.mjs plus a chunk per lazily loaded command (src/cli/commands/index.ts): the agent, a
+    // long-running process, never loads the router, SSH or lab code
+    outdir: stage,
+    entryNames: 'bulwark',
+    chunkNames: 'chunks/[name]-[hash]',
+    outExtension: { '.js': '.mjs' },
+    splitting: true,
     bundle: true,
     platform: 'node',
     target: 'node20',
