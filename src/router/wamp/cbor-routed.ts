@@ -1,4 +1,4 @@
-import { cborItemEnd, emptyMapEnd, textKeyedMap } from './cbor-walk.js';
+import { afterHead, argumentAt, cborItemEnd, emptyMapEnd, textKeyedMap } from './cbor-walk.js';
 import { LAYOUTS } from './messages.js';
 import { RawPayload } from './raw-payload.js';
 
@@ -24,40 +24,6 @@ const MAX_SAFE = 2 ** 53;
 /** Buffer's own slice-to-string (what toString('utf8', a, b) ends in, without its argument handling). */
 type FastSlices = Buffer & { utf8Slice(start: number, end: number): string };
 
-/** The unsigned integer at `pos` (major type 0, up to 2^53) and where it ends, in `uintEnd`; -1 if not one. */
-let uintEnd = 0;
-function readUint(b: Buffer, pos: number): number {
-  const ib = b[pos]!;
-  if (ib < 24) {
-    uintEnd = pos + 1;
-    return ib;
-  }
-  const n = b.length;
-  switch (ib) {
-    case 24:
-      if (pos + 2 > n) return -1;
-      uintEnd = pos + 2;
-      return b[pos + 1]!;
-    case 25:
-      if (pos + 3 > n) return -1;
-      uintEnd = pos + 3;
-      return (b[pos + 1]! << 8) | b[pos + 2]!;
-    case 26:
-      if (pos + 5 > n) return -1;
-      uintEnd = pos + 5;
-      return b.readUInt32BE(pos + 1);
-    case 27: {
-      if (pos + 9 > n) return -1;
-      const v = b.readUInt32BE(pos + 1) * 2 ** 32 + b.readUInt32BE(pos + 5);
-      if (v > MAX_SAFE) return -1;
-      uintEnd = pos + 9;
-      return v;
-    }
-    default:
-      return -1;
-  }
-}
-
 /**
  * A payload-carrying message decoded up to its head, the payload kept as a trailing RawPayload;
  * undefined when this lane does not take it.
@@ -75,20 +41,18 @@ function decodeRouted(data: Buffer, codec: CborCodec, decodeItems: (raw: RawPayl
     const ib = data[pos];
     if (ib === undefined) return undefined;
     if (ib < 28) {
-      const v = readUint(data, pos);
-      if (v < 0) return undefined;
+      const v = argumentAt(data, pos); // an unsigned integer (an ID)
+      if (v < 0 || v > MAX_SAFE) return undefined;
       wire.push(v);
-      pos = uintEnd;
+      pos = afterHead();
     } else if (emptyMapEnd(data, pos) > 0) {
       wire.push({}); // cbor-x writes {} as b9 0000, most others as a0
       pos = emptyMapEnd(data, pos);
     } else {
-      const end = cborItemEnd(data, pos);
+      const end = cborItemEnd(data, pos); // well-formed, text checked as UTF-8
       if (end < 0) return undefined;
-      if (ib >> 5 === 3 && (ib & 0x1f) < 28) {
-        const ai = ib & 0x1f; // a definite text string: its bytes follow a 1, 2, 3, 5 or 9 byte head
-        wire.push((data as FastSlices).utf8Slice(pos + (ai < 24 ? 1 : ai === 24 ? 2 : ai === 25 ? 3 : ai === 26 ? 5 : 9), end));
-      } else wire.push(codec.decode(data.subarray(pos, end)));
+      if (ib >> 5 === 3 && argumentAt(data, pos) >= 0) wire.push((data as FastSlices).utf8Slice(afterHead(), end)); // a definite text string
+      else wire.push(codec.decode(data.subarray(pos, end)));
       pos = end;
     }
   }

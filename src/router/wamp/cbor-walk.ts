@@ -116,6 +116,15 @@ function utf8(b: Uint8Array, from: number, to: number): boolean {
   return true;
 }
 
+/**
+ * The argument of the head at `pos` (an integer's value, a string's length, a container's count), or -1
+ * if truncated, reserved or indefinite; afterHead() is then where the head ends.
+ */
+export function argumentAt(b: Uint8Array, pos: number): number {
+  return pos < b.length && readHead(b, pos) ? headArg : NOT_WELL_FORMED;
+}
+export const afterHead = (): number => headEnd;
+
 /** If the item at `pos` is a map of no entries (0xa0, or a longer head of length 0), where it ends; else -1. */
 export function emptyMapEnd(b: Uint8Array, pos: number): number {
   if (b[pos]! >> 5 !== 5 || !readHead(b, pos) || headArg !== 0) return NOT_WELL_FORMED;

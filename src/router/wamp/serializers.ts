@@ -128,11 +128,9 @@ export const cbor: Serializer = {
   subprotocol: 'wamp.2.cbor',
   binary: true,
   encode(wire) {
-    if (Array.isArray(wire)) {
-      const last: unknown = wire[wire.length - 1];
-      if (last instanceof RawPayload) return last.serializer === 'cbor' ? cborLane.encode(wire, last) : cborx.encode(widenIntegers(expandRaw(wire)));
-    }
-    return cborx.encode(widenIntegers(wire));
+    const last: unknown = Array.isArray(wire) ? wire[wire.length - 1] : undefined;
+    if (last instanceof RawPayload && last.serializer === 'cbor') return cborLane.encode(wire as unknown[], last);
+    return cborx.encode(widenIntegers(expandRaw(wire)));
   },
   decode: (data) => cborx.decode(data),
   decodeMessage: (data) => cborLane.decode(data) ?? cborx.decode(data),
