@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { run, runOk } from '../util/exec.js';
 import { WgDevice } from './wg.js';
@@ -85,12 +86,13 @@ export class WireguardGoUnit implements UserspaceWireGuard {
   async adopt(): Promise<void> {
     this.knownPid = await this.mainPid();
     if (this.watcher) return;
-    const dir = '/run/wireguard';
-    if (!existsSync(dir)) return;
-    this.watcher = watch(dir, (_event, file) => {
-      if (file === `${this.iface}.sock`) this.checking ??= this.check().finally(() => (this.checking = undefined));
+    const sock = new WgDevice(this.iface).uapiSocket;
+    if (!existsSync(dirname(sock))) return;
+    this.watcher = watch(dirname(sock), (_event, file) => {
+      if (file === basename(sock)) this.checking ??= this.check().finally(() => (this.checking = undefined));
     });
     this.watcher.on('error', () => undefined);
+    this.watcher.unref(); // never what keeps a process (a CLI run on the node) alive
   }
 
   /** A new control socket: if a new process owns it, the interface is fresh and empty, so configure it. */

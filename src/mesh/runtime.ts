@@ -181,11 +181,17 @@ export class MeshNode {
     await this.locked(() => this.configure());
   }
 
-  /** After an agent restart: a running wireguard-go unit is ours to watch again (no-op otherwise). */
+  /**
+   * For an interface that exists but that this process did not bring up (after an agent restart): a running
+   * wireguard-go unit is ours to watch again; otherwise the interface is the kernel's. Decided once.
+   */
   private async adoptUnit(): Promise<void> {
     if (this.backendInUse || !this.useUnit()) return;
     const unit = this.newUnit();
-    if ((await unit.mainPid()) === undefined) return;
+    if ((await unit.mainPid()) === undefined) {
+      this.backendInUse = 'kernel';
+      return;
+    }
     await unit.adopt();
     this.supervisor = unit;
     this.backendInUse = 'wireguard-go';
@@ -220,7 +226,6 @@ export class MeshNode {
   /** One reconcile pass: interface present and configured, peers as desired. Returns a description of drift fixed. */
   async converge(): Promise<string[]> {
     if (this.rotating) return [];
-    await this.adoptUnit();
     if (!(await this.dev.exists())) {
       if (this.supervisor instanceof WireguardGoUnit) {
         // systemd gave up on it (or it was stopped by hand): start it again; it configures on start
@@ -231,6 +236,7 @@ export class MeshNode {
       await this.up();
       return [`interface ${this.dev.iface} was missing`];
     }
+    await this.adoptUnit();
     return this.locked(async () => {
       const drift: string[] = [];
       const d = this.desired();

@@ -98,7 +98,8 @@ export async function installAgentUnit(s: NodeSession, runtimeChanged: boolean, 
   const did: string[] = [];
   if (unitChanged || wgUnitChanged) {
     await s.execOk('systemctl daemon-reload');
-    did.push(unitChanged ? 'unit installed' : 'wireguard-go unit installed');
+    if (unitChanged) did.push('unit installed');
+    if (wgUnitChanged) did.push('wireguard-go unit installed');
   }
   const enabled = await s.exec('systemctl is-enabled bulwark-agent');
   if (enabled.stdout.trim() !== 'enabled') {
