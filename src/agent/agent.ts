@@ -100,6 +100,7 @@ export class Agent {
     const t0 = Date.now();
     const reports: ReconcileReport[] = [];
     const config = this.config;
+    const budgetMs = this.o.budgetMs ?? 15_000;
     if (config) {
       for (const r of this.reconcilers) {
         if (this.slow.has(r.name)) {
@@ -114,7 +115,7 @@ export class Agent {
         );
         // One slow capability (an image build, a hung tool) must not hold up the others' repairs.
         const budget = new Promise<undefined>((res) => {
-          const t: NodeJS.Timeout = nodeSetTimeout(() => res(undefined), this.o.budgetMs ?? 15_000);
+          const t: NodeJS.Timeout = nodeSetTimeout(() => res(undefined), budgetMs);
           t.unref();
         });
         const rep = await Promise.race([work, budget]);
@@ -124,7 +125,7 @@ export class Agent {
             this.slow.delete(r.name);
             if (late.drift.length) this.o.log.warn({ capability: r.name, drift: late.drift }, 'drift found and repaired (late)');
           });
-          this.o.log.warn({ capability: r.name, budgetMs: this.o.budgetMs ?? 15_000 }, 'reconcile still running; other capabilities go on');
+          this.o.log.warn({ capability: r.name, budgetMs }, 'reconcile still running; other capabilities go on');
           reports.push({ name: r.name, changed: false, drift: [], notes: [], error: 'still running after its time budget' });
           continue;
         }

@@ -33,7 +33,7 @@ export async function ensureRouterTls(cfg: Config, nodeName: string): Promise<st
     }
     if (existsSync(t.cert) || existsSync(t.key)) continue;
     const cn = t.address ?? nodeName;
-    const san = t.address ? (t.address.includes(':') ? `IP:${t.address}` : `IP:${t.address}`) : `DNS:${nodeName}`;
+    const san = t.address ? `IP:${t.address}` : `DNS:${nodeName}`;
     await runOk([
       'openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
       '-keyout', t.key, '-out', t.cert, '-days', '825', '-subj', `/CN=${cn}`, '-addext', `subjectAltName=${san},DNS:${nodeName}`,

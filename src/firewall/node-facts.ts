@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Config } from '../config/schema.js';
+import { DEFAULT_MESH_ROOT, MEMBERS_FILE } from '../mesh/paths.js';
 import { parseIp } from './cidr.js';
 import type { FirewallFactsInput } from './facts.js';
 
@@ -14,8 +15,8 @@ export interface NodeProbe {
   meshMembers?: { name: string; endpoint: string }[];
 }
 
-/** Members file of the mesh (src/mesh/keystore.ts DEFAULT_MESH_ROOT). */
-export const MESH_MEMBERS = '/var/lib/bulwark/mesh/members.json';
+/** The mesh's member list on this node. */
+export const MESH_MEMBERS = `${DEFAULT_MESH_ROOT}/${MEMBERS_FILE}`;
 
 /** Name and endpoint of each member in the mesh's members.json text; undefined when unreadable. Pure. */
 export function parseMeshMembers(text: string): { name: string; endpoint: string }[] | undefined {

@@ -3,6 +3,7 @@ import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { run, runOk } from '../util/exec.js';
+import { WIREGUARD_GO_UNIT_FILE } from './paths.js';
 import { WgDevice } from './wg.js';
 
 export type Backend = 'kernel' | 'wireguard-go';
@@ -30,8 +31,6 @@ export interface UserspaceWireGuard {
   stop(): Promise<void>;
 }
 
-/** The template unit bootstrap installs (units/bulwark-wireguard-go@.service). */
-export const WIREGUARD_GO_UNIT_FILE = '/etc/systemd/system/bulwark-wireguard-go@.service';
 
 /** On a node booted with systemd and bootstrapped by Bulwark, wireguard-go runs as its own unit. */
 export function wireguardGoUnitAvailable(): boolean {

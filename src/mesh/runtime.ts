@@ -6,7 +6,7 @@ import { run } from '../util/exec.js';
 import { MeshConfigError } from './addresses.js';
 import { tryKernelInterface, WireguardGoSupervisor, WireguardGoUnit, wireguardGoUnitAvailable, type Backend, type UserspaceWireGuard } from './interface.js';
 import { isWgKey, keysEqual } from './keys.js';
-import { KeyStore, writeSecretFile, type NodeKeys } from './keystore.js';
+import { KeyStore, MEMBERS_FILE, writeSecretFile, type NodeKeys } from './keystore.js';
 import { desiredInterface, formatEndpoint, meshPeers, planPeerOps, type DesiredInterface, type MeshPeer, type PeerOp } from './plan.js';
 import { bodySchemas, envelopeSchema, type Body, type MessageType, type MeshTransport } from './protocol.js';
 import { decapsulatePsk, encapsulatePsk, encapsulator } from './psk.js';
@@ -100,7 +100,7 @@ export class MeshNode {
   }
 
   private get membersPath(): string {
-    return join(this.keys.root, 'members.json');
+    return join(this.keys.root, MEMBERS_FILE);
   }
 
   /** Makes any missing key and loads the members this node knows. */

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Config, NodeSpec } from '../config/schema.js';
+import { WIREGUARD_GO_UNIT_FILE } from '../mesh/paths.js';
 import { assetPath } from '../util/assets.js';
 import { bundleFor } from './bundle.js';
 import { evaluatePreflight, FACTS_SCRIPT, loadDistros, packagesFor, parseFacts, type Distro, type NodeFacts } from './preflight.js';
@@ -93,8 +94,8 @@ export async function installAgentUnit(s: NodeSession, runtimeChanged: boolean, 
   const unit = readFileSync(assetPath('units', 'bulwark-agent.service'), 'utf8');
   const unitChanged = await s.writeFileIfChanged('/etc/systemd/system/bulwark-agent.service', unit, '0644');
   // the mesh's userspace WireGuard (kernels without the module) runs in its own unit, started by the agent
-  const wgUnit = readFileSync(assetPath('units', 'bulwark-wireguard-go@.service'), 'utf8');
-  const wgUnitChanged = await s.writeFileIfChanged('/etc/systemd/system/bulwark-wireguard-go@.service', wgUnit, '0644');
+  const wgUnit = readFileSync(assetPath('units', basename(WIREGUARD_GO_UNIT_FILE)), 'utf8');
+  const wgUnitChanged = await s.writeFileIfChanged(WIREGUARD_GO_UNIT_FILE, wgUnit, '0644');
   const did: string[] = [];
   if (unitChanged || wgUnitChanged) {
     await s.execOk('systemctl daemon-reload');

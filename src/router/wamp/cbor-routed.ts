@@ -1,5 +1,5 @@
-import { afterHead, argumentAt, cborItemEnd, emptyMapEnd, textKeyedMap } from './cbor-walk.js';
-import { LAYOUTS } from './messages.js';
+import { afterHead, argumentAt, cborItemEnd, emptyMapEnd, textKeyedMapEnd } from './cbor-walk.js';
+import { isId, LAYOUTS, MAX_ID } from './messages.js';
 import { RawPayload } from './raw-payload.js';
 
 /**
@@ -20,7 +20,6 @@ export interface CborCodec {
 const HEAD_LENGTH: (number | undefined)[] = [];
 for (const [type, layout] of Object.entries(LAYOUTS)) if (layout.payload) HEAD_LENGTH[Number(type)] = layout.fields.length + 1;
 
-const MAX_SAFE = 2 ** 53;
 /** Buffer's own slice-to-string (what toString('utf8', a, b) ends in, without its argument handling). */
 type FastSlices = Buffer & { utf8Slice(start: number, end: number): string };
 
@@ -42,7 +41,7 @@ function decodeRouted(data: Buffer, codec: CborCodec, decodeItems: (raw: RawPayl
     if (ib === undefined) return undefined;
     if (ib < 28) {
       const v = argumentAt(data, pos); // an unsigned integer (an ID)
-      if (v < 0 || v > MAX_SAFE) return undefined;
+      if (v < 0 || v > MAX_ID) return undefined;
       wire.push(v);
       pos = afterHead();
     } else if (emptyMapEnd(data, pos) > 0) {
@@ -58,10 +57,7 @@ function decodeRouted(data: Buffer, codec: CborCodec, decodeItems: (raw: RawPayl
   }
   if (pos >= data.length || data[pos]! >> 5 !== 4) return undefined; // args: an array
   let end = cborItemEnd(data, pos);
-  if (count === head + 2 && end > 0) {
-    if (end >= data.length || data[end]! >> 5 !== 5 || !textKeyedMap(data, end)) return undefined; // kwargs: a dictionary
-    end = cborItemEnd(data, end);
-  }
+  if (count === head + 2 && end > 0) end = textKeyedMapEnd(data, end); // kwargs: a dictionary
   if (end !== data.length) return undefined;
   wire.push(new RawPayload('cbor', data, pos, end, count - head, decodeItems));
   return wire;
@@ -99,7 +95,6 @@ function writeHead(out: Buffer, pos: number, major: number, n: number): number {
   return pos + 9;
 }
 
-const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_SAFE;
 function isEmptyDict(v: unknown): boolean {
   if (typeof v !== 'object' || v === null || Object.getPrototypeOf(v) !== Object.prototype) return false;
   for (const _ in v) return false;
@@ -113,7 +108,7 @@ function encodeRouted(wire: unknown[], raw: RawPayload, codec: CborCodec): Buffe
   let coded: (Buffer | undefined)[] | undefined; // elements the codec encodes
   for (let i = 0; i < n; i++) {
     const v = wire[i];
-    if (isUint(v)) size += headBytes(v);
+    if (isId(v)) size += headBytes(v);
     else if (typeof v === 'string') {
       const len = Buffer.byteLength(v);
       size += headBytes(len) + len;

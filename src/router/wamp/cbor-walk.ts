@@ -131,16 +131,24 @@ export function emptyMapEnd(b: Uint8Array, pos: number): number {
   return headEnd;
 }
 
-/** Whether the (well-formed) map starting at `pos` has only text-string keys, as WAMP dictionaries need. */
-export function textKeyedMap(b: Uint8Array, pos: number): boolean {
-  if (!readHead(b, pos)) return false;
-  const count = headArg < 0 ? Infinity : headArg;
+/**
+ * Where the map at `pos` ends if it is well-formed and every key is a text string (as WAMP dictionaries
+ * need); -1 otherwise. One walk serves both checks.
+ */
+export function textKeyedMapEnd(b: Uint8Array, pos: number): number {
+  if (pos >= b.length || b[pos]! >> 5 !== 5 || !readHead(b, pos)) return NOT_WELL_FORMED;
+  const indefinite = headArg < 0;
+  const count = indefinite ? Infinity : headArg;
   let p = headEnd;
-  for (let i = 0; i < count && b[p] !== 0xff; i++) {
-    if (b[p]! >> 5 !== 3) return false;
-    p = cborItemEnd(b, p); // key
-    p = cborItemEnd(b, p); // value
-    if (p < 0) return false;
+  if (!indefinite && count > (b.length - p) / 2) return NOT_WELL_FORMED; // each pair takes two bytes at least
+  for (let i = 0; i < count; i++) {
+    if (p >= b.length) return NOT_WELL_FORMED;
+    if (indefinite && b[p] === 0xff) return p + 1;
+    if (b[p]! >> 5 !== 3) return NOT_WELL_FORMED;
+    p = cborItemEnd(b, p, 1); // key
+    if (p < 0) return NOT_WELL_FORMED;
+    p = cborItemEnd(b, p, 1); // value
+    if (p < 0) return NOT_WELL_FORMED;
   }
-  return true;
+  return p;
 }

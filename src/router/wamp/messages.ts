@@ -79,7 +79,8 @@ export const LAYOUTS: Record<number, Layout> = {
 
 // ---- type checks for known options/details ----
 type Check = (v: unknown) => boolean;
-const isId = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_ID;
+/** A WAMP ID: an integer in [0, 2^53]. */
+export const isId = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_ID;
 const bool: Check = (v) => typeof v === 'boolean';
 const str: Check = (v) => typeof v === 'string';
 const int: Check = (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
