@@ -8,7 +8,7 @@
 //   nats-subscribers <port> <subscribers> <expected deliveries>
 import { readFileSync } from 'node:fs';
 import { connect as natsConnect } from 'nats';
-import { echoCallee, rawsocketClient, websocketClient } from './router-client.js';
+import { countEvents, echoCallee, rawsocketClient, websocketClient } from './router-client.js';
 
 const [role, ...args] = process.argv.slice(2);
 const send = (m) => process.send?.(m);
@@ -32,10 +32,10 @@ if (role === 'callee') {
   for (let i = 0; i < subs; i++) {
     const c = rawsocketClient(path);
     await c.ready;
+    countEvents(c, onEvent);
     await new Promise((res) => {
       c.onMessage = (m) => {
         if (m[0] === 33) res();
-        else if (m[0] === 36) onEvent();
       };
       c.send([32, 1, {}, 'bench.topic']);
     });

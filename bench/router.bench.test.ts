@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { connect as natsConnect, type NatsConnection } from 'nats';
 import { cbor } from '../src/router/wamp/serializers.js';
 import { buildSync } from 'esbuild';
-import { caller, rawsocketClient, websocketClient, type BenchClient } from './router-client.js';
+import { caller, publishMany, rawsocketClient, websocketClient, type BenchClient } from './router-client.js';
 
 // Router benchmarks. The router runs as its own process (from dist/, like in production); clients are
 // minimal CBOR clients. Three processes per figure, as in a deployment: the router, the caller/publisher
@@ -181,6 +181,11 @@ function sysUs(pid: number): number {
   return (Number(f[12]) * 1e6) / 100;
 }
 const routerCpuUs = () => cpuUs(routerPid);
+/** A process's read and write system calls so far (from /proc/PID/io). */
+function syscalls(pid: number): number {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  return Number(/syscr: (\d+)/.exec(io)![1]) + Number(/syscw: (\d+)/.exec(io)![1]);
+}
 
 /** n calls, `inflight` at a time. */
 async function pipelined(call: () => Promise<unknown>, n: number, inflight: number): Promise<void> {
@@ -195,8 +200,41 @@ async function pipelined(call: () => Promise<unknown>, n: number, inflight: numb
   );
 }
 
+/** Calls in flight at once for the throughput figures; a side's calls/s is its best level (its saturation). */
+const INFLIGHT = (process.env.ROUTER_BENCH_INFLIGHT ?? '64,256,1024').split(',').map(Number);
+
+type Throughput = { inflight: number; perSec: number; routerCpuUsPerOp: number; clientCpuUsPerOp: number; calleeCpuUsPerOp: number; routerBusy: number; routerSysShare: number; syscallsPerOp: { router: number; client: number; far: number } };
+
+/** N calls with `inflight` at a time, timed, with every process's CPU and read/write system calls per call. */
+async function throughput(call: () => Promise<unknown>, farPid: number, inflight: number): Promise<Throughput> {
+  const N = 30_000;
+  const cpu0 = routerCpuUs();
+  const sys0 = sysUs(routerPid);
+  const far0 = cpuUs(farPid);
+  const farSys0 = syscalls(farPid);
+  const routerSys0 = syscalls(routerPid);
+  const ownSys0 = syscalls(process.pid);
+  const own0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  await pipelined(call, N, inflight);
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const own = process.cpuUsage(own0);
+  const routerUs = routerCpuUs() - cpu0;
+  const per = (x: number) => +(x / N).toFixed(2);
+  return {
+    inflight,
+    perSec: Math.round(N / secs),
+    routerCpuUsPerOp: per(routerUs),
+    clientCpuUsPerOp: per(own.user + own.system),
+    calleeCpuUsPerOp: per(cpuUs(farPid) - far0),
+    routerBusy: +(routerUs / (secs * 1e6)).toFixed(2),
+    routerSysShare: +((sysUs(routerPid) - sys0) / Math.max(1, routerUs)).toFixed(2),
+    syscallsPerOp: { router: per(syscalls(routerPid) - routerSys0), client: per(syscalls(process.pid) - ownSys0), far: per(syscalls(farPid) - farSys0) },
+  };
+}
+
 /** farPid: the process answering the calls (the callee, or the echo server for the baseline). */
-async function rpcFigures(call: () => Promise<unknown>, farPid: number): Promise<{ routerSysShare: number; p50: number; p99: number; perSec: number; routerCpuUsPerOp: number; clientCpuUsPerOp: number; calleeCpuUsPerOp: number; routerBusy: number }> {
+async function rpcFigures(call: () => Promise<unknown>, farPid: number): Promise<Throughput & { p50: number; p99: number; perSecByInflight: Record<number, number> }> {
   const lat: number[] = [];
   // warm-up, the same for every figure: sequential, then pipelined (lets the JIT settle on the hot path)
   for (let i = 0; i < 300; i++) await call();
@@ -206,17 +244,10 @@ async function rpcFigures(call: () => Promise<unknown>, farPid: number): Promise
     await call();
     lat.push(Number(process.hrtime.bigint() - t) / 1000);
   }
-  const N = 30_000;
-  const cpu0 = routerCpuUs();
-  const sys0 = sysUs(routerPid);
-  const far0 = cpuUs(farPid);
-  const own0 = process.cpuUsage();
-  const t0 = process.hrtime.bigint();
-  await pipelined(call, N, 64);
-  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  const own = process.cpuUsage(own0);
-  const routerUs = routerCpuUs() - cpu0;
-  return { routerSysShare: +((sysUs(routerPid) - sys0) / Math.max(1, routerUs)).toFixed(2), routerBusy: +(routerUs / (secs * 1e6)).toFixed(2), p50: pct(lat, 50), p99: pct(lat, 99), perSec: Math.round(N / secs), routerCpuUsPerOp: +(routerUs / N).toFixed(2), clientCpuUsPerOp: +((own.user + own.system) / N).toFixed(2), calleeCpuUsPerOp: +((cpuUs(farPid) - far0) / N).toFixed(2) };
+  const levels: Throughput[] = [];
+  for (const n of INFLIGHT) levels.push(await throughput(call, farPid, n));
+  const best = levels.reduce((x, y) => (y.perSec > x.perSec ? y : x));
+  return { ...best, p50: pct(lat, 50), p99: pct(lat, 99), perSecByInflight: Object.fromEntries(levels.map((l) => [l.inflight, l.perSec])) };
 }
 
 /** The middle round by ratio: the bench alternates baseline and router ROUNDS times (drift hits both). */
@@ -234,18 +265,24 @@ it('RPC round trips: RawSocket-CBOR (Unix) and WebSocket-TLS vs raw Unix-socket 
   const wss = `wss://127.0.0.1:${wssPort}/`;
   const transports = [
     ['rawsocket-cbor-unix', 'rawsocket', f('router.sock'), 'bench.echo.rawsocket', () => rawsocketClient(f('router.sock'))],
-    ['websocket-tls-cbor', 'websocket', wss, 'bench.echo.websocket', () => websocketClient(wss, readFileSync(ca))],
+    // a public client over WebSocket-TLS calling a backend component on its Unix socket (the deployed path)
+    ['websocket-tls-cbor', 'rawsocket', f('router.sock'), 'bench.echo.websocket', () => websocketClient(wss, readFileSync(ca))],
+    // both legs over WebSocket-TLS (a callee that is itself a public client)
+    ['websocket-tls-both-legs', 'websocket', wss, 'bench.echo.websocket2', () => websocketClient(wss, readFileSync(ca))],
   ] as const;
+  // ROUTER_BENCH_RPC=rawsocket-cbor-unix runs that transport only (to profile one path)
+  const only = process.env.ROUTER_BENCH_RPC;
   const callees: ChildProcess[] = [];
   try {
-    const callers: { name: string; proc: string; callee: ChildProcess; call: (proc: string, args: unknown[]) => Promise<unknown[]> }[] = [];
+    const callers: { name: string; callee: ChildProcess; call: () => Promise<unknown[]> }[] = [];
     for (const [name, transport, addr, proc, c] of transports) {
+      if (only && name !== only) continue;
       const callee = await peer(['callee', transport, addr, proc, ca]);
       callees.push(callee);
       const client = c();
       clients.push(client);
       await client.ready;
-      callers.push({ name, proc, callee, call: caller(client) });
+      callers.push({ name, callee, call: caller(client, proc, ARGS) });
     }
     type Round = Awaited<ReturnType<typeof rpcFigures>> & { ratio: number; base: Awaited<ReturnType<typeof rpcFigures>> };
     const rounds = new Map<string, Round[]>(callers.map((c) => [c.name, []]));
@@ -253,7 +290,7 @@ it('RPC round trips: RawSocket-CBOR (Unix) and WebSocket-TLS vs raw Unix-socket 
       const base = await rpcFigures(() => echo(payload), echoPid);
       report({ bench: 'rpc', transport: 'raw-unix-echo', round: r + 1, ...base });
       for (const c of callers) {
-        const fig = await rpcFigures(() => c.call(c.proc, ARGS), c.callee.pid!);
+        const fig = await rpcFigures(c.call, c.callee.pid!);
         report({ bench: 'rpc', transport: c.name, round: r + 1, ...fig, throughputRatioVsEcho: +(fig.perSec / base.perSec).toFixed(2) });
         rounds.get(c.name)!.push({ ...fig, ratio: fig.perSec / base.perSec, base });
       }
@@ -263,7 +300,7 @@ it('RPC round trips: RawSocket-CBOR (Unix) and WebSocket-TLS vs raw Unix-socket 
       const fig = median(all);
       const base = fig.base;
       rows.push(
-        `rpc ${c.name.padEnd(22)} p50 ${fig.p50.toFixed(0)} µs (echo ${base.p50.toFixed(0)})  p99 ${fig.p99.toFixed(0)} µs (echo ${base.p99.toFixed(0)})  ${fig.perSec} calls/s = ${fig.ratio.toFixed(2)}x echo ${base.perSec}/s (goal >= 0.5x; rounds ${ratios(all)}); CPU µs/call: router ${fig.routerCpuUsPerOp}, caller ${fig.clientCpuUsPerOp} (echo's ${base.clientCpuUsPerOp}), callee process ${fig.calleeCpuUsPerOp} (echo server's ${base.calleeCpuUsPerOp}); router busy ${Math.round(fig.routerBusy * 100)}% (${Math.round(fig.routerSysShare * 100)}% of it in the kernel)`,
+        `rpc ${c.name.padEnd(22)} p50 ${fig.p50.toFixed(0)} µs (echo ${base.p50.toFixed(0)})  p99 ${fig.p99.toFixed(0)} µs (echo ${base.p99.toFixed(0)})  ${fig.perSec} calls/s (${fig.inflight} in flight) = ${fig.ratio.toFixed(2)}x echo ${base.perSec}/s (${base.inflight}) (goal >= 0.5x; rounds ${ratios(all)}); CPU µs/call: router ${fig.routerCpuUsPerOp}, caller ${fig.clientCpuUsPerOp} (echo's ${base.clientCpuUsPerOp}), callee process ${fig.calleeCpuUsPerOp} (echo server's ${base.calleeCpuUsPerOp}); router busy ${Math.round(fig.routerBusy * 100)}% (${Math.round(fig.routerSysShare * 100)}% of it in the kernel)`,
       );
       expect(fig.perSec).toBeGreaterThan(0);
     }
@@ -272,11 +309,12 @@ it('RPC round trips: RawSocket-CBOR (Unix) and WebSocket-TLS vs raw Unix-socket 
   }
 });
 
-type EventFigures = { perSec: number; subscriberCpuUsPerDelivery: number; publisherCpuUsPerDelivery: number };
+type EventFigures = { perSec: number; subscriberCpuUsPerDelivery: number; publisherCpuUsPerDelivery: number; serverCpuUsPerDelivery: number };
 
 /** Publishes n events from this process; the subscribers run in a peer process; timed until it has them all. */
-async function timeDeliveries(subscribers: ChildProcess, total: number, what: string, publish: () => Promise<void>): Promise<EventFigures & { secs: number }> {
+async function timeDeliveries(serverPid: number, subscribers: ChildProcess, total: number, what: string, publish: () => Promise<void>): Promise<EventFigures & { secs: number }> {
   const done = peerDone(subscribers, 120_000, what);
+  const server0 = cpuUs(serverPid);
   const sub0 = cpuUs(subscribers.pid!);
   const own0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
@@ -284,7 +322,7 @@ async function timeDeliveries(subscribers: ChildProcess, total: number, what: st
   await done;
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   const own = process.cpuUsage(own0);
-  return { secs, perSec: Math.round(total / secs), subscriberCpuUsPerDelivery: +((cpuUs(subscribers.pid!) - sub0) / total).toFixed(2), publisherCpuUsPerDelivery: +((own.user + own.system) / total).toFixed(2) };
+  return { secs, perSec: Math.round(total / secs), serverCpuUsPerDelivery: +((cpuUs(serverPid) - server0) / total).toFixed(2), subscriberCpuUsPerDelivery: +((cpuUs(subscribers.pid!) - sub0) / total).toFixed(2), publisherCpuUsPerDelivery: +((own.user + own.system) / total).toFixed(2) };
 }
 
 async function natsEvents(subs: number, n: number): Promise<EventFigures> {
@@ -307,7 +345,7 @@ async function natsEvents(subs: number, n: number): Promise<EventFigures> {
     subscribers = await peer(['nats-subscribers', String(port), String(subs), String(n * subs)]);
     const data = cbor.encode(ARGS);
     const p = pub;
-    const { secs: _, ...fig } = await timeDeliveries(subscribers, n * subs, 'nats deliveries', async () => {
+    const { secs: _, ...fig } = await timeDeliveries(server.pid!, subscribers, n * subs, 'nats deliveries', async () => {
       for (let i = 0; i < n; i++) p.publish('bench.topic', data);
       await p.flush();
     });
@@ -319,16 +357,15 @@ async function natsEvents(subs: number, n: number): Promise<EventFigures> {
   }
 }
 
-async function routerEvents(subs: number, n: number): Promise<EventFigures & { cpuUsPerDelivery: number }> {
+async function routerEvents(subs: number, n: number): Promise<EventFigures> {
   const subscribers = await peer(['router-subscribers', f('router.sock'), String(subs), String(n * subs)]);
   const pub = rawsocketClient(f('router.sock'));
   try {
     await pub.ready;
-    const cpu0 = routerCpuUs();
-    const { secs: _, ...fig } = await timeDeliveries(subscribers, n * subs, 'router deliveries', async () => {
-      for (let i = 0; i < n; i++) pub.send([16, i + 1, {}, 'bench.topic', ARGS]);
+    const { secs: _, ...fig } = await timeDeliveries(routerPid, subscribers, n * subs, 'router deliveries', async () => {
+      publishMany(pub, 'bench.topic', ARGS, n);
     });
-    return { ...fig, cpuUsPerDelivery: +((routerCpuUs() - cpu0) / (n * subs)).toFixed(2) };
+    return fig;
   } finally {
     pub.close();
     await stopPeer(subscribers);
@@ -349,12 +386,12 @@ it('events/s to 1 and 100 subscribers vs nats-server', async () => {
       const r = await routerEvents(subs, n);
       const nf = await natsEvents(subs, n);
       all.push({ ratio: r.perSec / nf.perSec, r, nf });
-      report({ bench: 'events', subscribers: subs, published: n, round: i + 1, routerPerSec: r.perSec, natsPerSec: nf.perSec, ratio: +(r.perSec / nf.perSec).toFixed(2), routerCpuUsPerDelivery: r.cpuUsPerDelivery, publisherCpuUsPerDelivery: r.publisherCpuUsPerDelivery, subscriberCpuUsPerDelivery: r.subscriberCpuUsPerDelivery, natsPublisherCpuUsPerDelivery: nf.publisherCpuUsPerDelivery, natsSubscriberCpuUsPerDelivery: nf.subscriberCpuUsPerDelivery });
+      report({ bench: 'events', subscribers: subs, published: n, round: i + 1, routerPerSec: r.perSec, natsPerSec: nf.perSec, ratio: +(r.perSec / nf.perSec).toFixed(2), routerCpuUsPerDelivery: r.serverCpuUsPerDelivery, natsServerCpuUsPerDelivery: nf.serverCpuUsPerDelivery, publisherCpuUsPerDelivery: r.publisherCpuUsPerDelivery, subscriberCpuUsPerDelivery: r.subscriberCpuUsPerDelivery, natsPublisherCpuUsPerDelivery: nf.publisherCpuUsPerDelivery, natsSubscriberCpuUsPerDelivery: nf.subscriberCpuUsPerDelivery });
     }
     const { r, nf, ratio } = median(all);
     const [router, nats] = [r.perSec, nf.perSec];
     rows.push(
-      `events to ${String(subs).padStart(3)} subscriber(s): ${router} deliveries/s = ${ratio.toFixed(2)}x nats-server ${nats}/s (goal >= 1x; rounds ${ratios(all)}); CPU µs/delivery: router ${r.cpuUsPerDelivery}, publisher ${r.publisherCpuUsPerDelivery} (nats ${nf.publisherCpuUsPerDelivery}), subscriber process ${r.subscriberCpuUsPerDelivery} (nats ${nf.subscriberCpuUsPerDelivery})`,
+      `events to ${String(subs).padStart(3)} subscriber(s): ${router} deliveries/s = ${ratio.toFixed(2)}x nats-server ${nats}/s (goal >= 1x; rounds ${ratios(all)}); CPU µs/delivery: router ${r.serverCpuUsPerDelivery} (nats-server ${nf.serverCpuUsPerDelivery}), publisher ${r.publisherCpuUsPerDelivery} (nats ${nf.publisherCpuUsPerDelivery}), subscriber process ${r.subscriberCpuUsPerDelivery} (nats ${nf.subscriberCpuUsPerDelivery})`,
     );
     expect(router).toBeGreaterThan(0);
   }

@@ -1,5 +1,5 @@
 import { MT, E } from '../wamp/codes.js';
-import { payloadOf, type Dict, type Msg } from '../wamp/messages.js';
+import { copyPassthru, payloadOf, type Dict, type Msg } from '../wamp/messages.js';
 import { Outgoing } from './connection.js';
 import { globalId, IdSequence } from './ids.js';
 import { matches, validUri, type MatchPolicy } from './uri.js';
@@ -10,7 +10,6 @@ export class Subscription {
   constructor(readonly id: number, readonly topic: string, readonly match: MatchPolicy) {}
 }
 
-const PASSTHRU_KEYS = ['enc_algo', 'enc_serializer', 'enc_key', 'ppt_scheme', 'ppt_serializer', 'ppt_cipher', 'ppt_keyid'];
 
 /** Pub/sub for one realm: exact and pattern subscriptions, exclusion, black/white listing, disclosure. */
 export class Broker {
@@ -65,7 +64,8 @@ export class Broker {
   publish(s: Session, m: Msg): void {
     const topic = m.topic!;
     const o = m.options ?? {};
-    if (!validUri(topic) ) return this.nack(s, m, E.invalidUri, `invalid topic ${topic}`);
+    // a topic with an exact subscription passed the same URI check when it was subscribed
+    if (!this.exact.has(topic) && !validUri(topic)) return this.nack(s, m, E.invalidUri, `invalid topic ${topic}`);
     if (topic.startsWith('wamp.')) return this.nack(s, m, E.invalidUri, 'the wamp. namespace is reserved to the router');
     if (!s.authorize('publish', topic, m, o.acknowledge === true)) return;
     const details: Dict = {};
@@ -74,7 +74,7 @@ export class Broker {
       details.publisher_authid = s.principal!.authid;
       details.publisher_authrole = s.principal!.authrole;
     }
-    for (const k of PASSTHRU_KEYS) if (o[k] !== undefined) details[k] = o[k];
+    copyPassthru(o, details);
     const pubId = globalId();
     const filter = eligibility(s, o);
     this.deliver(topic, pubId, details, m, filter);

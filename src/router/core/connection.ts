@@ -23,13 +23,23 @@ export interface Connection {
 
 /** A message to send, encoded at most once per serializer (one EVENT goes to many subscribers). */
 export class Outgoing {
-  private cache: Partial<Record<SerializerId, Buffer>> | undefined;
+  // the first serializer's encoding in fields of their own (most messages have one recipient), others keyed
+  private firstBy: Serializer | undefined;
+  private first: Buffer | undefined;
+  private others: Partial<Record<SerializerId, Buffer>> | undefined;
   constructor(readonly wire: unknown[]) {}
   encode(s: Serializer): Buffer {
-    const hit = this.cache?.[s.id];
+    if (this.firstBy === s) return this.first!;
+    if (this.firstBy === undefined) {
+      const b = s.encode(this.wire);
+      this.firstBy = s;
+      this.first = b;
+      return b;
+    }
+    const hit = this.others?.[s.id];
     if (hit) return hit;
     const b = s.encode(this.wire);
-    (this.cache ??= {})[s.id] = b;
+    (this.others ??= {})[s.id] = b;
     return b;
   }
 }

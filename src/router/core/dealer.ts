@@ -1,5 +1,5 @@
 import { MT, E } from '../wamp/codes.js';
-import { argsOf, payloadOf, type Dict, type Msg } from '../wamp/messages.js';
+import { copyPassthru, argsOf, payloadOf, type Dict, type Msg } from '../wamp/messages.js';
 import { IdSequence } from './ids.js';
 import { matches, specificity, validUri, type MatchPolicy } from './uri.js';
 import type { Session } from './session.js';
@@ -30,7 +30,6 @@ export class CallError extends Error {
   }
 }
 
-const PASSTHRU_KEYS = ['enc_algo', 'enc_serializer', 'enc_key', 'ppt_scheme', 'ppt_serializer', 'ppt_cipher', 'ppt_keyid'];
 
 /**
  * RPC for one realm: exact and pattern registrations, shared registrations with invocation policies,
@@ -115,10 +114,12 @@ export class Dealer {
   call(s: Session, m: Msg): void {
     const proc = m.procedure!;
     const o = m.options ?? {};
-    if (!validUri(proc)) return s.sendError(MT.CALL, m.request!, E.invalidUri, `invalid procedure ${proc}`);
+    // a procedure with an exact registration passed the same URI check when it was registered
+    const exact = this.exact.get(proc);
+    if (exact === undefined && !validUri(proc)) return s.sendError(MT.CALL, m.request!, E.invalidUri, `invalid procedure ${proc}`);
     if (!s.authorize('call', proc, m)) return;
     if (s.calls.has(m.request!)) return s.protocolViolation(`CALL request ID ${m.request} is already in use`);
-    const internal = this.internal.get(proc);
+    const internal = exact === undefined ? this.internal.get(proc) : undefined;
     if (internal) {
       try {
         const given = argsOf(m);
@@ -130,7 +131,7 @@ export class Dealer {
       }
       return;
     }
-    const reg = this.lookup(proc);
+    const reg = exact ?? this.lookup(proc);
     if (!reg) return s.sendError(MT.CALL, m.request!, E.noSuchProcedure, `no callee registered for ${proc}`);
     if (s.calls.size >= this.maxPendingPerCaller) return s.sendError(MT.CALL, m.request!, E.canceled, 'too many calls in flight');
     const callee = this.pick(reg);
@@ -143,7 +144,7 @@ export class Dealer {
       details.caller_authid = s.principal!.authid;
       details.caller_authrole = s.principal!.authrole;
     }
-    for (const k of PASSTHRU_KEYS) if (o[k] !== undefined) details[k] = o[k];
+    copyPassthru(o, details);
     const p: Pending = { invocation: callee.invocationIds.take(), callee, caller: s, callerRequest: m.request!, receiveProgress };
     const timeout = typeof o.timeout === 'number' ? o.timeout : 0;
     if (timeout > 0) {
@@ -164,7 +165,7 @@ export class Dealer {
     if (progress && !p.receiveProgress) return; // caller did not ask for progressive results
     if (!progress) this.finish(p);
     const details: Dict = progress ? { progress: true } : {};
-    for (const k of PASSTHRU_KEYS) if (m.options?.[k] !== undefined) details[k] = m.options[k];
+    copyPassthru(m.options, details);
     p.caller?.send([MT.RESULT, p.callerRequest, details, ...payloadOf(m)]);
   }
 

@@ -95,6 +95,20 @@ const forwardFor: Check = (v) =>
 const matchPolicy = oneOf('exact', 'prefix', 'wildcard');
 
 const PASSTHRU: Record<string, Check> = { enc_algo: encAlgo, enc_serializer: str, enc_key: str, ppt_scheme: str, ppt_serializer: str, ppt_cipher: str, ppt_keyid: str };
+const PASSTHRU_KEYS = Object.keys(PASSTHRU);
+
+/** False for a missing or empty dictionary (the common options: nothing to read from them). */
+export function hasKeys(d: Dict | undefined): d is Dict {
+  if (d === undefined) return false;
+  for (const _ in d) return true;
+  return false;
+}
+
+/** Copies the payload passthru keys (enc_*, ppt_*) a message's options carry into the forwarded details. */
+export function copyPassthru(options: Dict | undefined, details: Dict): void {
+  if (!hasKeys(options)) return;
+  for (const k of PASSTHRU_KEYS) if (options[k] !== undefined) details[k] = options[k];
+}
 
 /** Known keys per message type (in the options/details/extra dict) and the check for each. */
 export const OPTION_RULES: Record<number, Record<string, Check>> = {
@@ -135,6 +149,8 @@ export function parseMessage(raw: unknown): Msg {
   if (!Array.isArray(raw) || raw.length === 0) throw new ProtocolViolation('message must be a non-empty array');
   const type = raw[0];
   if (typeof type !== 'number' || !Number.isInteger(type)) throw new ProtocolViolation('message type must be an integer');
+  if (type === MT.CALL || type === MT.PUBLISH) return parseHot(raw, type, 3);
+  if (type === MT.YIELD) return parseHot(raw, type, 2);
   const layout = LAYOUTS[type];
   if (!layout) throw new ProtocolViolation(`unknown message type ${type}`);
   const n = layout.fields.length;
@@ -164,36 +180,72 @@ export function parseMessage(raw: unknown): Msg {
     }
     m[name] = v;
   }
-  const rules = OPTION_RULES[type];
-  if (rules && dictField) {
-    for (const key in dictField) {
-      if (!Object.prototype.hasOwnProperty.call(dictField, key)) continue;
-      const check = rules[key];
-      const v = dictField[key];
-      // null/undefined stand for "not set" (MessagePack/CBOR clients send nil or undefined for unset options)
-      if (check && v !== null && v !== undefined && !check(v)) fail(type, `option ${key} has a wrong type or value`);
-    }
-  }
-  if (layout.payload && raw.length > n + 1) {
-    const a = raw[n + 1];
-    if (a instanceof RawPayload) {
-      // checked by the decoder: an array, then maybe a dictionary
-      if (raw.length > n + 2) fail(type, 'a raw payload ends the message');
-      msg.raw = a;
-    } else if (isPassthru(dictField) && (a instanceof Uint8Array || typeof a === 'string')) {
-      if (raw.length > n + 2) fail(type, 'payload passthru takes no kwargs');
-      msg.payload = a;
-    } else {
-      if (!Array.isArray(a)) fail(type, 'args must be a list');
-      msg.args = a;
-      if (raw.length > n + 2) {
-        const k = raw[n + 2];
-        if (!isDict(k)) fail(type, 'kwargs must be a dictionary');
-        msg.kwargs = k;
-      }
-    }
-  }
+  if (dictField) checkOptions(type, dictField);
+  if (layout.payload) takePayload(msg, raw, n, dictField);
   return msg;
+}
+
+/**
+ * CALL and PUBLISH ([type, request, options, URI, args?, kwargs?]) and YIELD ([type, request, options,
+ * args?, kwargs?]), the messages of every call and event: the layout walk's checks with the field names
+ * written out, so each message type builds one object shape.
+ */
+function parseHot(raw: unknown[], type: number, n: 2 | 3): Msg {
+  if (raw.length < n + 1 || raw.length > n + 3) fail(type, `wrong number of elements (${raw.length})`);
+  const request = raw[1];
+  const options = raw[2];
+  if (!isId(request)) fail(type, 'request must be an integer in [0, 2^53]');
+  if (!isDict(options)) fail(type, 'options must be a dictionary');
+  const msg: Msg = { type, request, options };
+  if (n === 3) {
+    const uri = raw[3];
+    if (type === MT.CALL) {
+      if (typeof uri !== 'string') fail(type, 'procedure must be a string');
+      msg.procedure = uri;
+    } else {
+      if (typeof uri !== 'string') fail(type, 'topic must be a string');
+      msg.topic = uri;
+    }
+  }
+  checkOptions(type, options);
+  takePayload(msg, raw, n, options);
+  return msg;
+}
+
+/** The known keys of a message's options/details must have the right types (unknown keys pass). */
+function checkOptions(type: number, dict: Dict): void {
+  const rules = OPTION_RULES[type];
+  if (!rules) return;
+  for (const key in dict) {
+    if (!Object.prototype.hasOwnProperty.call(dict, key)) continue;
+    const check = rules[key];
+    const v = dict[key];
+    // null/undefined stand for "not set" (MessagePack/CBOR clients send nil or undefined for unset options)
+    if (check && v !== null && v !== undefined && !check(v)) fail(type, `option ${key} has a wrong type or value`);
+  }
+}
+
+/** Sets msg.raw, msg.payload or msg.args/kwargs from the elements after the n head fields. */
+function takePayload(msg: Msg, raw: unknown[], n: number, dict: Dict | undefined): void {
+  const type = msg.type;
+  if (raw.length <= n + 1) return;
+  const a = raw[n + 1];
+  if (a instanceof RawPayload) {
+    // checked by the decoder: an array, then maybe a dictionary
+    if (raw.length > n + 2) fail(type, 'a raw payload ends the message');
+    msg.raw = a;
+  } else if (isPassthru(dict) && (a instanceof Uint8Array || typeof a === 'string')) {
+    if (raw.length > n + 2) fail(type, 'payload passthru takes no kwargs');
+    msg.payload = a;
+  } else {
+    if (!Array.isArray(a)) fail(type, 'args must be a list');
+    msg.args = a;
+    if (raw.length > n + 2) {
+      const k = raw[n + 2];
+      if (!isDict(k)) fail(type, 'kwargs must be a dictionary');
+      msg.kwargs = k;
+    }
+  }
 }
 
 /** The wire array of a message (inverse of parseMessage). */
