@@ -5,6 +5,7 @@ import type { Connection, Outgoing, TransportInfo } from '../core/connection.js'
 import type { Router } from '../core/router.js';
 import type { ListenerRuntime, Session } from '../core/session.js';
 import { BY_RAWSOCKET, type Serializer } from '../wamp/serializers.js';
+import { FrameBatch, type FrameHeader } from './frame-batch.js';
 
 /**
  * WAMP RawSocket: 4-byte handshake (0x7F, length exponent << 4 | serializer, 0, 0), then frames of a
@@ -18,9 +19,19 @@ const MAGIC = 0x7f;
 const T_WAMP = 0;
 const T_PING = 1;
 const T_PONG = 2;
-/** Payloads from this size on are written as they are instead of being copied into the tick's batch. */
-const LARGE_FRAME = 16 * 1024;
 const EMPTY = Buffer.alloc(0);
+
+/** A RawSocket frame header: the frame type (0 WAMP, 1 PING, 2 PONG), then the 24-bit payload length. */
+const RAWSOCKET_HEADER: FrameHeader = {
+  size: () => 4,
+  write(out, at, type, len) {
+    out[at] = type;
+    out[at + 1] = len >>> 16;
+    out[at + 2] = (len >>> 8) & 0xff;
+    out[at + 3] = len & 0xff;
+    return at + 4;
+  },
+};
 
 /** Our length exponent: 2^(9+L) >= max message size. */
 export function lengthExponent(maxMessageSize: number): number {
@@ -64,66 +75,8 @@ export function serveRawSocket(router: Router, listener: ListenerRuntime, socket
     socket.end(Buffer.from([MAGIC, code << 4, 0, 0]));
     setTimeout(() => socket.destroy(), limits.closeHandshakeTimeoutMs).unref();
   };
-  // Frames queued in one tick go out as one socket write: small frames are copied (header included)
-  // into one buffer, large payloads follow zero-copy; `queued` counts the bytes not yet handed to the
-  // socket so the outbound bound sees them.
-  let outTypes: number[] = [];
-  let outPayloads: Buffer[] = [];
-  let queued = 0;
-  let flushScheduled = false;
-  const flush = () => {
-    flushScheduled = false;
-    const types = outTypes;
-    const payloads = outPayloads;
-    const total = queued;
-    outTypes = [];
-    outPayloads = [];
-    queued = 0;
-    if (payloads.length === 0 || socket.destroyed) return;
-    const multi = payloads.length > 1;
-    if (multi) socket.cork();
-    let block: Buffer | undefined;
-    let off = 0;
-    let left = total; // bytes (headers included) from frame i to the end
-    for (let i = 0; i < payloads.length; i++) {
-      const p = payloads[i]!;
-      const len = p.length;
-      if (len >= LARGE_FRAME) {
-        if (block && off > 0) socket.write(block.subarray(0, off));
-        block = undefined;
-        off = 0;
-        const h = Buffer.allocUnsafe(4);
-        h[0] = types[i]!;
-        h.writeUIntBE(len, 1, 3);
-        socket.write(h);
-        socket.write(p);
-      } else {
-        if (!block) {
-          // room for the rest of the batch (the copy stops early at the next large frame)
-          block = Buffer.allocUnsafe(left);
-          off = 0;
-        }
-        block[off] = types[i]!;
-        block[off + 1] = len >>> 16;
-        block[off + 2] = (len >>> 8) & 0xff;
-        block[off + 3] = len & 0xff;
-        p.copy(block, off + 4);
-        off += 4 + len;
-      }
-      left -= 4 + len;
-    }
-    if (block && off > 0) socket.write(off === block.length ? block : block.subarray(0, off));
-    if (multi) socket.uncork();
-  };
-  const frame = (type: number, payload: Buffer) => {
-    outTypes.push(type);
-    outPayloads.push(payload);
-    queued += 4 + payload.length;
-    if (!flushScheduled) {
-      flushScheduled = true;
-      setImmediate(flush);
-    }
-  };
+  const outbound = new FrameBatch(socket, RAWSOCKET_HEADER, () => true);
+  const frame = (type: number, payload: Buffer) => outbound.add(type, payload);
 
   const conn: Connection = {
     get serializer() {
@@ -145,7 +98,7 @@ export function serveRawSocket(router: Router, listener: ListenerRuntime, socket
         return socket.destroy();
       }
       frame(T_WAMP, payload);
-      const backlog = socket.writableLength + queued;
+      const backlog = socket.writableLength + outbound.queued;
       if (backlog > limits.maxOutboundQueueBytes) {
         log.warn({ peer, listener: listener.name, session: session?.id, queued: backlog }, 'slow consumer cut off');
         socket.destroy();
@@ -154,7 +107,7 @@ export function serveRawSocket(router: Router, listener: ListenerRuntime, socket
     close() {
       if (closing) return;
       closing = true;
-      flush(); // what was queued this tick (e.g. a GOODBYE) goes out before the FIN
+      outbound.flush(); // what was queued this tick (e.g. a GOODBYE) goes out before the FIN
       socket.end();
       setTimeout(() => socket.destroy(), limits.closeHandshakeTimeoutMs).unref();
     },

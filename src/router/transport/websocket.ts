@@ -6,9 +6,36 @@ import type { Connection, Outgoing, TransportInfo } from '../core/connection.js'
 import type { Router } from '../core/router.js';
 import type { ListenerRuntime, Session } from '../core/session.js';
 import { BY_SUBPROTOCOL, type Serializer } from '../wamp/serializers.js';
+import { FrameBatch, type FrameHeader } from './frame-batch.js';
 import { peerOf } from './rawsocket.js';
 
 type Limits = RouterConfig['limits'];
+
+const FIN = 0x80;
+const OP_CONTINUATION = 0x0;
+const OP_TEXT = 0x1;
+const OP_BINARY = 0x2;
+
+/** A server's (unmasked) WebSocket frame header (RFC 6455 5.2): FIN and opcode, then a 7-, 16- or 64-bit length. */
+export const WEBSOCKET_HEADER: FrameHeader = {
+  size: (len) => (len < 126 ? 2 : len < 0x10000 ? 4 : 10),
+  write(out, at, kind, len) {
+    out[at] = kind;
+    if (len < 126) {
+      out[at + 1] = len;
+      return at + 2;
+    }
+    if (len < 0x10000) {
+      out[at + 1] = 126;
+      out.writeUInt16BE(len, at + 2);
+      return at + 4;
+    }
+    out[at + 1] = 127;
+    out.writeUInt32BE(Math.floor(len / 0x100000000), at + 2);
+    out.writeUInt32BE(len >>> 0, at + 6);
+    return at + 10;
+  },
+};
 
 /** Picks the first subprotocol the client offers that this listener speaks. */
 export function chooseSubprotocol(header: string | undefined, allowed: readonly string[]): Serializer | undefined {
@@ -90,7 +117,11 @@ function serveWebSocket(ws: WebSocket, serializer: Serializer, socket: Socket, r
   let pongTimer: NodeJS.Timeout | undefined;
   let awaitingPong = false;
   const frag = limits.autoFragmentSize;
-  // frames sent in one pass of the event loop leave in one socket write (one TLS record, one syscall)
+  const opcode = serializer.binary ? OP_BINARY : OP_TEXT;
+  // Without an extension (no permessage-deflate negotiated) the router frames its messages itself: what
+  // one pass of the event loop sends leaves in one socket write (one system call, one run of TLS
+  // records). With compression, ws frames them, corked for the pass likewise.
+  const own = ws.extensions === '' ? new FrameBatch(socket, WEBSOCKET_HEADER, () => ws.readyState === ws.OPEN) : undefined;
   let corked = false;
   const uncork = () => {
     corked = false;
@@ -109,23 +140,32 @@ function serveWebSocket(ws: WebSocket, serializer: Serializer, socket: Socket, r
         log.warn({ peer, session: session.id, err: String(e) }, 'message not representable for this peer; dropped');
         return;
       }
-      const binary = serializer.binary;
-      if (!corked) {
-        corked = true;
-        socket.cork();
-        setImmediate(uncork);
+      if (own) {
+        // auto-fragmentation: the first frame carries the opcode, the rest are continuations; FIN on the last
+        if (frag > 0 && data.length > frag) {
+          for (let i = 0; i < data.length; i += frag) own.add((i + frag >= data.length ? FIN : 0) | (i === 0 ? opcode : OP_CONTINUATION), data.subarray(i, i + frag));
+        } else own.add(FIN | opcode, data);
+      } else {
+        const binary = serializer.binary;
+        if (!corked) {
+          corked = true;
+          socket.cork();
+          setImmediate(uncork);
+        }
+        if (frag > 0 && data.length > frag) {
+          for (let i = 0; i < data.length; i += frag) ws.send(data.subarray(i, i + frag), { binary, fin: i + frag >= data.length });
+        } else ws.send(data, { binary });
       }
-      if (frag > 0 && data.length > frag) {
-        for (let i = 0; i < data.length; i += frag) ws.send(data.subarray(i, i + frag), { binary, fin: i + frag >= data.length });
-      } else ws.send(data, { binary });
-      if (ws.bufferedAmount > limits.maxOutboundQueueBytes) {
-        log.warn({ peer, listener: listener.name, session: session.id, queued: ws.bufferedAmount }, 'slow consumer cut off');
+      const queued = ws.bufferedAmount + (own?.queued ?? 0);
+      if (queued > limits.maxOutboundQueueBytes) {
+        log.warn({ peer, listener: listener.name, session: session.id, queued }, 'slow consumer cut off');
         ws.terminate();
       }
     },
     close() {
       if (closing) return;
       closing = true;
+      own?.flush(); // what was queued this pass (e.g. a GOODBYE) goes out before the close frame
       ws.close(1000);
       setTimeout(() => ws.terminate(), limits.closeHandshakeTimeoutMs).unref();
     },

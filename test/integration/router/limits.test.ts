@@ -220,6 +220,58 @@ describe('WebSocket options', () => {
     expect(status).toBe(400);
   });
 
+  it('frames messages itself when no extension is negotiated: one text frame each, 64 KiB fragments beyond', async () => {
+    const s = connect(r.port(1), '127.0.0.1');
+    let got = Buffer.alloc(0);
+    s.on('data', (b: Buffer) => (got = Buffer.concat([got, b])));
+    // a client frame: FIN + text, masked (RFC 6455 5.3)
+    const send = (text: string) => {
+      const p = Buffer.from(text);
+      const mask = Buffer.from([1, 2, 3, 4]);
+      const head = p.length < 126 ? Buffer.from([0x81, 0x80 | p.length]) : Buffer.from([0x81, 0x80 | 126, p.length >> 8, p.length & 0xff]);
+      s.write(Buffer.concat([head, mask, Buffer.from(p.map((b, i) => b ^ mask[i % 4]!))]));
+    };
+    s.write(['GET / HTTP/1.1', 'Host: 127.0.0.1', 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Protocol: wamp.2.json', '', ''].join('\r\n'));
+    await until(() => got.includes('\r\n\r\n'), 2000);
+    got = got.subarray(got.indexOf('\r\n\r\n') + 4);
+    /** The frames received so far: [FIN, opcode, payload]. */
+    const frames = () => {
+      const out: [boolean, number, Buffer][] = [];
+      for (let pos = 0; pos + 2 <= got.length; ) {
+        let len = got[pos + 1]! & 0x7f;
+        let at = pos + 2;
+        if (len === 126) [len, at] = [got.readUInt16BE(pos + 2), pos + 4];
+        else if (len === 127) [len, at] = [Number(got.readBigUInt64BE(pos + 2)), pos + 10];
+        if (at + len > got.length) break;
+        out.push([(got[pos]! & 0x80) !== 0, got[pos]! & 0x0f, got.subarray(at, at + len)]);
+        pos = at + len;
+      }
+      return out;
+    };
+    send(JSON.stringify([1, 'app', { roles: { subscriber: {} }, authmethods: ['anonymous'] }]));
+    send(JSON.stringify([32, 1, {}, 'com.example.framed']));
+    await until(() => frames().length >= 2, 2000, 'WELCOME and SUBSCRIBED');
+    const [welcome, subscribed] = frames();
+    expect([welcome![0], welcome![1], JSON.parse(welcome![2].toString())[0]]).toEqual([true, 1, 2]);
+    expect([subscribed![0], subscribed![1], JSON.parse(subscribed![2].toString())[0]]).toEqual([true, 1, 33]);
+    const pub = new WebSocket(`ws://127.0.0.1:${r.port(1)}/`, ['wamp.2.json'], { perMessageDeflate: false });
+    await new Promise((res) => pub.once('open', res));
+    pub.send(JSON.stringify([1, 'app', { roles: { publisher: {} }, authmethods: ['anonymous'] }]));
+    const big = 'z'.repeat(150 * 1024);
+    pub.once('message', () => pub.send(JSON.stringify([16, 1, {}, 'com.example.framed', [big]])));
+    await until(() => frames().length >= 5, 5000, 'the EVENT in three fragments');
+    const ev = frames().slice(2);
+    expect(ev.map(([fin, op, p]) => [fin, op, p.length])).toEqual([
+      [false, 1, 65536],
+      [false, 0, 65536],
+      [true, 0, expect.any(Number)],
+    ]);
+    const event = JSON.parse(Buffer.concat(ev.map(([, , p]) => p)).toString());
+    expect([event[0], event[4][0]]).toEqual([36, big]);
+    pub.terminate();
+    s.destroy();
+  });
+
   it('fragments outbound messages larger than 64 KiB and clients reassemble them', async () => {
     const { abConnect: ab, closeAb: close } = await import('./helpers.js');
     const a = await ab({ url: `ws://127.0.0.1:${r.port(1)}/`, realm: 'app' } as never);
