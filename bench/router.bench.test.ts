@@ -373,10 +373,13 @@ async function routerEvents(subs: number, n: number): Promise<EventFigures> {
 }
 
 it('events/s to 1 and 100 subscribers vs nats-server', async () => {
+  // ROUTER_BENCH_SUBS=1 runs that fan-out only (to profile one path)
+  const only = process.env.ROUTER_BENCH_SUBS;
   for (const [subs, n] of [
     [1, 50_000],
     [100, 2_000],
   ] as const) {
+    if (only && Number(only) !== subs) continue;
     // each side gets one untimed round first (JIT warm-up for the router and both sides' clients), then
     // ROUNDS alternating pairs
     await routerEvents(subs, n);

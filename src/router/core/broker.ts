@@ -1,5 +1,5 @@
 import { MT, E } from '../wamp/codes.js';
-import { copyPassthru, payloadOf, type Dict, type Msg } from '../wamp/messages.js';
+import { copyPassthru, hasKeys, withPayload, type Dict, type Msg } from '../wamp/messages.js';
 import { Outgoing } from './connection.js';
 import { globalId, IdSequence } from './ids.js';
 import { matches, validUri, type MatchPolicy } from './uri.js';
@@ -100,7 +100,7 @@ export class Broker {
     let out: Outgoing | undefined;
     for (const t of sub.subscribers) {
       if (filter !== undefined && !filter(t)) continue;
-      out ??= new Outgoing([MT.EVENT, sub.id, pubId, d, ...payloadOf(m)]);
+      out ??= new Outgoing(withPayload([MT.EVENT, sub.id, pubId, d], m));
       t.sendOut(out);
     }
   }
@@ -112,6 +112,7 @@ export class Broker {
 
 /** Publisher exclusion and subscriber black/white listing as one predicate (undefined: everyone). */
 function eligibility(pub: Session, o: Dict): ((t: Session) => boolean) | undefined {
+  if (!hasKeys(o)) return pub.notSelf; // no options: exclude the publisher only
   const excludeMe = o.exclude_me !== false;
   const ex = o.exclude as number[] | undefined;
   const exA = o.exclude_authid as string[] | undefined;
@@ -119,7 +120,7 @@ function eligibility(pub: Session, o: Dict): ((t: Session) => boolean) | undefin
   const el = o.eligible as number[] | undefined;
   const elA = o.eligible_authid as string[] | undefined;
   const elR = o.eligible_authrole as string[] | undefined;
-  if (!ex && !exA && !exR && !el && !elA && !elR) return excludeMe ? (t) => t !== pub : undefined;
+  if (!ex && !exA && !exR && !el && !elA && !elR) return excludeMe ? pub.notSelf : undefined;
   return (t) => {
     if (excludeMe && t === pub) return false;
     const p = t.principal!;

@@ -1,5 +1,5 @@
 import { MT, E } from '../wamp/codes.js';
-import { copyPassthru, argsOf, payloadOf, type Dict, type Msg } from '../wamp/messages.js';
+import { copyPassthru, argsOf, withPayload, type Dict, type Msg } from '../wamp/messages.js';
 import { IdSequence } from './ids.js';
 import { matches, specificity, validUri, type MatchPolicy } from './uri.js';
 import type { Session } from './session.js';
@@ -154,7 +154,7 @@ export class Dealer {
     }
     s.calls.set(p.callerRequest, p);
     callee.invocations.set(p.invocation, p);
-    callee.send([MT.INVOCATION, p.invocation, reg.id, details, ...payloadOf(m)]);
+    callee.send(withPayload([MT.INVOCATION, p.invocation, reg.id, details], m));
   }
 
   /** YIELD from a callee. */
@@ -166,7 +166,7 @@ export class Dealer {
     if (!progress) this.finish(p);
     const details: Dict = progress ? { progress: true } : {};
     copyPassthru(m.options, details);
-    p.caller?.send([MT.RESULT, p.callerRequest, details, ...payloadOf(m)]);
+    p.caller?.send(withPayload([MT.RESULT, p.callerRequest, details], m));
   }
 
   /** ERROR from a callee for an INVOCATION. */
@@ -174,7 +174,7 @@ export class Dealer {
     const p = callee.invocations.get(m.request!);
     if (!p) return;
     this.finish(p);
-    p.caller?.send([MT.ERROR, MT.CALL, p.callerRequest, m.details ?? {}, m.error, ...payloadOf(m)]);
+    p.caller?.send(withPayload([MT.ERROR, MT.CALL, p.callerRequest, m.details ?? {}, m.error], m));
   }
 
   cancel(s: Session, m: Msg): void {

@@ -69,6 +69,8 @@ export class Session {
   /** Invocations this session serves, by the invocation ID (this session's scope). */
   readonly invocations = new Map<number, Pending>();
   readonly invocationIds = new IdSequence();
+  /** Publisher exclusion for this session's own publications (one predicate per session, not per PUBLISH). */
+  readonly notSelf = (t: Session): boolean => t !== this;
   private verify: ((sig: string) => Principal | null) | undefined;
   private openTimer: NodeJS.Timeout | undefined;
 

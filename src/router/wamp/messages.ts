@@ -264,13 +264,17 @@ export function toWire(msg: Msg): unknown[] {
   return out;
 }
 
-/** The payload elements to append to a forwarded message: [payload], [raw], [args, kwargs], [args] or []. */
-export function payloadOf(m: Msg): unknown[] {
-  if (m.raw !== undefined) return [m.raw];
-  if (m.payload !== undefined) return [m.payload];
-  if (m.kwargs !== undefined) return [m.args ?? [], m.kwargs];
-  return m.args !== undefined ? [m.args] : [];
+/** Appends a message's payload to a forwarded message's head: [raw], [payload], [args, kwargs], [args] or nothing. */
+export function withPayload(head: unknown[], m: Msg): unknown[] {
+  if (m.raw !== undefined) head.push(m.raw);
+  else if (m.payload !== undefined) head.push(m.payload);
+  else if (m.kwargs !== undefined) head.push(m.args ?? [], m.kwargs);
+  else if (m.args !== undefined) head.push(m.args);
+  return head;
 }
+
+/** The payload elements of a message (see withPayload). */
+export const payloadOf = (m: Msg): unknown[] => withPayload([], m);
 
 /** A message's args and kwargs as values (decoding a raw payload), for the router's own procedures. */
 export function argsOf(m: Msg): { args: unknown[]; kwargs: Dict } {
