@@ -186,22 +186,24 @@ export async function echoCallee(c: BenchClient, proc: string): Promise<void> {
   });
 }
 
-/** Caller helper: call(args) → promise of the RESULT (decoded). */
+/** Caller helper: call() → promise of the RESULT (decoded); an ERROR rejects it (the bench then fails). */
 export function caller(c: BenchClient, proc: string, args: unknown[]): () => Promise<unknown[]> {
   let next = 1;
-  const pending = new Map<number, (m: unknown[]) => void>();
+  const pending = new Map<number, { resolve: (m: unknown[]) => void; reject: (e: Error) => void }>();
   c.onMessage = (m) => {
     if (m[0] === 50 || m[0] === 8) {
       const id = (m[0] === 50 ? m[1] : m[2]) as number;
-      pending.get(id)?.(m);
+      const p = pending.get(id);
       pending.delete(id);
+      if (m[0] === 50) p?.resolve(m);
+      else p?.reject(new Error(`call ${id} failed: ${String(m[4])} ${JSON.stringify(m[5] ?? [])}`));
     }
   };
   const t = template(48, [Buffer.from([0xa0]), cbor.encode(proc), cbor.encode(args)]);
   return () =>
-    new Promise((resolve) => {
+    new Promise((resolve, reject) => {
       const id = next++;
-      pending.set(id, resolve);
+      pending.set(id, { resolve, reject });
       const b = Buffer.from(t.bytes);
       b.writeUInt32BE(id, t.slot);
       c.sendEncoded(b);

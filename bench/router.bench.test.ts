@@ -17,7 +17,7 @@ import { caller, publishMany, rawsocketClient, websocketClient, type BenchClient
 // subscribers likewise in a child process (goal: >= 1x).
 // - The WAMP clients are load generators that do what the baselines' clients do (router-client.ts), so
 //   a ratio measures the router, and every row shows each process's CPU per operation.
-// - Calls/s is each side's best of 64, 256 and 1024 calls in flight (its saturation throughput);
+// - Calls/s is each side's best of 64, 256 and 1000 calls in flight (its saturation throughput);
 //   p50/p99 are one call at a time.
 // - WebSocket-TLS is measured as deployed (a public caller over WSS, the callee a backend component on
 //   its Unix socket) and with both legs over WSS. Its clients offer no permessage-deflate.
@@ -206,8 +206,11 @@ async function pipelined(call: () => Promise<unknown>, n: number, inflight: numb
   );
 }
 
-/** Calls in flight at once for the throughput figures; a side's calls/s is its best level (its saturation). */
-const INFLIGHT = (process.env.ROUTER_BENCH_INFLIGHT ?? '64,256,1024').split(',').map(Number);
+/**
+ * Calls in flight at once for the throughput figures; a side's calls/s is its best level (its saturation).
+ * At most the router's default limit of pending calls per session (1000): beyond it calls are refused.
+ */
+const INFLIGHT = (process.env.ROUTER_BENCH_INFLIGHT ?? '64,256,1000').split(',').map(Number);
 
 type Throughput = { inflight: number; perSec: number; routerCpuUsPerOp: number; clientCpuUsPerOp: number; calleeCpuUsPerOp: number; routerBusy: number; routerSysShare: number; syscallsPerOp: { router: number; client: number; far: number } };
 
