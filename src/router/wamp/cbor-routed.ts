@@ -81,18 +81,27 @@ function writeHead(out: Buffer, pos: number, major: number, n: number): number {
   }
   if (n < 0x10000) {
     out[pos] = m | 25;
-    out.writeUInt16BE(n, pos + 1);
+    out[pos + 1] = n >>> 8;
+    out[pos + 2] = n & 0xff;
     return pos + 3;
   }
   if (n < 0x100000000) {
     out[pos] = m | 26;
-    out.writeUInt32BE(n, pos + 1);
+    writeU32(out, pos + 1, n);
     return pos + 5;
   }
-  out[pos] = m | 27;
-  out.writeUInt32BE(Math.floor(n / 0x100000000), pos + 1);
-  out.writeUInt32BE(n >>> 0, pos + 5);
+  out[pos] = m | 27; // n <= 2^53 (an ID): the high word fits 21 bits
+  writeU32(out, pos + 1, Math.floor(n / 0x100000000));
+  writeU32(out, pos + 5, n >>> 0);
   return pos + 9;
+}
+
+/** Big-endian 32-bit unsigned integer at `pos` (byte stores: no range checks per call on this path). */
+function writeU32(out: Buffer, pos: number, n: number): void {
+  out[pos] = n >>> 24;
+  out[pos + 1] = (n >>> 16) & 0xff;
+  out[pos + 2] = (n >>> 8) & 0xff;
+  out[pos + 3] = n & 0xff;
 }
 
 function isEmptyDict(v: unknown): boolean {
