@@ -1,0 +1,110 @@
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FrameBatch, type FrameHeader } from '../../../src/router/transport/frame-batch.js';
+import { WEBSOCKET_HEADER } from '../../../src/router/transport/websocket.js';
+
+// FrameBatch over a real Unix socket pair: what a pass of the event loop queues arrives complete and in
+// order (small frames copied into one block, large payloads written as they are in between).
+const FOUR: FrameHeader = {
+  size: () => 4,
+  write(out, at, kind, len) {
+    out[at] = kind;
+    out.writeUIntBE(len, at + 1, 3);
+    return at + 4;
+  },
+};
+
+let dir: string;
+let server: Server;
+let sender: Socket;
+let received = Buffer.alloc(0);
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'bw-fb-'));
+  const path = join(dir, 's.sock');
+  const accepted = new Promise<void>((res) => {
+    server = createServer((s) => {
+      s.on('data', (d: Buffer) => (received = Buffer.concat([received, d])));
+      res();
+    }).listen(path);
+  });
+  await new Promise((r) => server.once('listening', r));
+  sender = connect(path);
+  await accepted;
+});
+afterAll(() => {
+  sender?.destroy();
+  server?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function until(fn: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!fn()) {
+    if (Date.now() > end) throw new Error('timeout');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** [kind, payload] frames in a byte stream headed like FOUR. */
+function parse(b: Buffer): [number, Buffer][] {
+  const out: [number, Buffer][] = [];
+  for (let pos = 0; pos + 4 <= b.length; ) {
+    const len = b.readUIntBE(pos + 1, 3);
+    out.push([b[pos]!, b.subarray(pos + 4, pos + 4 + len)]);
+    pos += 4 + len;
+  }
+  return out;
+}
+
+describe('FrameBatch', () => {
+  it('writes small and large frames of one pass in order, and counts them as queued until then', async () => {
+    received = Buffer.alloc(0);
+    const batch = new FrameBatch(sender, FOUR, () => true);
+    const payloads = [Buffer.from('a'), Buffer.alloc(20_000, 1), Buffer.from('bc'), Buffer.from('d'), Buffer.alloc(70_000, 2), Buffer.from('e')];
+    payloads.forEach((p, i) => batch.add(i, p));
+    expect(batch.queued).toBe(payloads.reduce((n, p) => n + 4 + p.length, 0));
+    await new Promise((r) => setImmediate(r));
+    expect(batch.queued).toBe(0);
+    const total = payloads.reduce((n, p) => n + 4 + p.length, 0);
+    await until(() => received.length >= total);
+    expect(received.length).toBe(total);
+    expect(parse(received).map(([k, p]) => [k, p.toString('hex')])).toEqual(payloads.map((p, i) => [i, p.toString('hex')]));
+  });
+
+  it('flush() sends at once; a closed connection drops the queue and writes nothing', async () => {
+    received = Buffer.alloc(0);
+    const batch = new FrameBatch(sender, FOUR, () => true);
+    batch.add(7, Buffer.from('now'));
+    batch.flush();
+    await until(() => received.length === 7);
+    let open = false;
+    const closed = new FrameBatch(sender, FOUR, () => open);
+    closed.add(1, Buffer.from('never'));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(closed.queued).toBe(0);
+    expect(received.length).toBe(7);
+    open = true; // nothing was kept for later
+    closed.flush();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(parse(received)).toEqual([[7, Buffer.from('now')]]);
+  });
+});
+
+describe('WebSocket frame header (RFC 6455 5.2)', () => {
+  it.each([
+    [0, [0x82, 0]],
+    [125, [0x82, 125]],
+    [126, [0x82, 126, 0, 126]],
+    [65535, [0x82, 126, 0xff, 0xff]],
+    [65536, [0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0]],
+    [2 ** 32 + 5, [0x82, 127, 0, 0, 0, 1, 0, 0, 0, 5]],
+  ])('a %i-byte payload', (len, bytes) => {
+    const out = Buffer.alloc(10, 0xee);
+    expect(WEBSOCKET_HEADER.size(len)).toBe(bytes.length);
+    expect(WEBSOCKET_HEADER.write(out, 0, 0x82, len)).toBe(bytes.length);
+    expect([...out.subarray(0, bytes.length)]).toEqual(bytes);
+  });
+});
