@@ -83,10 +83,13 @@ export async function installRuntime(s: NodeSession, artifact: { path: string; s
 export async function installConfig(s: NodeSession, node: NodeSpec, cfg: Config, configText: string): Promise<StepResult> {
   await s.execOk('mkdir -p /etc/bulwark && chmod 0755 /etc/bulwark');
   const a = await s.writeFileIfChanged('/etc/bulwark/bulwark.yaml', configText, '0640');
-  // The router container (its own uid, read-only view of /etc/bulwark) reads the router section.
-  await s.execOk(`chgrp ${cfg.apps.routerUid} /etc/bulwark/bulwark.yaml && chmod 0640 /etc/bulwark/bulwark.yaml`);
+  // The router container (its own uid, read-only view of /etc/bulwark) reads the router section: group
+  // routerUid, mode 0640, set when the file is new or has drifted (and then reported as a change)
+  const f = '/etc/bulwark/bulwark.yaml';
+  const perms = await s.execOk(`[ "$(stat -c %g:%a ${f})" = "${cfg.apps.routerUid}:640" ] && echo same || { chgrp ${cfg.apps.routerUid} ${f} && chmod 0640 ${f} && echo fixed; }`);
+  const c = perms.stdout.trim() === 'fixed';
   const b = await s.writeFileIfChanged('/etc/bulwark/node.json', JSON.stringify({ name: node.name }) + '\n', '0644');
-  return { step: 'config', changed: a || b, detail: a || b ? 'updated /etc/bulwark' : 'no changes' };
+  return { step: 'config', changed: a || b || c, detail: a || b ? 'updated /etc/bulwark' : c ? `set group ${cfg.apps.routerUid} and mode 0640 on ${f}` : 'no changes' };
 }
 
 /** Installs and (re)starts the agent unit; restarts only when the runtime or the unit changed. */

@@ -78,6 +78,19 @@ describe('bootstrap on three fresh lab machines', () => {
     expect(after).toEqual(before);
   });
 
+  it('a config file whose group or mode drifted is set right again and reported as a change', async () => {
+    const stat = async () => (await onMachine('n1', 'stat -c %G:%a /etc/bulwark/bulwark.yaml')).stdout.trim();
+    const good = await stat();
+    expect(good).toMatch(/:640$/);
+    await onMachine('n1', 'chgrp root /etc/bulwark/bulwark.yaml && chmod 0644 /etc/bulwark/bulwark.yaml');
+    const r = await bulwark(['bootstrap', 'n1', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const config = (JSON.parse(r.stdout) as BootstrapJson).nodes[0]!.steps.find((s) => s.step === 'config')!;
+    expect(config.changed).toBe(true);
+    expect(config.detail).toMatch(/set group \d+ and mode 0640 on \/etc\/bulwark\/bulwark\.yaml/);
+    expect(await stat()).toBe(good);
+  });
+
   it('kill -9 of the agent: systemd has it active again within 5 s', async () => {
     const pid = await mainPid('n2');
     expect(pid).toBeGreaterThan(0);
