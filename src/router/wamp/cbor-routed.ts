@@ -23,6 +23,29 @@ for (const [type, layout] of Object.entries(LAYOUTS)) if (layout.payload) HEAD_L
 /** Buffer's own slice-to-string (what toString('utf8', a, b) ends in, without its argument handling). */
 type FastSlices = Buffer & { utf8Slice(start: number, end: number): string };
 
+// The last text read from a head (a URI, mostly): consecutive messages mostly name the same procedure or
+// topic, and handing out the same string object again also saves hashing it in the router's map lookups.
+const lastText = Buffer.alloc(256);
+let lastTextLength = -1;
+let lastTextString = '';
+
+/** data[start, end) (checked UTF-8) as a string; the previous call's string when the bytes are the same. */
+function textAt(data: Buffer, start: number, end: number): string {
+  const len = end - start;
+  if (len === lastTextLength) {
+    let i = 0;
+    while (i < len && data[start + i] === lastText[i]) i++;
+    if (i === len) return lastTextString;
+  }
+  const text = (data as FastSlices).utf8Slice(start, end);
+  if (len <= lastText.length) {
+    data.copy(lastText, 0, start, end);
+    lastTextLength = len;
+    lastTextString = text;
+  }
+  return text;
+}
+
 /**
  * A payload-carrying message decoded up to its head, the payload kept as a trailing RawPayload;
  * undefined when this lane does not take it.
@@ -50,7 +73,7 @@ function decodeRouted(data: Buffer, codec: CborCodec, decodeItems: (raw: RawPayl
     } else {
       const end = cborItemEnd(data, pos); // well-formed, text checked as UTF-8
       if (end < 0) return undefined;
-      if (ib >> 5 === 3 && argumentAt(data, pos) >= 0) wire.push((data as FastSlices).utf8Slice(afterHead(), end)); // a definite text string
+      if (ib >> 5 === 3 && argumentAt(data, pos) >= 0) wire.push(textAt(data, afterHead(), end)); // a definite text string
       else wire.push(codec.decode(data.subarray(pos, end)));
       pos = end;
     }

@@ -106,6 +106,13 @@ describe('CBOR routed decode', () => {
     expect(cbor.decode(out)).toEqual([50, 2 ** 53, {}, [1]]);
   });
 
+  it('reads each head text right when consecutive messages name the same or other URIs of one length', () => {
+    const topicOf = (t: string) => (cbor.decodeMessage(Buffer.from(cx.encode([16, 1, {}, t, [1]]))) as unknown[])[3];
+    // same byte length, different bytes (and a multi-byte character against two ASCII ones)
+    const seq = ['com.a.one', 'com.b.one', 'com.a.one', 'com.a.onf', 'cöm.a.on', 'com.a.one', 'x'.repeat(300), 'x'.repeat(300)];
+    expect(seq.map(topicOf)).toEqual(seq);
+  });
+
   it('leaves everything else to the general decoder', () => {
     const general = (w: unknown[]) => expect(cbor.decodeMessage(Buffer.from(cx.encode(w)))).toEqual(w);
     general([48, 1, {}, 'a.b']); // no payload
