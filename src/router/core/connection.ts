@@ -27,7 +27,24 @@ export class Outgoing {
   private firstBy: Serializer | undefined;
   private first: Buffer | undefined;
   private others: Partial<Record<SerializerId, Buffer>> | undefined;
+  private delivered = false;
   constructor(readonly wire: unknown[]) {}
+
+  /**
+   * The first delivery may write the message straight into its transport's buffer: its size for `s`
+   * then, else -1 (and for every later delivery, which reuses an encoding from encode()).
+   */
+  directSize(s: Serializer): number {
+    if (this.delivered) return -1;
+    this.delivered = true;
+    return s.encodedSize ? s.encodedSize(this.wire) : -1;
+  }
+
+  /** Writes what directSize measured at out[at]. */
+  encodeInto(s: Serializer, out: Buffer, at: number): void {
+    s.encodeInto!(this.wire, out, at);
+  }
+
   encode(s: Serializer): Buffer {
     if (this.firstBy === s) return this.first!;
     if (this.firstBy === undefined) {

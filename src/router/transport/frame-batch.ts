@@ -7,19 +7,28 @@ export interface FrameHeader {
   write(out: Buffer, at: number, kind: number, len: number): number;
 }
 
-/** Payloads from this size on are written as they are instead of being copied into the tick's block. */
+/** Payloads from this size on travel as buffers of their own instead of being copied into a block. */
 const LARGE_FRAME = 16 * 1024;
+/** A pass's first block comes from Buffer's pool (below 4 KiB); once one runs full, the next are BIG_BLOCK. */
+const FIRST_BLOCK = 2048;
+const BIG_BLOCK = 64 * 1024;
 
 /**
  * A connection's outbound frames, collected during one pass of the event loop and handed to the socket
- * in one write (one system call, and on TLS one run of records): small frames are copied with their
- * headers into one block, large payloads follow zero-copy. `queued` counts the bytes not yet handed to
- * the socket, so a transport's outbound bound sees them.
+ * at its end in one write (one system call, and on TLS one run of records): frames are written into
+ * blocks as they come (header, then the payload copied, or encoded in place via reserve()), large
+ * payloads follow as they are. `queued` counts the bytes not yet handed to the socket, so a transport's
+ * outbound bound sees them.
  */
 export class FrameBatch {
   queued = 0;
-  private kinds: number[] = [];
-  private payloads: Buffer[] = [];
+  /** The buffer reserve() put the last frame's payload room in. */
+  target: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private block: Buffer | undefined;
+  private off = 0;
+  /** A block ran full this pass: the next ones are big. */
+  private filled = false;
   private scheduled = false;
 
   constructor(
@@ -30,52 +39,82 @@ export class FrameBatch {
   ) {}
 
   add(kind: number, payload: Buffer): void {
-    this.kinds.push(kind);
-    this.payloads.push(payload);
-    this.queued += this.header.size(payload.length) + payload.length;
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.flush);
+    const len = payload.length;
+    if (len < LARGE_FRAME) {
+      const at = this.reserve(kind, len); // (sets target)
+      payload.copy(this.target, at);
+      return;
     }
+    this.queued += this.header.size(len) + len;
+    this.schedule();
+    this.large(kind, len);
+    this.chunks.push(payload);
+  }
+
+  /**
+   * Room for one frame with a `len`-byte payload, its header written: returns the offset in `target`
+   * where the caller writes the payload (all `len` bytes, before anything else is added). Read `target`
+   * after the call (it may be a new block): `const at = b.reserve(k, n); write(b.target, at)`.
+   */
+  reserve(kind: number, len: number): number {
+    const need = this.header.size(len) + len;
+    this.queued += need;
+    this.schedule();
+    if (len >= LARGE_FRAME) {
+      this.large(kind, len);
+      this.target = Buffer.allocUnsafe(len);
+      this.chunks.push(this.target);
+      return 0;
+    }
+    let block = this.block;
+    if (block === undefined || block.length - this.off < need) {
+      if (block !== undefined) this.filled = true;
+      this.closeBlock();
+      block = this.block = Buffer.allocUnsafe(Math.max(need, this.filled ? BIG_BLOCK : FIRST_BLOCK));
+    }
+    this.target = block;
+    const at = this.header.write(block, this.off, kind, len);
+    this.off = at + len;
+    return at;
   }
 
   /** Writes what is queued now (also called directly before a close). */
   readonly flush = (): void => {
     this.scheduled = false;
-    const { kinds, payloads, queued: total, socket, header } = this;
-    this.kinds = [];
-    this.payloads = [];
+    this.closeBlock();
+    this.filled = false;
+    const chunks = this.chunks;
+    this.chunks = [];
     this.queued = 0;
-    if (payloads.length === 0 || socket.destroyed || !this.open()) return;
-    const multi = payloads.length > 1;
-    if (multi) socket.cork();
-    let block: Buffer | undefined;
-    let off = 0;
-    let left = total; // bytes (headers included) from frame i to the end
-    for (let i = 0; i < payloads.length; i++) {
-      const p = payloads[i]!;
-      const len = p.length;
-      const size = header.size(len) + len;
-      if (len >= LARGE_FRAME) {
-        if (block && off > 0) socket.write(block.subarray(0, off));
-        block = undefined;
-        off = 0;
-        const h = Buffer.allocUnsafe(size - len);
-        header.write(h, 0, kinds[i]!, len);
-        socket.write(h);
-        socket.write(p);
-      } else {
-        // room for the rest of the batch (the copy stops early at the next large frame)
-        if (!block) {
-          block = Buffer.allocUnsafe(left);
-          off = 0;
-        }
-        off = header.write(block, off, kinds[i]!, len);
-        off += p.copy(block, off);
-      }
-      left -= size;
+    const socket = this.socket;
+    if (chunks.length === 0 || socket.destroyed || !this.open()) return;
+    if (chunks.length === 1) {
+      socket.write(chunks[0]!);
+      return;
     }
-    if (block && off > 0) socket.write(off === block.length ? block : block.subarray(0, off));
-    if (multi) socket.uncork();
+    socket.cork();
+    for (const c of chunks) socket.write(c);
+    socket.uncork();
   };
+
+  /** A large frame's header as a chunk of its own (its payload follows as another). */
+  private large(kind: number, len: number): void {
+    this.closeBlock();
+    const h = Buffer.allocUnsafe(this.header.size(len));
+    this.header.write(h, 0, kind, len);
+    this.chunks.push(h);
+  }
+
+  private closeBlock(): void {
+    if (this.block !== undefined && this.off > 0) this.chunks.push(this.block.subarray(0, this.off));
+    this.block = undefined;
+    this.off = 0;
+  }
+
+  private schedule(): void {
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+  }
 }

@@ -78,6 +78,14 @@ export function serveRawSocket(router: Router, listener: ListenerRuntime, socket
   const outbound = new FrameBatch(socket, RAWSOCKET_HEADER, () => true);
   const frame = (type: number, payload: Buffer) => outbound.add(type, payload);
 
+  /** A message over the peer's announced maximum closes the connection (true then). */
+  const tooLarge = (size: number): boolean => {
+    if (size <= peerMax) return false;
+    log.warn({ peer, size, peerMax }, 'message larger than the peer accepts; closing');
+    socket.destroy();
+    return true;
+  };
+
   const conn: Connection = {
     get serializer() {
       return serializer!;
@@ -85,19 +93,24 @@ export function serveRawSocket(router: Router, listener: ListenerRuntime, socket
     info: { type: 'rawsocket', protocol: '', peer, source, listener: listener.name, tls: false } as TransportInfo,
     send(out: Outgoing) {
       if (socket.destroyed || closing) return;
-      let payload: Buffer;
-      try {
-        payload = out.encode(serializer!);
-      } catch (e) {
-        // a value this peer's serializer cannot carry (e.g. a CBOR bignum for a JSON peer): skip it
-        log.warn({ peer, session: session?.id, err: String(e) }, 'message not representable for this peer; dropped');
-        return;
+      const direct = out.directSize(serializer!);
+      if (direct >= 0) {
+        // encoded straight into the outbound block
+        if (tooLarge(direct)) return;
+        const at = outbound.reserve(T_WAMP, direct);
+        out.encodeInto(serializer!, outbound.target, at);
+      } else {
+        let payload: Buffer;
+        try {
+          payload = out.encode(serializer!);
+        } catch (e) {
+          // a value this peer's serializer cannot carry (e.g. a CBOR bignum for a JSON peer): skip it
+          log.warn({ peer, session: session?.id, err: String(e) }, 'message not representable for this peer; dropped');
+          return;
+        }
+        if (tooLarge(payload.length)) return;
+        frame(T_WAMP, payload);
       }
-      if (payload.length > peerMax) {
-        log.warn({ peer, size: payload.length, peerMax }, 'message larger than the peer accepts; closing');
-        return socket.destroy();
-      }
-      frame(T_WAMP, payload);
       const backlog = socket.writableLength + outbound.queued;
       if (backlog > limits.maxOutboundQueueBytes) {
         log.warn({ peer, listener: listener.name, session: session?.id, queued: backlog }, 'slow consumer cut off');

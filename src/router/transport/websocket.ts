@@ -132,29 +132,36 @@ function serveWebSocket(ws: WebSocket, serializer: Serializer, socket: Socket, r
     info: { type: 'websocket', protocol: serializer.subprotocol, peer, source, listener: listener.name, tls } as TransportInfo,
     send(out: Outgoing) {
       if (closing || ws.readyState !== ws.OPEN) return;
-      let data: Buffer;
-      try {
-        data = out.encode(serializer);
-      } catch (e) {
-        // a value this peer's serializer cannot carry (e.g. a CBOR bignum for a JSON peer): skip it
-        log.warn({ peer, session: session.id, err: String(e) }, 'message not representable for this peer; dropped');
-        return;
-      }
-      if (own) {
-        // auto-fragmentation: the first frame carries the opcode, the rest are continuations; FIN on the last
-        if (frag > 0 && data.length > frag) {
-          for (let i = 0; i < data.length; i += frag) own.add((i + frag >= data.length ? FIN : 0) | (i === 0 ? opcode : OP_CONTINUATION), data.subarray(i, i + frag));
-        } else own.add(FIN | opcode, data);
+      const direct = own ? out.directSize(serializer) : -1;
+      if (own && direct >= 0 && (frag <= 0 || direct <= frag)) {
+        // one frame, encoded straight into the outbound block
+        const at = own.reserve(FIN | opcode, direct);
+        out.encodeInto(serializer, own.target, at);
       } else {
-        const binary = serializer.binary;
-        if (!corked) {
-          corked = true;
-          socket.cork();
-          setImmediate(uncork);
+        let data: Buffer;
+        try {
+          data = out.encode(serializer);
+        } catch (e) {
+          // a value this peer's serializer cannot carry (e.g. a CBOR bignum for a JSON peer): skip it
+          log.warn({ peer, session: session.id, err: String(e) }, 'message not representable for this peer; dropped');
+          return;
         }
-        if (frag > 0 && data.length > frag) {
-          for (let i = 0; i < data.length; i += frag) ws.send(data.subarray(i, i + frag), { binary, fin: i + frag >= data.length });
-        } else ws.send(data, { binary });
+        if (own) {
+          // auto-fragmentation: the first frame carries the opcode, the rest are continuations; FIN on the last
+          if (frag > 0 && data.length > frag) {
+            for (let i = 0; i < data.length; i += frag) own.add((i + frag >= data.length ? FIN : 0) | (i === 0 ? opcode : OP_CONTINUATION), data.subarray(i, i + frag));
+          } else own.add(FIN | opcode, data);
+        } else {
+          const binary = serializer.binary;
+          if (!corked) {
+            corked = true;
+            socket.cork();
+            setImmediate(uncork);
+          }
+          if (frag > 0 && data.length > frag) {
+            for (let i = 0; i < data.length; i += frag) ws.send(data.subarray(i, i + frag), { binary, fin: i + frag >= data.length });
+          } else ws.send(data, { binary });
+        }
       }
       const queued = ws.bufferedAmount + (own?.queued ?? 0);
       if (queued > limits.maxOutboundQueueBytes) {

@@ -133,27 +133,21 @@ function isEmptyDict(v: unknown): boolean {
   return true;
 }
 
-/** A wire array ending in a CBOR RawPayload: the head coded here (or by the codec), the payload bytes after it. */
-function encodeRouted(wire: unknown[], raw: RawPayload, codec: CborCodec): Buffer {
-  const n = wire.length - 1; // head elements; WAMP heads are short (at most 5)
-  let size = 1 + raw.length;
-  let coded: (Buffer | undefined)[] | undefined; // elements the codec encodes
-  for (let i = 0; i < n; i++) {
-    const v = wire[i];
-    if (isId(v)) size += headBytes(v);
-    else if (typeof v === 'string') {
-      const len = Buffer.byteLength(v);
-      size += headBytes(len) + len;
-    } else if (isEmptyDict(v)) size += 1;
-    else {
-      const b = codec.encode(v);
-      (coded ??= [])[i] = b;
-      size += b.length;
-    }
+/** CBOR size of a head element this lane writes itself (an ID, a text, an empty dictionary), or -1. */
+function elementSize(v: unknown): number {
+  if (isId(v)) return headBytes(v);
+  if (typeof v === 'string') {
+    const len = Buffer.byteLength(v);
+    return headBytes(len) + len;
   }
-  const out = Buffer.allocUnsafe(size);
-  out[0] = 0x80 | (n + raw.count);
-  let pos = 1;
+  return isEmptyDict(v) ? 1 : -1;
+}
+
+/** Writes wire (head elements, then the payload bytes) at out[at]; `coded` holds elements the codec encoded. */
+function writeRouted(wire: unknown[], raw: RawPayload, coded: (Buffer | undefined)[] | undefined, out: Buffer, at: number): void {
+  const n = wire.length - 1;
+  out[at] = 0x80 | (n + raw.count);
+  let pos = at + 1;
   for (let i = 0; i < n; i++) {
     const v = wire[i];
     const c = coded?.[i];
@@ -166,11 +160,45 @@ function encodeRouted(wire: unknown[], raw: RawPayload, codec: CborCodec): Buffe
     } else out[pos++] = 0xa0;
   }
   raw.copyTo(out, pos);
+}
+
+/** A wire array ending in a CBOR RawPayload: the head coded here (or by the codec), the payload bytes after it. */
+function encodeRouted(wire: unknown[], raw: RawPayload, codec: CborCodec): Buffer {
+  const n = wire.length - 1; // head elements; WAMP heads are short (at most 5)
+  let size = 1 + raw.length;
+  let coded: (Buffer | undefined)[] | undefined; // elements the codec encodes
+  for (let i = 0; i < n; i++) {
+    const k = elementSize(wire[i]);
+    if (k >= 0) size += k;
+    else {
+      const b = codec.encode(wire[i]);
+      (coded ??= [])[i] = b;
+      size += b.length;
+    }
+  }
+  const out = Buffer.allocUnsafe(size);
+  writeRouted(wire, raw, coded, out, 0);
   return out;
 }
 
-/** The lane over one general codec: decode (undefined: not taken) and encode (of a wire array ending in a CBOR RawPayload). */
-export function cborRoutedLane(codec: CborCodec): { decode(data: Buffer): unknown[] | undefined; encode(wire: unknown[], raw: RawPayload): Buffer } {
+/** The encoded size of such a wire array when this lane writes every head element itself, else -1. */
+function directSize(wire: unknown[], raw: RawPayload): number {
+  let size = 1 + raw.length;
+  for (let i = 0; i < wire.length - 1; i++) {
+    const k = elementSize(wire[i]);
+    if (k < 0) return -1;
+    size += k;
+  }
+  return size;
+}
+
+/** The lane over one general codec: decode (undefined: not taken), encode (of a wire array ending in a CBOR RawPayload), and the same written in place (size -1: not possible, use encode). */
+export function cborRoutedLane(codec: CborCodec): {
+  decode(data: Buffer): unknown[] | undefined;
+  encode(wire: unknown[], raw: RawPayload): Buffer;
+  size(wire: unknown[], raw: RawPayload): number;
+  encodeInto(wire: unknown[], raw: RawPayload, out: Buffer, at: number): void;
+} {
   // [args] or [args, kwargs] from their encodings back to back: one array header in front, one decode
   const decodeItems = (raw: RawPayload): unknown[] => {
     const b = Buffer.allocUnsafe(raw.length + 1);
@@ -178,5 +206,10 @@ export function cborRoutedLane(codec: CborCodec): { decode(data: Buffer): unknow
     raw.copyTo(b, 1);
     return codec.decode(b) as unknown[];
   };
-  return { decode: (data) => decodeRouted(data, codec, decodeItems), encode: (wire, raw) => encodeRouted(wire, raw, codec) };
+  return {
+    decode: (data) => decodeRouted(data, codec, decodeItems),
+    encode: (wire, raw) => encodeRouted(wire, raw, codec),
+    size: directSize,
+    encodeInto: (wire, raw, out, at) => writeRouted(wire, raw, undefined, out, at),
+  };
 }

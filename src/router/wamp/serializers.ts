@@ -26,6 +26,12 @@ export interface Serializer {
    * (args/kwargs) as a trailing RawPayload (CBOR does). Throws on undecodable input.
    */
   decodeMessage(data: Buffer): unknown;
+  /**
+   * Where a serializer can write a message straight into a transport's buffer: its encoded size, or -1
+   * when it cannot (then encode()). encodeInto writes those bytes at out[at].
+   */
+  encodedSize?(wire: unknown[]): number;
+  encodeInto?(wire: unknown[], out: Buffer, at: number): void;
 }
 
 // ---- JSON with the \u0000+base64 binary convention ----
@@ -134,6 +140,14 @@ export const cbor: Serializer = {
   },
   decode: (data) => cborx.decode(data),
   decodeMessage: (data) => cborLane.decode(data) ?? cborx.decode(data),
+  // a message whose payload crosses as CBOR bytes and whose head the lane writes itself (IDs, texts, {})
+  encodedSize(wire) {
+    const last: unknown = wire[wire.length - 1];
+    return last instanceof RawPayload && last.serializer === 'cbor' ? cborLane.size(wire, last) : -1;
+  },
+  encodeInto(wire, out, at) {
+    cborLane.encodeInto(wire, wire[wire.length - 1] as RawPayload, out, at);
+  },
 };
 
 export const SERIALIZERS: Record<SerializerId, Serializer> = { json, msgpack, cbor };

@@ -74,6 +74,27 @@ describe('FrameBatch', () => {
     expect(parse(received).map(([k, p]) => [k, p.toString('hex')])).toEqual(payloads.map((p, i) => [i, p.toString('hex')]));
   });
 
+  it('reserve() gives room for a payload written in place, across full blocks and large frames', async () => {
+    received = Buffer.alloc(0);
+    const batch = new FrameBatch(sender, FOUR, () => true);
+    const want: [number, Buffer][] = [];
+    // 300 frames of 100 bytes (past the first 2 KiB block and a 64 KiB one), a 20 KiB one in between
+    for (let i = 0; i < 300; i++) {
+      const p = Buffer.alloc(i === 150 ? 20_000 : 100, i & 0xff);
+      want.push([i % 3, p]);
+      if (i % 2) batch.add(i % 3, p);
+      else {
+        const at = batch.reserve(i % 3, p.length); // target is read after reserve() has set it
+        p.copy(batch.target, at);
+      }
+    }
+    const total = want.reduce((n, [, p]) => n + 4 + p.length, 0);
+    expect(batch.queued).toBe(total);
+    await until(() => received.length >= total);
+    expect(received.length).toBe(total);
+    expect(parse(received)).toEqual(want);
+  });
+
   it('flush() sends at once; a closed connection drops the queue and writes nothing', async () => {
     received = Buffer.alloc(0);
     const batch = new FrameBatch(sender, FOUR, () => true);

@@ -94,6 +94,19 @@ describe('CBOR routed decode', () => {
         // and every serializer's peer reads the same values
         for (const s of Object.values(SERIALIZERS)) expect(s.decode(s.encode(fwd))).toEqual(s.decode(s.encode([68, 7, 9, { caller: 1 }, ...general.slice(decoded.length - 1)])));
         expect(cbor.decode(cbor.encode(toWire(m)))).toEqual(general);
+        // written in place (the transports' path for a message's first delivery): the same bytes, at an
+        // offset inside a larger buffer; a head with a non-empty dictionary is left to encode()
+        for (const head of [[50, m.request ?? 1, {}], [36, 5, 2 ** 53, {}], [68, 7, 9, { caller: 1 }]]) {
+          const w = [...head, ...payloadOf(m)];
+          const size = cbor.encodedSize!(w);
+          if (head[0] === 68) expect(size).toBe(-1);
+          else {
+            const into = Buffer.alloc(size + 8, 0xee);
+            cbor.encodeInto!(w, into, 5);
+            expect(into.subarray(5, 5 + size).equals(cbor.encode(w))).toBe(true);
+            expect([...into.subarray(0, 5), ...into.subarray(5 + size)]).toEqual(Array(8).fill(0xee));
+          }
+        }
       }),
       { numRuns: 400 },
     );
