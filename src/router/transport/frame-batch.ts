@@ -12,6 +12,7 @@ const LARGE_FRAME = 16 * 1024;
 /** A pass's first block comes from Buffer's pool (below 4 KiB); once one runs full, the next are BIG_BLOCK. */
 const FIRST_BLOCK = 2048;
 const BIG_BLOCK = 64 * 1024;
+const NOTHING = Buffer.alloc(0);
 
 /**
  * A connection's outbound frames, collected during one pass of the event loop and handed to the socket
@@ -23,7 +24,7 @@ const BIG_BLOCK = 64 * 1024;
 export class FrameBatch {
   queued = 0;
   /** The buffer reserve() put the last frame's payload room in. */
-  target: Buffer = Buffer.alloc(0);
+  target: Buffer = NOTHING;
   private chunks: Buffer[] = [];
   private block: Buffer | undefined;
   private off = 0;
