@@ -229,6 +229,23 @@ export function publishMany(c: BenchClient & { sendFrames(b: Buffer): void }, to
   }
 }
 
+/**
+ * The same over WebSocket: PUBLISH messages encoded once (request IDs patched in), sent with the
+ * client corked per pass (a WebSocket client created with corkPerTick), so each pass's batch of 256
+ * leaves in one TLS write, as the nats client batches its writes.
+ */
+export async function publishManyWs(c: BenchClient, topic: string, args: unknown[], n: number): Promise<void> {
+  const t = template(16, [Buffer.from([0xa0]), cbor.encode(topic), cbor.encode(args)]);
+  for (let i = 0; i < n; ) {
+    for (const end = Math.min(n, i + 256); i < end; i++) {
+      const b = Buffer.from(t.bytes);
+      b.writeUInt32BE(i + 1, t.slot);
+      c.sendEncoded(b);
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
 /** Counts EVENTs by their type code, without decoding them; other messages go on to onMessage. */
 export function countEvents(c: BenchClient, onEvent: () => void): void {
   c.onEncoded = (b) => {

@@ -4,7 +4,7 @@
 // it over the IPC channel: the child sends {ready: true} once set up, and {done: true, got} for events.
 //   callee rawsocket <socket path> <procedure>
 //   callee websocket <wss url> <procedure> <CA cert file>
-//   router-subscribers <socket path> <subscribers> <expected deliveries>
+//   router-subscribers <socket path | wss url> <subscribers> <expected deliveries> [CA cert file]
 //   nats-subscribers <port> <subscribers> <expected deliveries>
 import { readFileSync } from 'node:fs';
 import { connect as natsConnect } from 'nats';
@@ -20,7 +20,8 @@ if (role === 'callee') {
   await echoCallee(c, proc);
   send({ ready: true });
 } else if (role === 'router-subscribers') {
-  const [path, subs, expected] = [args[0], Number(args[1]), Number(args[2])];
+  const [addr, subs, expected, caFile] = [args[0], Number(args[1]), Number(args[2]), args[3]];
+  const ca = caFile ? readFileSync(caFile) : undefined;
   let got = 0;
   let reported = false;
   const onEvent = () => {
@@ -30,7 +31,7 @@ if (role === 'callee') {
     }
   };
   for (let i = 0; i < subs; i++) {
-    const c = rawsocketClient(path);
+    const c = ca ? websocketClient(addr, ca) : rawsocketClient(addr);
     await c.ready;
     countEvents(c, onEvent);
     await new Promise((res) => {

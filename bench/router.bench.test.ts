@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { connect as natsConnect, type NatsConnection } from 'nats';
 import { cbor } from '../src/router/wamp/serializers.js';
 import { buildSync } from 'esbuild';
-import { caller, publishMany, rawsocketClient, websocketClient, type BenchClient } from './router-client.js';
+import { caller, publishMany, publishManyWs, rawsocketClient, websocketClient, type BenchClient } from './router-client.js';
 
 // Router benchmarks. The router runs as its own process (from dist/, like in production). Three
 // processes per figure, as in a deployment: the router, the caller/publisher (this process) and the
@@ -20,7 +20,8 @@ import { caller, publishMany, rawsocketClient, websocketClient, type BenchClient
 // - Calls/s is each side's best of 64, 256 and 1000 calls in flight (its saturation throughput);
 //   p50/p99 are one call at a time.
 // - WebSocket-TLS is measured as deployed (a public caller over WSS, the callee a backend component on
-//   its Unix socket) and with both legs over WSS. Its clients offer no permessage-deflate.
+//   its Unix socket; a backend publishing on its Unix socket to public subscribers over WSS) and with both
+//   legs over WSS. Its clients offer no permessage-deflate.
 // - Baseline and router alternate ROUNDS times in one run and the table shows the median round with every
 //   round's ratio (drift on a shared host then hits both sides alike).
 // Prints `BENCH {json}` lines and a table.
@@ -366,13 +367,19 @@ async function natsEvents(subs: number, n: number): Promise<EventFigures> {
   }
 }
 
-async function routerEvents(subs: number, n: number): Promise<EventFigures> {
-  const subscribers = await peer(['router-subscribers', f('router.sock'), String(subs), String(n * subs)]);
-  const pub = rawsocketClient(f('router.sock'));
+type Leg = 'rawsocket' | 'websocket';
+
+/** Events through the router: publisher and subscribers each on the Unix socket (RawSocket-CBOR) or over WSS. */
+async function routerEvents(pubLeg: Leg, subLeg: Leg, subs: number, n: number): Promise<EventFigures> {
+  const wss = `wss://127.0.0.1:${wssPort}/`;
+  const subscribers = await peer(subLeg === 'rawsocket' ? ['router-subscribers', f('router.sock'), String(subs), String(n * subs)] : ['router-subscribers', wss, String(subs), String(n * subs), f('cert.pem')]);
+  const rs = pubLeg === 'rawsocket' ? rawsocketClient(f('router.sock')) : undefined;
+  const pub = rs ?? websocketClient(wss, readFileSync(f('cert.pem')), { corkPerTick: true });
   try {
     await pub.ready;
     const { secs: _, ...fig } = await timeDeliveries(routerPid, subscribers, n * subs, 'router deliveries', async () => {
-      publishMany(pub, 'bench.topic', ARGS, n);
+      if (rs) publishMany(rs, 'bench.topic', ARGS, n);
+      else await publishManyWs(pub, 'bench.topic', ARGS, n);
     });
     return fig;
   } finally {
@@ -381,33 +388,44 @@ async function routerEvents(subs: number, n: number): Promise<EventFigures> {
   }
 }
 
-it('events/s to 1 and 100 subscribers vs nats-server', async () => {
-  // ROUTER_BENCH_SUBS=1 runs that fan-out only (to profile one path)
-  const only = process.env.ROUTER_BENCH_SUBS;
-  // 200 000 deliveries per round either way: long enough for both sides' clients to reach steady state
-  // (with 50 000 the nats client was still warming up and the ratio flattered the router)
-  for (const [subs, n] of [
-    [1, 200_000],
-    [100, 2_000],
-  ] as const) {
-    if (only && Number(only) !== subs) continue;
-    // each side gets one untimed round first (JIT warm-up for the router and both sides' clients), then
-    // ROUNDS alternating pairs
-    await routerEvents(subs, n);
-    await natsEvents(subs, n);
-    const all: { ratio: number; r: Awaited<ReturnType<typeof routerEvents>>; nf: EventFigures }[] = [];
-    for (let i = 0; i < ROUNDS; i++) {
-      const r = await routerEvents(subs, n);
-      const nf = await natsEvents(subs, n);
-      all.push({ ratio: r.perSec / nf.perSec, r, nf });
-      report({ bench: 'events', subscribers: subs, published: n, round: i + 1, routerPerSec: r.perSec, natsPerSec: nf.perSec, ratio: +(r.perSec / nf.perSec).toFixed(2), routerCpuUsPerDelivery: r.serverCpuUsPerDelivery, natsServerCpuUsPerDelivery: nf.serverCpuUsPerDelivery, publisherCpuUsPerDelivery: r.publisherCpuUsPerDelivery, subscriberCpuUsPerDelivery: r.subscriberCpuUsPerDelivery, natsPublisherCpuUsPerDelivery: nf.publisherCpuUsPerDelivery, natsSubscriberCpuUsPerDelivery: nf.subscriberCpuUsPerDelivery });
+it('events/s to 1 and 100 subscribers, over RawSocket-CBOR (Unix) and WebSocket-TLS, vs nats-server', async () => {
+  // ROUTER_BENCH_SUBS=1 or ROUTER_BENCH_EVENTS=NAME runs that fan-out or shape only (to profile one path)
+  const onlySubs = process.env.ROUTER_BENCH_SUBS;
+  const onlyShape = process.env.ROUTER_BENCH_EVENTS;
+  const shapes = [
+    ['rawsocket-cbor-unix', 'rawsocket', 'rawsocket'],
+    // a backend component publishing on its Unix socket to public subscribers over WebSocket-TLS (deployed)
+    ['websocket-tls-cbor', 'rawsocket', 'websocket'],
+    // the publisher a public client over WebSocket-TLS too
+    ['websocket-tls-cbor-both-legs', 'websocket', 'websocket'],
+  ] as const;
+  for (const [name, pubLeg, subLeg] of shapes) {
+    if (onlyShape && onlyShape !== name) continue;
+    // 200 000 deliveries per round either way: long enough for both sides' clients to reach steady state
+    // (with 50 000 the nats client was still warming up and the ratio flattered the router)
+    for (const [subs, n] of [
+      [1, 200_000],
+      [100, 2_000],
+    ] as const) {
+      if (onlySubs && Number(onlySubs) !== subs) continue;
+      // each side gets one untimed round first (JIT warm-up for the router and both sides' clients), then
+      // ROUNDS alternating pairs
+      await routerEvents(pubLeg, subLeg, subs, n);
+      await natsEvents(subs, n);
+      const all: { ratio: number; r: EventFigures; nf: EventFigures }[] = [];
+      for (let i = 0; i < ROUNDS; i++) {
+        const r = await routerEvents(pubLeg, subLeg, subs, n);
+        const nf = await natsEvents(subs, n);
+        all.push({ ratio: r.perSec / nf.perSec, r, nf });
+        report({ bench: 'events', transport: name, subscribers: subs, published: n, round: i + 1, routerPerSec: r.perSec, natsPerSec: nf.perSec, ratio: +(r.perSec / nf.perSec).toFixed(2), routerCpuUsPerDelivery: r.serverCpuUsPerDelivery, natsServerCpuUsPerDelivery: nf.serverCpuUsPerDelivery, publisherCpuUsPerDelivery: r.publisherCpuUsPerDelivery, subscriberCpuUsPerDelivery: r.subscriberCpuUsPerDelivery, natsPublisherCpuUsPerDelivery: nf.publisherCpuUsPerDelivery, natsSubscriberCpuUsPerDelivery: nf.subscriberCpuUsPerDelivery });
+      }
+      const { r, nf, ratio } = median(all);
+      const [router, nats] = [r.perSec, nf.perSec];
+      rows.push(
+        `events ${name.padEnd(28)} to ${String(subs).padStart(3)}: ${router} deliveries/s = ${ratio.toFixed(2)}x nats-server ${nats}/s (goal >= 1x: ${ratio >= 1 ? 'met' : 'NOT met'}; rounds ${ratios(all)}); CPU µs/delivery: router ${r.serverCpuUsPerDelivery} (nats-server ${nf.serverCpuUsPerDelivery}), publisher ${r.publisherCpuUsPerDelivery} (nats ${nf.publisherCpuUsPerDelivery}), subscriber process ${r.subscriberCpuUsPerDelivery} (nats ${nf.subscriberCpuUsPerDelivery})`,
+      );
+      expect(router).toBeGreaterThan(0);
     }
-    const { r, nf, ratio } = median(all);
-    const [router, nats] = [r.perSec, nf.perSec];
-    rows.push(
-      `events to ${String(subs).padStart(3)} subscriber(s): ${router} deliveries/s = ${ratio.toFixed(2)}x nats-server ${nats}/s (goal >= 1x: ${ratio >= 1 ? 'met' : 'NOT met'}; rounds ${ratios(all)}); CPU µs/delivery: router ${r.serverCpuUsPerDelivery} (nats-server ${nf.serverCpuUsPerDelivery}), publisher ${r.publisherCpuUsPerDelivery} (nats ${nf.publisherCpuUsPerDelivery}), subscriber process ${r.subscriberCpuUsPerDelivery} (nats ${nf.subscriberCpuUsPerDelivery})`,
-    );
-    expect(router).toBeGreaterThan(0);
   }
 });
 
