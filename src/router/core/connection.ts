@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { Serializer, SerializerId } from '../wamp/serializers.js';
 
 /** How a session's bytes travel; implemented by the RawSocket and WebSocket transports. */
@@ -58,5 +59,18 @@ export class Outgoing {
     const b = s.encode(this.wire);
     (this.others ??= {})[s.id] = b;
     return b;
+  }
+}
+
+/**
+ * `out` encoded for a peer's serializer, or undefined (logged) when it carries a value that serializer
+ * cannot (e.g. a CBOR bignum for a JSON peer): that message is skipped for that peer only.
+ */
+export function encodeOrSkip(out: Outgoing, s: Serializer, log: Logger, where: { peer: string; session: number | undefined }): Buffer | undefined {
+  try {
+    return out.encode(s);
+  } catch (e) {
+    log.warn({ ...where, err: String(e) }, 'message not representable for this peer; dropped');
+    return undefined;
   }
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { RouterConfig } from '../config.js';
-import type { Connection, Outgoing, TransportInfo } from '../core/connection.js';
+import { encodeOrSkip, type Connection, type Outgoing, type TransportInfo } from '../core/connection.js';
 import type { Router } from '../core/router.js';
 import type { ListenerRuntime, Session } from '../core/session.js';
 import { BY_RAWSOCKET, type Serializer } from '../wamp/serializers.js';
@@ -100,15 +100,8 @@ export function serveRawSocket(router: Router, listener: ListenerRuntime, socket
         const at = outbound.reserve(T_WAMP, direct);
         out.encodeInto(serializer!, outbound.target, at);
       } else {
-        let payload: Buffer;
-        try {
-          payload = out.encode(serializer!);
-        } catch (e) {
-          // a value this peer's serializer cannot carry (e.g. a CBOR bignum for a JSON peer): skip it
-          log.warn({ peer, session: session?.id, err: String(e) }, 'message not representable for this peer; dropped');
-          return;
-        }
-        if (tooLarge(payload.length)) return;
+        const payload = encodeOrSkip(out, serializer!, log, { peer, session: session?.id });
+        if (payload === undefined || tooLarge(payload.length)) return;
         frame(T_WAMP, payload);
       }
       const backlog = socket.writableLength + outbound.queued;

@@ -2,7 +2,7 @@ import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node
 import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { RouterConfig, WampListenerConfig } from '../config.js';
-import type { Connection, Outgoing, TransportInfo } from '../core/connection.js';
+import { encodeOrSkip, type Connection, type Outgoing, type TransportInfo } from '../core/connection.js';
 import type { Router } from '../core/router.js';
 import type { ListenerRuntime, Session } from '../core/session.js';
 import { BY_SUBPROTOCOL, type Serializer } from '../wamp/serializers.js';
@@ -127,42 +127,43 @@ function serveWebSocket(ws: WebSocket, serializer: Serializer, socket: Socket, r
     corked = false;
     socket.uncork();
   };
+  const where = () => ({ peer, session: session.id });
+  /** Our framing: one frame encoded in place, or the encoding copied in (as fragments beyond autoFragmentSize). */
+  const sendFramed = (batch: FrameBatch, out: Outgoing) => {
+    const direct = out.directSize(serializer);
+    if (direct >= 0 && (frag <= 0 || direct <= frag)) {
+      const at = batch.reserve(FIN | opcode, direct);
+      out.encodeInto(serializer, batch.target, at);
+      return;
+    }
+    const data = encodeOrSkip(out, serializer, log, where());
+    if (data === undefined) return;
+    if (frag > 0 && data.length > frag) {
+      // the first frame carries the opcode, the rest are continuations; FIN on the last
+      for (let i = 0; i < data.length; i += frag) batch.add((i + frag >= data.length ? FIN : 0) | (i === 0 ? opcode : OP_CONTINUATION), data.subarray(i, i + frag));
+    } else batch.add(FIN | opcode, data);
+  };
+  /** ws's framing (permessage-deflate negotiated), corked for the pass. */
+  const sendViaWs = (out: Outgoing) => {
+    const data = encodeOrSkip(out, serializer, log, where());
+    if (data === undefined) return;
+    const binary = serializer.binary;
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      setImmediate(uncork);
+    }
+    if (frag > 0 && data.length > frag) {
+      for (let i = 0; i < data.length; i += frag) ws.send(data.subarray(i, i + frag), { binary, fin: i + frag >= data.length });
+    } else ws.send(data, { binary });
+  };
   const conn: Connection = {
     serializer,
     info: { type: 'websocket', protocol: serializer.subprotocol, peer, source, listener: listener.name, tls } as TransportInfo,
     send(out: Outgoing) {
       if (closing || ws.readyState !== ws.OPEN) return;
-      const direct = own ? out.directSize(serializer) : -1;
-      if (own && direct >= 0 && (frag <= 0 || direct <= frag)) {
-        // one frame, encoded straight into the outbound block
-        const at = own.reserve(FIN | opcode, direct);
-        out.encodeInto(serializer, own.target, at);
-      } else {
-        let data: Buffer;
-        try {
-          data = out.encode(serializer);
-        } catch (e) {
-          // a value this peer's serializer cannot carry (e.g. a CBOR bignum for a JSON peer): skip it
-          log.warn({ peer, session: session.id, err: String(e) }, 'message not representable for this peer; dropped');
-          return;
-        }
-        if (own) {
-          // auto-fragmentation: the first frame carries the opcode, the rest are continuations; FIN on the last
-          if (frag > 0 && data.length > frag) {
-            for (let i = 0; i < data.length; i += frag) own.add((i + frag >= data.length ? FIN : 0) | (i === 0 ? opcode : OP_CONTINUATION), data.subarray(i, i + frag));
-          } else own.add(FIN | opcode, data);
-        } else {
-          const binary = serializer.binary;
-          if (!corked) {
-            corked = true;
-            socket.cork();
-            setImmediate(uncork);
-          }
-          if (frag > 0 && data.length > frag) {
-            for (let i = 0; i < data.length; i += frag) ws.send(data.subarray(i, i + frag), { binary, fin: i + frag >= data.length });
-          } else ws.send(data, { binary });
-        }
-      }
+      if (own) sendFramed(own, out);
+      else sendViaWs(out);
       const queued = ws.bufferedAmount + (own?.queued ?? 0);
       if (queued > limits.maxOutboundQueueBytes) {
         log.warn({ peer, listener: listener.name, session: session.id, queued }, 'slow consumer cut off');
