@@ -10,7 +10,6 @@ export class Subscription {
   constructor(readonly id: number, readonly topic: string, readonly match: MatchPolicy) {}
 }
 
-
 /** Pub/sub for one realm: exact and pattern subscriptions, exclusion, black/white listing, disclosure. */
 export class Broker {
   private readonly exact = new Map<string, Subscription>();

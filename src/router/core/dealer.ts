@@ -30,7 +30,6 @@ export class CallError extends Error {
   }
 }
 
-
 /**
  * RPC for one realm: exact and pattern registrations, shared registrations with invocation policies,
  * caller disclosure, progressive results, cancel (skip/kill/killnowait) and call timeouts.
