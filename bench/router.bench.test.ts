@@ -21,7 +21,9 @@ import { caller, publishMany, publishManyWs, rawsocketClient, websocketClient, t
 //   p50/p99 are one call at a time.
 // - WebSocket-TLS is measured as deployed (a public caller over WSS, the callee a backend component on
 //   its Unix socket; a backend publishing on its Unix socket to public subscribers over WSS) and with both
-//   legs over WSS. Its clients offer no permessage-deflate.
+//   legs over WSS. Its clients offer no permessage-deflate, and send what one pass of their event loop
+//   issues in one TLS write (the calls a batch of results lets go, a batch's YIELDs or PUBLISHes), as the
+//   RawSocket clients' writes meet in the kernel's socket buffer and the nats client batches its own.
 // - Baseline and router alternate ROUNDS times in one run and the table shows the median round with every
 //   round's ratio (drift on a shared host then hits both sides alike).
 // Prints `BENCH {json}` lines and a table.
@@ -276,9 +278,9 @@ it('RPC round trips: RawSocket-CBOR (Unix) and WebSocket-TLS vs raw Unix-socket 
   const transports = [
     ['rawsocket-cbor-unix', 'rawsocket', f('router.sock'), 'bench.echo.rawsocket', () => rawsocketClient(f('router.sock'))],
     // a public client over WebSocket-TLS calling a backend component on its Unix socket (the deployed path)
-    ['websocket-tls-cbor', 'rawsocket', f('router.sock'), 'bench.echo.websocket', () => websocketClient(wss, readFileSync(ca))],
+    ['websocket-tls-cbor', 'rawsocket', f('router.sock'), 'bench.echo.websocket', () => websocketClient(wss, readFileSync(ca), { corkPerTick: true })],
     // both legs over WebSocket-TLS (a callee that is itself a public client)
-    ['websocket-tls-cbor-both-legs', 'websocket', wss, 'bench.echo.websocket2', () => websocketClient(wss, readFileSync(ca))],
+    ['websocket-tls-cbor-both-legs', 'websocket', wss, 'bench.echo.websocket2', () => websocketClient(wss, readFileSync(ca), { corkPerTick: true })],
   ] as const;
   // ROUTER_BENCH_RPC=rawsocket-cbor-unix runs that transport only (to profile one path)
   const only = process.env.ROUTER_BENCH_RPC;

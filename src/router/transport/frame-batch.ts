@@ -16,7 +16,8 @@ const NOTHING = Buffer.alloc(0);
 
 /**
  * A connection's outbound frames, collected during one pass of the event loop and handed to the socket
- * at its end in one write (one system call, and on TLS one run of records): frames are written into
+ * at its end in one write (one system call, and on TLS one run of records), or as soon as a block runs
+ * full when a pass sends more than one holds: frames are written into
  * blocks as they come (header, then the payload copied, or encoded in place via reserve()), large
  * payloads follow as they are. `queued` counts the bytes not yet handed to the socket, so a transport's
  * outbound bound sees them.
@@ -46,8 +47,6 @@ export class FrameBatch {
       payload.copy(this.target, at);
       return;
     }
-    this.queued += this.header.size(len) + len;
-    this.schedule();
     this.large(kind, len);
     this.chunks.push(payload);
   }
@@ -58,21 +57,21 @@ export class FrameBatch {
    * after the call (it may be a new block): `const at = b.reserve(k, n); write(b.target, at)`.
    */
   reserve(kind: number, len: number): number {
-    const need = this.header.size(len) + len;
-    this.queued += need;
-    this.schedule();
     if (len >= LARGE_FRAME) {
       this.large(kind, len);
       this.target = Buffer.allocUnsafe(len);
       this.chunks.push(this.target);
       return 0;
     }
+    const need = this.header.size(len) + len;
     let block = this.block;
     if (block === undefined || block.length - this.off < need) {
       if (block !== undefined) this.filled = true;
       this.closeBlock();
       block = this.block = Buffer.allocUnsafe(Math.max(need, this.filled ? BIG_BLOCK : FIRST_BLOCK));
     }
+    this.queued += need;
+    this.schedule();
     this.target = block;
     const at = this.header.write(block, this.off, kind, len);
     this.off = at + len;
@@ -84,9 +83,14 @@ export class FrameBatch {
     this.scheduled = false;
     this.closeBlock();
     this.filled = false;
+    this.writeOut();
+  };
+
+  /** Hands every closed chunk to the socket, in one write (corked when there are several). */
+  private writeOut(): void {
     const chunks = this.chunks;
     this.chunks = [];
-    this.queued = 0;
+    this.queued = 0; // (callers close the open block first)
     const socket = this.socket;
     if (chunks.length === 0 || socket.destroyed || !this.open()) return;
     if (chunks.length === 1) {
@@ -96,7 +100,7 @@ export class FrameBatch {
     socket.cork();
     for (const c of chunks) socket.write(c);
     socket.uncork();
-  };
+  }
 
   /** A large frame's header as a chunk of its own (its payload follows as another). */
   private large(kind: number, len: number): void {
@@ -104,12 +108,22 @@ export class FrameBatch {
     const h = Buffer.allocUnsafe(this.header.size(len));
     this.header.write(h, 0, kind, len);
     this.chunks.push(h);
+    this.queued += h.length + len;
+    this.schedule();
   }
 
+  /**
+   * Ends the open block, and what is queued leaves at once: a block ends when it runs full (or before a
+   * large frame, or at the end of the pass), and under load a pass can take a while, so the peer starts
+   * on a full block while the router works on.
+   */
   private closeBlock(): void {
-    if (this.block !== undefined && this.off > 0) this.chunks.push(this.block.subarray(0, this.off));
+    const block = this.block;
+    if (block === undefined) return;
+    if (this.off > 0) this.chunks.push(block.subarray(0, this.off));
     this.block = undefined;
     this.off = 0;
+    if (this.chunks.length > 0) this.writeOut();
   }
 
   private schedule(): void {
