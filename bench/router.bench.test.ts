@@ -17,8 +17,8 @@ import { caller, publishMany, publishManyWs, rawsocketClient, websocketClient, t
 // subscribers likewise in a child process (goal: >= 1x).
 // - The WAMP clients are load generators that do what the baselines' clients do (router-client.ts), so
 //   a ratio measures the router, and every row shows each process's CPU per operation.
-// - Calls/s is each side's best of 64, 256 and 1000 calls in flight (its saturation throughput);
-//   p50/p99 are one call at a time.
+// - Calls/s is each side's best of 64, 256 and 1000 calls in flight (its saturation throughput), timed
+//   over a window at steady state (after a settling time); p50/p99 are one call at a time.
 // - WebSocket-TLS is measured as deployed (a public caller over WSS, the callee a backend component on
 //   its Unix socket; a backend publishing on its Unix socket to public subscribers over WSS) and with both
 //   legs over WSS. Its clients offer no permessage-deflate, and send what one pass of their event loop
@@ -217,9 +217,21 @@ const INFLIGHT = (process.env.ROUTER_BENCH_INFLIGHT ?? '64,256,1000').split(',')
 
 type Throughput = { inflight: number; perSec: number; routerCpuUsPerOp: number; clientCpuUsPerOp: number; calleeCpuUsPerOp: number; routerBusy: number; routerSysShare: number; syscallsPerOp: { router: number; client: number; far: number } };
 
-/** N calls with `inflight` at a time, timed, with every process's CPU and read/write system calls per call. */
+/**
+ * Calls/s at `inflight` calls in flight, measured at steady state: the callers start together (in one
+ * burst) and run for a settling time first, then a window is timed with every process's CPU and
+ * read/write system calls per call; then the callers stop and their last calls drain.
+ */
 async function throughput(call: () => Promise<unknown>, farPid: number, inflight: number): Promise<Throughput> {
-  const N = 30_000;
+  let stop = false;
+  let done = 0;
+  const loops = Array.from({ length: inflight }, async () => {
+    while (!stop) {
+      await call();
+      done++;
+    }
+  });
+  await sleep(SETTLE_MS);
   const cpu0 = routerCpuUs();
   const sys0 = sysUs(routerPid);
   const far0 = cpuUs(farPid);
@@ -227,23 +239,33 @@ async function throughput(call: () => Promise<unknown>, farPid: number, inflight
   const routerSys0 = syscalls(routerPid);
   const ownSys0 = syscalls(process.pid);
   const own0 = process.cpuUsage();
+  const done0 = done;
   const t0 = process.hrtime.bigint();
-  await pipelined(call, N, inflight);
+  await sleep(WINDOW_MS);
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const n = done - done0;
   const own = process.cpuUsage(own0);
   const routerUs = routerCpuUs() - cpu0;
-  const per = (x: number) => +(x / N).toFixed(2);
+  const farUs = cpuUs(farPid) - far0;
+  const sys = { router: syscalls(routerPid) - routerSys0, client: syscalls(process.pid) - ownSys0, far: syscalls(farPid) - farSys0 };
+  const routerSysUs = sysUs(routerPid) - sys0;
+  stop = true;
+  await Promise.all(loops);
+  const per = (x: number) => +(x / n).toFixed(2);
   return {
     inflight,
-    perSec: Math.round(N / secs),
+    perSec: Math.round(n / secs),
     routerCpuUsPerOp: per(routerUs),
     clientCpuUsPerOp: per(own.user + own.system),
-    calleeCpuUsPerOp: per(cpuUs(farPid) - far0),
+    calleeCpuUsPerOp: per(farUs),
     routerBusy: +(routerUs / (secs * 1e6)).toFixed(2),
-    routerSysShare: +((sysUs(routerPid) - sys0) / Math.max(1, routerUs)).toFixed(2),
-    syscallsPerOp: { router: per(syscalls(routerPid) - routerSys0), client: per(syscalls(process.pid) - ownSys0), far: per(syscalls(farPid) - farSys0) },
+    routerSysShare: +(routerSysUs / Math.max(1, routerUs)).toFixed(2),
+    syscallsPerOp: { router: per(sys.router), client: per(sys.client), far: per(sys.far) },
   };
 }
+const SETTLE_MS = Number(process.env.ROUTER_BENCH_SETTLE_MS ?? 300);
+const WINDOW_MS = Number(process.env.ROUTER_BENCH_WINDOW_MS ?? 700);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** farPid: the process answering the calls (the callee, or the echo server for the baseline). */
 async function rpcFigures(call: () => Promise<unknown>, farPid: number): Promise<Throughput & { p50: number; p99: number; perSecByInflight: Record<number, number> }> {
