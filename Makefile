@@ -14,6 +14,7 @@ deps: ## apt + npm dependencies (idempotent; apt only when something is missing)
 
 build: node_modules
 	@echo "build: tsc"; npx tsc -p tsconfig.json
+	@echo "build: type-check tests and benchmarks"; npx tsc -p tsconfig.check.json
 	@$(NODE) dist/src/provision/runtime-build.js
 
 node_modules: package.json package-lock.json

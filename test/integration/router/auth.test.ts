@@ -122,7 +122,7 @@ describe('authentication', () => {
 describe('authorization', () => {
   it('denies by default: ERROR wamp.error.not_authorized and a log line', async () => {
     const s = await join_({ authmethods: ['anonymous'] });
-    const err = await (s.register('com.example.echo', () => 1) as Promise<unknown>).then(
+    const err = await Promise.resolve<unknown>(s.register('com.example.echo', () => 1)).then(
       () => 'registered',
       (e: { error?: string }) => e.error,
     );

@@ -32,7 +32,7 @@ afterAll(async () => {
 
 async function connect(kind: string): Promise<AbSession> {
   const wsUrl = `ws://127.0.0.1:${r.port(0)}/`;
-  const S = autobahn.serializer as unknown as Record<string, new () => unknown>;
+  const S = (autobahn as unknown as { serializer: Record<string, new () => unknown> }).serializer;
   const opts: Record<string, autobahn.IConnectionOptions> = {
     'ws-json': { url: wsUrl, realm: 'app', serializers: [new S.JSONSerializer!()] } as autobahn.IConnectionOptions,
     'ws-msgpack': { url: wsUrl, realm: 'app', serializers: [new S.MsgpackSerializer!()] } as autobahn.IConnectionOptions,

@@ -7,7 +7,7 @@ import { abConnect, baseRealm, closeAb, memoryLogger, until, type AbSession } fr
 const mem = memoryLogger();
 let r: RunningRouter;
 const open: { connection: autobahn.Connection }[] = [];
-const S = autobahn.serializer as unknown as Record<string, new () => unknown>;
+const S = (autobahn as unknown as { serializer: Record<string, new () => unknown> }).serializer;
 const SERS = ['JSONSerializer', 'MsgpackSerializer', 'CBORSerializer'];
 let n = 0;
 
@@ -17,7 +17,10 @@ async function connect(): Promise<AbSession> {
   open.push(c);
   return c.session;
 }
-const errUri = async (p: Promise<unknown>): Promise<string> => {
+// autobahn-js 22 registers by pattern with `match`; @types/autobahn describes an API from before it
+const PREFIX = { match: 'prefix' } as unknown as autobahn.IRegisterOptions;
+const WILDCARD = { match: 'wildcard' } as unknown as autobahn.IRegisterOptions;
+const errUri = async (p: PromiseLike<unknown>): Promise<string> => {
   try {
     await p;
   } catch (e) {
@@ -126,8 +129,8 @@ describe('RPC', () => {
 
   it('routes prefix and wildcard registrations, exact first', async () => {
     const [caller, callee] = [await connect(), await connect()];
-    await callee.register('com.example.pr.', (_a, _k, d) => `prefix:${(d as { procedure?: string }).procedure}`, { match: 'prefix' });
-    await callee.register('com.example..wild', (_a, _k, d) => `wild:${(d as { procedure?: string }).procedure}`, { match: 'wildcard' });
+    await callee.register('com.example.pr.', (_a, _k, d) => `prefix:${(d as { procedure?: string }).procedure}`, PREFIX);
+    await callee.register('com.example..wild', (_a, _k, d) => `wild:${(d as { procedure?: string }).procedure}`, WILDCARD);
     await callee.register('com.example.pr.exact', () => 'exact');
     expect(await caller.call('com.example.pr.a.b')).toBe('prefix:com.example.pr.a.b');
     expect(await caller.call('com.example.x.wild')).toBe('wild:com.example.x.wild');

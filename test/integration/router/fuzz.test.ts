@@ -141,7 +141,7 @@ describe('fuzz', () => {
     await pool(ms.length, 32, async (i) => {
       const [si, hello, msgs] = ms[i]!;
       const ser = SERS[si]!;
-      const parts = [handshake(ser.rawsocket)];
+      const parts: Buffer[] = [handshake(ser.rawsocket)];
       if (hello > 0) parts.push(frame(ser.encode(HELLO)));
       for (const m of msgs) {
         let b: Buffer;

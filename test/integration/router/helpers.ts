@@ -69,7 +69,7 @@ export async function until(fn: () => boolean, timeoutMs = 5000, what = 'conditi
 }
 
 /** A realm with an open test role and a restricted one. */
-export function baseRealm(): NonNullable<RouterConfigInput['realms']>[number] {
+export function baseRealm(): NonNullable<NonNullable<RouterConfigInput>['realms']>[number] {
   return {
     name: 'app',
     roles: [

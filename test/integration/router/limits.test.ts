@@ -178,7 +178,10 @@ describe('auto-ping', () => {
 
 describe('WebSocket options', () => {
   it('negotiates permessage-deflate with 13 window bits and drops messages over 1 MiB', async () => {
-    const ws = new WebSocket(`ws://127.0.0.1:${r.port(1)}/`, ['wamp.2.json'], { perMessageDeflate: { clientMaxWindowBits: true, serverMaxWindowBits: 15 } });
+    const ws = new WebSocket(`ws://127.0.0.1:${r.port(1)}/`, ['wamp.2.json'], {
+      // true offers client_max_window_bits without a value (ws takes it; its types say number only)
+      perMessageDeflate: { clientMaxWindowBits: true as unknown as number, serverMaxWindowBits: 15 },
+    });
     const opened = new Promise((res) => ws.on('open', res));
     const ext = await new Promise<string>((res, rej) => {
       ws.on('upgrade', (resp) => res(String(resp.headers['sec-websocket-extensions'] ?? '')));

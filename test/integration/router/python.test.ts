@@ -68,7 +68,7 @@ describe('python3-autobahn component over RawSocket-CBOR on a Unix socket', () =
     await until(() => callee.lines.some((l) => l.ready), 20_000, `python component (${callee.stderr.join('')})`);
     expect(callee.lines[0]).toMatchObject({ authid: 'pybackend', authrole: 'backend' });
 
-    const c = await abConnect({ url: `ws://127.0.0.1:${r.port(1)}/`, realm: 'app', serializers: [new (autobahn.serializer as unknown as { CBORSerializer: new () => unknown }).CBORSerializer()] } as autobahn.IConnectionOptions);
+    const c = await abConnect({ url: `ws://127.0.0.1:${r.port(1)}/`, realm: 'app', serializers: [new (autobahn as unknown as { serializer: { CBORSerializer: new () => unknown } }).serializer.CBORSerializer()] } as autobahn.IConnectionOptions);
     open.push(c);
     const web = c.session;
     expect(await web.call('com.example.py.add', [20, 22])).toBe(42);

@@ -45,9 +45,10 @@ describe.each(['json', 'msgpack', 'cbor'] as const)('wampy over WebSocket-%s', (
     const callee = await client(ser, { authid: 'dave', authmethods: ['ticket'], onChallenge: () => 'dave-ticket' });
     const caller = await client(ser);
     const proc = `com.example.wampy.${ser}.mul`;
-    await callee.register(proc, ({ argsList, result_handler }: { argsList: number[]; result_handler?: (r: unknown) => void }) => {
-      result_handler?.({ argsList: ['half'], options: { progress: true } });
-      return { argsList: [argsList[0]! * argsList[1]!] };
+    await callee.register(proc, ({ argsList, result_handler }) => {
+      result_handler({ argsList: ['half'], options: { progress: true } });
+      const [a, b] = argsList as [number, number];
+      return { argsList: [a * b] };
     });
     const progress: unknown[] = [];
     const res = (await caller.call(proc, [6, 7], { progress_callback: (p: { argsList: unknown[] }) => progress.push(p.argsList[0]) } as never)) as { argsList: unknown[] };
@@ -55,7 +56,9 @@ describe.each(['json', 'msgpack', 'cbor'] as const)('wampy over WebSocket-%s', (
     expect(progress).toEqual(['half']);
 
     const events: string[] = [];
-    await callee.subscribe(`com.example.wampy.${ser}`, (e: { argsList?: unknown[]; details: { topic?: string } }) => events.push(`${e.details.topic}=${e.argsList?.[0]}`), { match: 'prefix' });
+    await callee.subscribe(`com.example.wampy.${ser}`, (e) => {
+      events.push(`${String(e.details.topic)}=${String(e.argsList?.[0])}`);
+    }, { match: 'prefix' });
     await caller.publish(`com.example.wampy.${ser}.t1`, ['v'], { acknowledge: true } as never);
     await until(() => events.length === 1);
     expect(events).toEqual([`com.example.wampy.${ser}.t1=v`]);

@@ -65,7 +65,7 @@ describe('node facts', () => {
     const members = parseMeshMembers(JSON.stringify([{ name: 'n1', endpoint: '192.0.2.11', publicKey: 'x' }, { name: 'n2', endpoint: '192.0.2.12', publicKey: 'y' }]));
     expect(members).toEqual([{ name: 'n1', endpoint: '192.0.2.11' }, { name: 'n2', endpoint: '192.0.2.12' }]);
     expect(factsFromConfig(cfg, 'n1', { resolvers: [], meshMembers: members }).peers).toEqual([{ name: 'n2', endpoint: '192.0.2.12' }]);
-    expect(factsFromConfig(cfg, 'n1', { resolvers: [] }).peers.map((p) => p.name)).toEqual(['n2', 'n3']);
+    expect(factsFromConfig(cfg, 'n1', { resolvers: [] }).peers?.map((p) => p.name)).toEqual(['n2', 'n3']);
     expect(parseMeshMembers('not json')).toBeUndefined();
   });
   it('opens 80 when the router has a redirect listener', () => {

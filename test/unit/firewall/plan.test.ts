@@ -68,8 +68,8 @@ describe('firewall promises hold for generated configs (property)', () => {
           const hasDrop = r.expr.some((e) => typeof e === 'object' && e !== null && 'drop' in e);
           if (hasDrop) expect(r.expr.some((e) => typeof e === 'object' && e !== null && 'counter' in e)).toBe(true);
         }
-        const allowed = (proto: string, sourceRestricted: boolean): [number, number][] => {
-          const r: [number, number][] = [[cfg.https.port, cfg.https.port]];
+        const allowed = (proto: string, sourceRestricted: boolean): (readonly [number, number])[] => {
+          const r: (readonly [number, number])[] = [[cfg.https.port, cfg.https.port]];
           if (proto === 'tcp' && (cfg.httpRedirect || factsIn.httpRedirect)) r.push([80, 80]);
           if (proto === 'tcp' && (cfg.ssh.fromAnywhere || sourceRestricted)) r.push([cfg.ssh.port, cfg.ssh.port]);
           if (proto === 'udp' && sourceRestricted) r.push([factsIn.wgPort ?? 51820, factsIn.wgPort ?? 51820]);
