@@ -57,7 +57,9 @@ function decodeRouted(data: Buffer, codec: CborCodec, decodeItems: (raw: RawPayl
   const t = data[1]! < 24 ? data[1]! : data[1] === 24 ? data[2]! : -1;
   const head = HEAD_LENGTH[t];
   if (head === undefined || count <= head || count > head + 2) return undefined;
-  const wire: unknown[] = [t];
+  // the head and the payload in an array of exactly that size (pushes would grow it to about 20 slots)
+  const wire = new Array<unknown>(head + 1);
+  wire[0] = t;
   let pos = data[1]! < 24 ? 2 : 3;
   for (let i = 1; i < head; i++) {
     const ib = data[pos];
@@ -65,16 +67,16 @@ function decodeRouted(data: Buffer, codec: CborCodec, decodeItems: (raw: RawPayl
     if (ib < 28) {
       const v = argumentAt(data, pos); // an unsigned integer (an ID)
       if (v < 0 || v > MAX_ID) return undefined;
-      wire.push(v);
+      wire[i] = v;
       pos = afterHead();
     } else if (emptyMapEnd(data, pos) > 0) {
-      wire.push({}); // cbor-x writes {} as b9 0000, most others as a0
+      wire[i] = {}; // cbor-x writes {} as b9 0000, most others as a0
       pos = emptyMapEnd(data, pos);
     } else {
       const end = cborItemEnd(data, pos); // well-formed, text checked as UTF-8
       if (end < 0) return undefined;
-      if (ib >> 5 === 3 && argumentAt(data, pos) >= 0) wire.push(textAt(data, afterHead(), end)); // a definite text string
-      else wire.push(codec.decode(data.subarray(pos, end)));
+      if (ib >> 5 === 3 && argumentAt(data, pos) >= 0) wire[i] = textAt(data, afterHead(), end); // a definite text string
+      else wire[i] = codec.decode(data.subarray(pos, end));
       pos = end;
     }
   }
@@ -82,7 +84,7 @@ function decodeRouted(data: Buffer, codec: CborCodec, decodeItems: (raw: RawPayl
   let end = cborItemEnd(data, pos);
   if (count === head + 2 && end > 0) end = textKeyedMapEnd(data, end); // kwargs: a dictionary
   if (end !== data.length) return undefined;
-  wire.push(new RawPayload('cbor', data, pos, end, count - head, decodeItems));
+  wire[head] = new RawPayload('cbor', data, pos, end, count - head, decodeItems);
   return wire;
 }
 

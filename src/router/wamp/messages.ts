@@ -266,11 +266,20 @@ export function toWire(msg: Msg): unknown[] {
 
 /** Appends a message's payload to a forwarded message's head: [raw], [payload], [args, kwargs], [args] or nothing. */
 export function withPayload(head: unknown[], m: Msg): unknown[] {
-  if (m.raw !== undefined) head.push(m.raw);
-  else if (m.payload !== undefined) head.push(m.payload);
-  else if (m.kwargs !== undefined) head.push(m.args ?? [], m.kwargs);
-  else if (m.args !== undefined) head.push(m.args);
+  if (m.raw !== undefined) return append(head, m.raw);
+  if (m.payload !== undefined) return append(head, m.payload);
+  if (m.kwargs !== undefined) return append(append(head, m.args ?? []), m.kwargs);
+  if (m.args !== undefined) return append(head, m.args);
   return head;
+}
+
+/** head + [x] in an array of exactly that size (a push would grow the backing store to about 20 slots). */
+function append(head: unknown[], x: unknown): unknown[] {
+  const n = head.length;
+  const out = new Array<unknown>(n + 1);
+  for (let i = 0; i < n; i++) out[i] = head[i];
+  out[n] = x;
+  return out;
 }
 
 /** The payload elements of a message (see withPayload). */
