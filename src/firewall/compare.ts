@@ -34,13 +34,26 @@ export function stable(j: unknown): string {
   return `{${Object.keys(j as object).sort().map((k) => `${JSON.stringify(k)}:${stable((j as Record<string, unknown>)[k])}`).join(',')}}`;
 }
 
-/** Normalises an expression: counters zeroed, anonymous set members sorted. */
+/**
+ * IP protocols by name, as numbers: nft lists `meta l4proto` values and inet_proto set elements by name
+ * (nftables 1.0, Debian 12) or by number (1.1, Debian 13) whatever they were loaded as.
+ */
+const IP_PROTOCOLS: Record<string, number> = { icmp: 1, igmp: 2, tcp: 6, udp: 17, gre: 47, esp: 50, ah: 51, 'ipv6-icmp': 58, icmpv6: 58, sctp: 132, udplite: 136 };
+function protoNumber(v: Json): Json {
+  if (typeof v === 'string') return IP_PROTOCOLS[v] ?? v;
+  if (v !== null && typeof v === 'object' && !Array.isArray(v) && Array.isArray(v.set)) return { ...v, set: v.set.map(protoNumber) };
+  return v;
+}
+const isL4proto = (j: Json): boolean => j !== null && typeof j === 'object' && !Array.isArray(j) && stable(j.meta) === stable({ key: 'l4proto' });
+
+/** Normalises an expression: counters zeroed, protocol names as numbers, anonymous set members sorted. */
 function normExpr(j: Json): Json {
   if (j === null || typeof j !== 'object') return j;
   if (Array.isArray(j)) return j.map(normExpr);
   const out: Record<string, Json> = {};
   for (const [k, v] of Object.entries(j)) {
     if (k === 'counter') out[k] = { packets: 0, bytes: 0 };
+    else if (k === 'match' && v !== null && typeof v === 'object' && !Array.isArray(v) && isL4proto(v.left ?? null)) out[k] = normExpr({ ...v, right: protoNumber(v.right ?? null) });
     else if (k === 'set' && Array.isArray(v)) out[k] = v.map(normExpr).sort((a, b) => (stable(a) < stable(b) ? -1 : stable(a) > stable(b) ? 1 : 0));
     else out[k] = normExpr(v);
   }
@@ -55,8 +68,23 @@ export function normSet(s: NftSet): { def: string; elems: string[] } {
   const flags = (def.flags ?? []).filter((f) => f !== 'dynamic');
   const d: Record<string, unknown> = { ...def, flags };
   if (flags.length === 0) delete d.flags;
-  const elems = isMeter(s) ? [] : (elem ?? []).map((e) => stable(normExpr(e))).sort();
+  const elems = isMeter(s) ? [] : (elem ?? []).map((e) => elemKey(s, e)).sort();
   return { def: stable(d), elems };
+}
+
+/** A set element's comparison key: normalised, its inet_proto part (if the set's type has one) as a number. */
+function elemKey(s: NftSet, e: Json): string {
+  const types = Array.isArray(s.type) ? s.type : [s.type];
+  const at = types.indexOf('inet_proto');
+  if (at >= 0) {
+    if (types.length === 1) e = protoNumber(e);
+    else if (e !== null && typeof e === 'object' && !Array.isArray(e) && Array.isArray(e.concat)) {
+      const parts = [...e.concat];
+      parts[at] = protoNumber(parts[at] ?? null);
+      e = { ...e, concat: parts };
+    }
+  }
+  return stable(normExpr(e));
 }
 export function normChain(c: NftChain): string {
   const { handle: _h, ...rest } = c;
@@ -109,8 +137,8 @@ export function diffTable(plan: TableState, live: TableState | null): TableDiff 
     }
     const lset = new Set(ln.elems);
     const pset = new Set(pn.elems);
-    const add = (ps.elem ?? []).filter((e) => !lset.has(stable(normExpr(e))));
-    const remove = (ls.elem ?? []).filter((e) => !pset.has(stable(normExpr(e))));
+    const add = (ps.elem ?? []).filter((e) => !lset.has(elemKey(ps, e)));
+    const remove = (ls.elem ?? []).filter((e) => !pset.has(elemKey(ls, e)));
     if (!isMeter(ps) && (add.length || remove.length)) {
       elements.push({ set: ps.name, add, remove });
       changes.push(`set ${ps.name}: ${[...add.map((e) => `+${exprText(e)}`), ...remove.map((e) => `-${exprText(e)}`)].slice(0, 20).join(' ')}${add.length + remove.length > 20 ? ' …' : ''}`);

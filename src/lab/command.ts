@@ -6,10 +6,10 @@ import { knownHostsPath } from '../config/locate.js';
 import { runOk } from '../util/exec.js';
 import { createNetwork, destroyNetwork, listNetns } from './netns.js';
 import { bootMachine, destroyMachine, machineDir, prepareMachine, waitForSsh } from './machine.js';
-import { ensureRootfs } from './rootfs.js';
+import { ensureRootfs, type LabDebian } from './rootfs.js';
 import { labConfigYaml, planLab, type LabPlan } from './topology.js';
 
-const HELP = `Usage: bulwark lab up [--nodes N] [--config-out FILE]
+const HELP = `Usage: bulwark lab up [--nodes N] [--debian 12|13] [--config-out FILE]
        bulwark lab down
        bulwark lab status [--json]
 
@@ -21,6 +21,10 @@ The machines have systemd, dbus, sshd and iproute2 only, and reach no mirror: in
 bootstrap's job. "up" writes a bulwark.yaml for them (default /var/lib/bwlab/bulwark.yaml) and an operator
 SSH key; after a crash it removes the leftovers first. "down" removes every machine, overlay,
 namespace and process. Needs root.
+
+--debian 13 boots Debian 13 machines instead. An offline bundle is built on the node's own release and
+this host is Debian 12, so those machines come with Bulwark's distro packages already installed
+(provisioning/packages/debian-13.txt): bootstrap then has nothing to install.
 
 Then: bulwark -c FILE bootstrap --all      (make lab does both)
 
@@ -38,9 +42,9 @@ export async function labDown(plan: LabPlan): Promise<void> {
   rmSync(plan.stateDir, { recursive: true, force: true });
 }
 
-export async function labUp(plan: LabPlan, configOut: string, say: (m: string) => void): Promise<string> {
+export async function labUp(plan: LabPlan, configOut: string, say: (m: string) => void, debian: LabDebian = '12'): Promise<string> {
   await labDown(plan);
-  const rootfs = await ensureRootfs(plan.cacheDir, say);
+  const rootfs = await ensureRootfs(plan.cacheDir, say, debian);
   mkdirSync(join(plan.stateDir, 'operator'), { recursive: true, mode: 0o700 });
   const key = join(plan.stateDir, 'operator', 'id_ed25519');
   await runOk(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'bulwark-lab-operator', '-f', key]);
@@ -100,11 +104,13 @@ export const command: Command = {
     const [verb, ...rest] = args;
     const { values } = parseArgs({
       args: rest,
-      options: { nodes: { type: 'string' }, 'config-out': { type: 'string' }, prefix: { type: 'string' } },
+      options: { nodes: { type: 'string' }, debian: { type: 'string' }, 'config-out': { type: 'string' }, prefix: { type: 'string' } },
       strict: true,
     });
     const count = values.nodes ? Number(values.nodes) : 3;
     if (!Number.isInteger(count)) throw new UsageError('--nodes must be a number');
+    const debian = values.debian ?? '12';
+    if (debian !== '12' && debian !== '13') throw new UsageError(`--debian must be 12 or 13, not "${debian}"`);
     const plan = planLab(count, values.prefix ?? 'bwlab');
     if (process.getuid?.() !== 0) {
       ctx.err.write('bulwark lab: needs root (namespaces, mounts, systemd-nspawn)\n');
@@ -116,7 +122,7 @@ export const command: Command = {
         const t0 = Date.now();
         const out = resolve(values['config-out'] ?? join(plan.stateDir, 'bulwark.yaml'));
         try {
-          await labUp(plan, out, say);
+          await labUp(plan, out, say, debian);
         } catch (e) {
           ctx.err.write(`lab up failed: ${e instanceof Error ? e.message : String(e)}\n`);
           return EXIT.CHECK_FAILED;
