@@ -49,6 +49,9 @@ async function bootstrapOne(node: NodeSpec, cfg: Config, configText: string, art
     say(`agent: ${ag.detail}`);
     const status = await waitAgentReady(s);
     say(`ready: ${status}`);
+    // the agent is up but could not bring a capability to its plan (the firewall, say): not a converged node
+    const failing = /\d+ failing: (.+)$/.exec(status);
+    if (failing) throw new Error(`the agent reports ${failing[1]} failing (journalctl -u bulwark-agent on ${node.name})`);
     sessions.set(node.name, s);
     s = undefined;
     return { node: node.name, ok: true, steps, unchanged: steps.every((x) => !x.changed), seconds: (Date.now() - t0) / 1000 };

@@ -19,7 +19,8 @@ Provisions fresh Debian 12/13 or Ubuntu 22.04/24.04 servers over SSH, all named 
              bundle this machine downloads and uploads (packages: bundle; needs the same release here)
   runtime    Bulwark's own runtime (Node binary + bundle) into /usr/lib/bulwark, SHA-256 checked on the node
   config     the cluster config to /etc/bulwark/bulwark.yaml, the node's name to /etc/bulwark/node.json
-  agent      bulwark-agent.service installed, enabled, started; waits until it reports ready
+  agent      bulwark-agent.service installed, enabled, started; waits until it reports ready (a node
+             whose agent reports a capability failing, the firewall say, counts as failed)
 Re-running on a converged node changes nothing and restarts nothing ("no changes" for every step).
 
 Exit codes: 0 every node ok, 2 usage or config error, 3 at least one node failed (the others finish) or

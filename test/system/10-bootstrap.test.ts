@@ -156,4 +156,24 @@ describe('bootstrap refuses bad situations clearly', () => {
       await onMachine('n3', 'rm -f /etc/os-release && cp -P /root/os-release.saved /etc/os-release');
     }
   });
+
+  it('a capability the agent cannot bring to its plan fails that node\'s bootstrap (exit 3), by name', async () => {
+    const file = scratchConfig('failing');
+    const status = async () => (await onMachine('n3', 'systemctl show -p StatusText --value bulwark-agent')).stdout.trim();
+    // without nft the firewall capability cannot read or load its table
+    await onMachine('n3', 'mv /usr/sbin/nft /usr/sbin/nft.saved && systemctl restart bulwark-agent');
+    try {
+      await waitFor('the agent to report the firewall failing', async () => (await status()).includes('failing: firewall'), 60_000, 500);
+      const r = await bulwark(['bootstrap', 'n3', '--json'], { config: file });
+      expect(r.code, r.stderr).toBe(3);
+      const j = JSON.parse(r.stdout) as BootstrapJson;
+      expect(j.nodes[0]?.ok).toBe(false);
+      expect(j.nodes[0]?.error).toMatch(/the agent reports firewall failing \(journalctl -u bulwark-agent on n3\)/);
+    } finally {
+      await onMachine('n3', 'mv /usr/sbin/nft.saved /usr/sbin/nft; systemctl restart bulwark-agent');
+    }
+    await waitFor('the firewall reconciled again', async () => !(await status()).includes('failing'), 60_000, 500);
+    const again = await bulwark(['bootstrap', 'n3', '--json'], { config: file });
+    expect(again.code, again.stderr).toBe(0);
+  });
 });
