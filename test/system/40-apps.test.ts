@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAppImageArchive, echoAppSpec } from '../../src/containers/image-app.js';
+import { callFromOutside, ISOLATED, ISOLATION_PROBE } from '../helpers/apps.js';
 import { bulwark, OUTSIDE_NS, onMachine, runCmd, waitFor } from '../helpers/lab.js';
 
 // The whole story of the high-security setup on the lab: an app container with no network reaches the
@@ -12,20 +13,8 @@ const CA = join(dir, 'n1-cert.pem');
 const URL = 'wss://192.0.2.11/';
 let archive = '';
 
-interface Call {
-  ok: boolean;
-  result?: unknown;
-  error?: string;
-  ms: number;
-}
-
-/** Calls PROCEDURE from the outside namespace, retrying for up to `untilMs`. */
-async function call(procedure: string, args: unknown[], untilMs = 0): Promise<Call> {
-  const r = await runCmd(['ip', 'netns', 'exec', OUTSIDE_NS, 'node', resolve('test/system/clients/call.mjs'), URL, CA, 'app', procedure, JSON.stringify(args), String(untilMs)], { timeoutMs: untilMs + 30_000 });
-  // autobahn-js logs to stdout too; the client's verdict is the one line of JSON starting {"ok".
-  const line = r.stdout.split('\n').find((l) => l.startsWith('{"ok"'));
-  return JSON.parse(line ?? `{"ok":false,"error":${JSON.stringify(r.stdout + r.stderr)},"ms":0}`) as Call;
-}
+/** Calls PROCEDURE on n1 from the outside namespace, retrying for up to `untilMs`. */
+const call = (procedure: string, args: unknown[], untilMs = 0) => callFromOutside(URL, CA, procedure, args, untilMs);
 
 /** Runs Python inside an app container (podman exec), one statement per line. */
 const inApp = (app: string, py: string) => onMachine('n1', `podman exec -i bulwark-app-${app} python3 -`, 60_000, py + '\n');
@@ -63,14 +52,8 @@ describe('apps on the lab, end to end', () => {
   });
 
   it('inside the app container only lo exists, nothing can be reached, root is read-only, no capabilities', async () => {
-    const r = await inApp('echo', [
-      'import socket, re, os',
-      'print([n for _, n in socket.if_nameindex()])',
-      'try:\n    socket.create_connection(("192.0.2.1", 443), timeout=2); print("connected")\nexcept OSError:\n    print("failed")',
-      'print(re.search(r"CapEff:\\s*(\\S+)", open("/proc/self/status").read()).group(1), os.getuid() != 0)',
-      'try:\n    open("/x", "w"); print("wrote")\nexcept OSError as e:\n    print("ro", e.errno)',
-    ].join('\n'));
-    expect(r.stdout.trim().split('\n'), r.stderr).toEqual(["['lo']", 'failed', '0000000000000000 True', 'ro 30']);
+    const r = await inApp('echo', ISOLATION_PROBE);
+    expect(r.stdout.trim().split('\n'), r.stderr).toEqual(ISOLATED);
   });
 
   it("adding a second app does not drop the first app's session; the app cannot reach the other's socket", async () => {

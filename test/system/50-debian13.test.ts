@@ -4,7 +4,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { buildAppImageArchive, echoAppSpec } from '../../src/containers/image-app.js';
-import { bulwark, OUTSIDE_NS, onMachine, runCmd, waitFor } from '../helpers/lab.js';
+import { callFromOutside, ISOLATED, ISOLATION_PROBE } from '../helpers/apps.js';
+import { bulwark, onMachine, waitFor } from '../helpers/lab.js';
 
 // Debian 13 nodes. Runs after the tests of the shared Debian 12 lab (test/system/sequencer.ts sorts by
 // name) and replaces it with two Debian 13 machines on the same addresses; zz-lab-down takes them down.
@@ -94,16 +95,9 @@ describe('two Debian 13 machines', () => {
     expect(add.code, add.stdout + add.stderr).toBe(0);
     const ca = join(scratch, 'n1-cert.pem');
     writeFileSync(ca, (await onMachine('n1', 'cat /var/lib/bulwark/router/tls/cert.pem')).stdout);
-    const r = await runCmd(['ip', 'netns', 'exec', OUTSIDE_NS, 'node', resolve('test/system/clients/call.mjs'), 'wss://192.0.2.11/', ca, 'app', 'com.example.echo', '["hello, trixie"]', '30000'], { timeoutMs: 60_000 });
-    const line = r.stdout.split('\n').find((l) => l.startsWith('{"ok"'));
-    expect(JSON.parse(line ?? '{}'), r.stdout + r.stderr).toMatchObject({ ok: true, result: 'hello, trixie' });
-    const probe = await onMachine('n1', 'podman exec -i bulwark-app-echo python3 -', 60_000, [
-      'import socket, re, os',
-      'print([n for _, n in socket.if_nameindex()])',
-      'try:\n    socket.create_connection(("192.0.2.1", 443), timeout=2); print("connected")\nexcept OSError:\n    print("failed")',
-      'print(re.search(r"CapEff:\\s*(\\S+)", open("/proc/self/status").read()).group(1), os.getuid() != 0)',
-      'try:\n    open("/x", "w"); print("wrote")\nexcept OSError as e:\n    print("ro", e.errno)',
-    ].join('\n') + '\n');
-    expect(probe.stdout.trim().split('\n'), probe.stderr).toEqual(["['lo']", 'failed', '0000000000000000 True', 'ro 30']);
+    const r = await callFromOutside('wss://192.0.2.11/', ca, 'com.example.echo', ['hello, trixie'], 30_000);
+    expect(r, JSON.stringify(r)).toMatchObject({ ok: true, result: 'hello, trixie' });
+    const probe = await onMachine('n1', 'podman exec -i bulwark-app-echo python3 -', 60_000, ISOLATION_PROBE + '\n');
+    expect(probe.stdout.trim().split('\n'), probe.stderr).toEqual(ISOLATED);
   }, 10 * 60_000);
 });
