@@ -61,6 +61,19 @@ describe('two Debian 13 machines', () => {
     expect(mesh.value.nodes).toHaveLength(2);
   }, 15 * 60_000);
 
+  it("rotating every node's WireGuard key and the pre-shared keys keeps the Debian 13 mesh reachable", async () => {
+    const before = (await onMachine('n1', 'wg show bw0 public-key')).stdout.trim();
+    const rot = await bulwark(['keys', 'rotate', '--wireguard', '--all'], { config, timeoutMs: 180_000 });
+    expect(rot.code, rot.stdout + rot.stderr).toBe(0);
+    const psk = await bulwark(['keys', 'rotate', '--psk'], { config, timeoutMs: 180_000 });
+    expect(psk.code, psk.stdout + psk.stderr).toBe(0);
+    expect((await onMachine('n1', 'wg show bw0 public-key')).stdout.trim()).not.toBe(before);
+    await waitFor('the mesh after the rotations', async () => {
+      const m = JSON.parse((await bulwark(['mesh', 'status', '--json'], { config })).stdout || '{"nodes":[]}') as { nodes: { peers: { reachable: boolean }[] }[] };
+      return m.nodes.length === 2 && m.nodes.every((n) => n.peers.every((p) => p.reachable));
+    }, 60_000, 1000);
+  }, 5 * 60_000);
+
   it('the live firewall equals the plan on nftables 1.1, and the agent finds no drift on its next passes', async () => {
     const st = await bulwark(['firewall', 'status', '--all'], { config });
     expect(st.code, st.stdout + st.stderr).toBe(0);
