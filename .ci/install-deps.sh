@@ -18,11 +18,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: apt-get install ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+# npm writes node_modules/.package-lock.json last: without it (or older than the lock) packages are missing
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   # `npm install` with the committed lock (not `npm ci`): the registry lacks some platform builds of the
   # optional native accelerators (cbor-extract, msgpackr-extract), which makes npm ci's strict sync check
   # fail although nothing we need is missing (the pure-JS paths are what Bulwark uses).
   echo "deps: npm install (from package-lock.json)"
   npm install --no-audit --no-fund --loglevel=error
-  touch node_modules
+  touch node_modules/.package-lock.json
 fi
