@@ -207,7 +207,21 @@ export function serveRawSocket(router: Router, listener: ListenerRuntime, socket
 
   socket.on('data', (chunk: Buffer) => {
     if (dead) return;
-    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+    if (buf.length === 0) buf = chunk;
+    else if (!serializer || buf.length < 4) buf = Buffer.concat([buf, chunk]); // a split handshake or frame header
+    else {
+      // A frame held over from the last chunk (its header checked by frames()): complete it with just the
+      // bytes it still needs, then walk the rest of this chunk in place. Under load every chunk ends in
+      // part of a frame; joining whole chunks would copy every byte received once more.
+      const need = 4 + ((buf[1]! << 16) | (buf[2]! << 8) | buf[3]!) - buf.length;
+      if (chunk.length <= need) buf = Buffer.concat([buf, chunk]);
+      else {
+        buf = Buffer.concat([buf, chunk.subarray(0, need)]);
+        frames();
+        if (dead || socket.destroyed) return;
+        buf = chunk.subarray(need);
+      }
+    }
     if (!serializer && !handshake()) return;
     frames();
   });

@@ -102,6 +102,50 @@ describe('RawSocket frames', () => {
       expect(res.data.length).toBe(4); // only our handshake reply
     }
   });
+  it('reads frames however the stream splits them (inside headers, mid-payload, many per read)', async () => {
+    // one session's bytes in pieces of 1..300 bytes, each piece its own read on the router's side
+    const publishes = 60;
+    const parts: Buffer[] = [handshake(1), frame(HELLO), frame(JSON.stringify([32, 1, {}, 'com.example.split']))];
+    for (let i = 1; i <= publishes; i++) {
+      parts.push(frame(JSON.stringify([16, i, { acknowledge: true, exclude_me: false }, 'com.example.split', ['x'.repeat(i * 7)]])));
+      if (i % 10 === 0) parts.push(frame(`ping${i}`, 1));
+    }
+    const stream = Buffer.concat(parts);
+    let seed = 7;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const got = await new Promise<Buffer>((resolve, reject) => {
+      const s = connect(r.port(2), '127.0.0.1');
+      const chunks: Buffer[] = [];
+      s.on('data', (d) => chunks.push(d));
+      s.on('error', reject);
+      s.on('connect', async () => {
+        s.setNoDelay(true);
+        for (let at = 0; at < stream.length; ) {
+          const n = 1 + Math.floor(rand() * 300);
+          s.write(stream.subarray(at, at + n));
+          at += n;
+          await new Promise((res) => setTimeout(res, 1));
+        }
+        setTimeout(() => {
+          s.destroy();
+          resolve(Buffer.concat(chunks));
+        }, 300);
+      });
+    });
+    // the router's frames: PONGs, and WAMP messages (WELCOME, SUBSCRIBED, then EVENT + PUBLISHED per publish)
+    const pongs: string[] = [];
+    const msgs: unknown[][] = [];
+    for (let pos = 4; pos < got.length; ) {
+      const len = got.readUIntBE(pos + 1, 3);
+      const payload = got.subarray(pos + 4, pos + 4 + len);
+      if (got[pos] === 2) pongs.push(payload.toString());
+      else msgs.push(JSON.parse(payload.toString()) as unknown[]);
+      pos += 4 + len;
+    }
+    expect(pongs).toEqual(Array.from({ length: publishes / 10 }, (_, i) => `ping${(i + 1) * 10}`));
+    expect(msgs.filter((m) => m[0] === 17).map((m) => m[1])).toEqual(Array.from({ length: publishes }, (_, i) => i + 1));
+    expect(msgs.filter((m) => m[0] === 36).map((m) => (m[4] as string[])[0]!.length)).toEqual(Array.from({ length: publishes }, (_, i) => (i + 1) * 7));
+  });
   it('ABORTs an undecodable or misshapen message with protocol_violation', async () => {
     for (const bad of ['{nope', '[1,2,3]', '"x"', '[999]']) {
       const { data, closed } = await exchange(rs(), Buffer.concat([handshake(1), frame(bad)]));
