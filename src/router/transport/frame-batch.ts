@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { copyBytes } from '../wamp/raw-payload.js';
 
 /** How a transport heads a frame: RawSocket's 4 bytes, WebSocket's 2, 4 or 10. */
 export interface FrameHeader {
@@ -15,6 +16,23 @@ const BIG_BLOCK = 64 * 1024;
 const NOTHING = Buffer.alloc(0);
 
 /**
+ * BIG_BLOCKs whose bytes the socket has taken (its write callback ran), shared by every connection: a
+ * busy connection fills one every few hundred frames, and a fresh 64 KiB buffer each time costs an
+ * allocation the GC accounts for and a first touch of its memory. A few are kept; the rest are garbage.
+ */
+const spare: Buffer[] = [];
+const SPARE_BLOCKS = 16;
+function bigBlock(): Buffer {
+  return spare.pop() ?? Buffer.allocUnsafe(BIG_BLOCK);
+}
+/** A write's callback for a chunk that is a view of `block`: the block is free again once the socket is done with it. */
+function releaser(block: Buffer): (err?: Error | null) => void {
+  return (err) => {
+    if (!err && spare.length < SPARE_BLOCKS) spare.push(block);
+  };
+}
+
+/**
  * A connection's outbound frames, collected during one pass of the event loop and handed to the socket
  * at its end in one write (one system call, and on TLS one run of records), or as soon as a block runs
  * full when a pass sends more than one holds: frames are written into
@@ -27,6 +45,8 @@ export class FrameBatch {
   /** The buffer reserve() put the last frame's payload room in. */
   target: Buffer = NOTHING;
   private chunks: Buffer[] = [];
+  /** Per chunk: the BIG_BLOCK it is a view of (recycled after its write), else undefined. */
+  private owners: (Buffer | undefined)[] = [];
   private block: Buffer | undefined;
   private off = 0;
   /** A block ran full this pass: the next ones are big. */
@@ -44,11 +64,11 @@ export class FrameBatch {
     const len = payload.length;
     if (len < LARGE_FRAME) {
       const at = this.reserve(kind, len); // (sets target)
-      payload.copy(this.target, at);
+      copyBytes(payload, 0, len, this.target, at);
       return;
     }
     this.large(kind, len);
-    this.chunks.push(payload);
+    this.push(payload, undefined);
   }
 
   /**
@@ -60,7 +80,7 @@ export class FrameBatch {
     if (len >= LARGE_FRAME) {
       this.large(kind, len);
       this.target = Buffer.allocUnsafe(len);
-      this.chunks.push(this.target);
+      this.push(this.target, undefined);
       return 0;
     }
     const need = this.header.size(len) + len;
@@ -68,7 +88,7 @@ export class FrameBatch {
     if (block === undefined || block.length - this.off < need) {
       if (block !== undefined) this.filled = true;
       this.closeBlock();
-      block = this.block = Buffer.allocUnsafe(Math.max(need, this.filled ? BIG_BLOCK : FIRST_BLOCK));
+      block = this.block = this.filled || need > FIRST_BLOCK ? bigBlock() : Buffer.allocUnsafe(FIRST_BLOCK);
     }
     this.queued += need;
     this.schedule();
@@ -89,17 +109,26 @@ export class FrameBatch {
   /** Hands every closed chunk to the socket, in one write (corked when there are several). */
   private writeOut(): void {
     const chunks = this.chunks;
+    const owners = this.owners;
     this.chunks = [];
+    this.owners = [];
     this.queued = 0; // (callers close the open block first)
     const socket = this.socket;
     if (chunks.length === 0 || socket.destroyed || !this.open()) return;
-    if (chunks.length === 1) {
-      socket.write(chunks[0]!);
-      return;
-    }
+    const write = (i: number) => {
+      const owner = owners[i];
+      if (owner === undefined) socket.write(chunks[i]!);
+      else socket.write(chunks[i]!, releaser(owner));
+    };
+    if (chunks.length === 1) return write(0);
     socket.cork();
-    for (const c of chunks) socket.write(c);
+    for (let i = 0; i < chunks.length; i++) write(i);
     socket.uncork();
+  }
+
+  private push(chunk: Buffer, owner: Buffer | undefined): void {
+    this.chunks.push(chunk);
+    this.owners.push(owner);
   }
 
   /** A large frame's header as a chunk of its own (its payload follows as another). */
@@ -107,7 +136,7 @@ export class FrameBatch {
     this.closeBlock();
     const h = Buffer.allocUnsafe(this.header.size(len));
     this.header.write(h, 0, kind, len);
-    this.chunks.push(h);
+    this.push(h, undefined);
     this.queued += h.length + len;
     this.schedule();
   }
@@ -120,7 +149,7 @@ export class FrameBatch {
   private closeBlock(): void {
     const block = this.block;
     if (block === undefined) return;
-    if (this.off > 0) this.chunks.push(block.subarray(0, this.off));
+    if (this.off > 0) this.push(block.subarray(0, this.off), block.length === BIG_BLOCK ? block : undefined);
     this.block = undefined;
     this.off = 0;
     if (this.chunks.length > 0) this.writeOut();

@@ -25,13 +25,25 @@ export class RawPayload {
 
   /** Copies the payload bytes into `target` at `at`; returns the number of bytes copied. */
   copyTo(target: Buffer, at: number): number {
-    return this.source.copy(target, at, this.start, this.end);
+    return copyBytes(this.source, this.start, this.end, target, at);
   }
 
   /** The payload elements as values: [args] or [args, kwargs]. */
   items(): unknown[] {
     return (this.values ??= this.decodeItems(this));
   }
+}
+
+/**
+ * source[start, end) into target at `at` (the caller has checked the room); returns the count. What
+ * Buffer#copy ends in (a TypedArray set from a view), without its argument checks and call layers: it
+ * runs once per delivery, and through those layers the JIT's inlining of the path varied from run to run
+ * (by up to 60% of the router's time per delivery in the in-process benchmark).
+ */
+export function copyBytes(source: Buffer, start: number, end: number, target: Buffer, at: number): number {
+  const n = end - start;
+  target.set(new Uint8Array(source.buffer, source.byteOffset + start, n), at);
+  return n;
 }
 
 /** `wire` with a trailing RawPayload replaced by its values (for a peer of another serializer). */

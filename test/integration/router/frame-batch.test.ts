@@ -122,6 +122,44 @@ describe('FrameBatch', () => {
     expect(parse(received).every(([k, b]) => k === 1 && b.equals(p))).toBe(true);
   });
 
+  it('a block is used again only after the socket is done with it (a reader that lags gets every byte intact)', async () => {
+    // a peer that does not read for a while: the socket's buffer fills, writes wait in Node's queue,
+    // and the blocks they point into must not be handed out again meanwhile
+    const path = join(dir, 'slow.sock');
+    let got = Buffer.alloc(0);
+    let peer!: Socket;
+    const slow = createServer((s) => {
+      peer = s;
+      s.pause();
+      s.on('data', (d: Buffer) => (got = Buffer.concat([got, d])));
+    }).listen(path);
+    await new Promise((r) => slow.once('listening', r));
+    const out = connect(path);
+    await until(() => peer !== undefined);
+    try {
+      const batch = new FrameBatch(out, FOUR, () => true);
+      const want: [number, Buffer][] = [];
+      for (let pass = 0; pass < 12; pass++) {
+        for (let i = 0; i < 1500; i++) {
+          const p = Buffer.alloc(60, (pass * 31 + i) & 0xff);
+          p.writeUInt16BE(i, 0);
+          want.push([pass & 7, p]);
+          batch.add(pass & 7, p);
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+      expect(out.writableLength).toBeGreaterThan(64 * 1024); // writes were still waiting for the peer
+      peer.resume();
+      const total = want.length * 64;
+      await until(() => got.length >= total, 10_000);
+      expect(got.length).toBe(total);
+      expect(parse(got)).toEqual(want);
+    } finally {
+      out.destroy();
+      slow.close();
+    }
+  });
+
   it('flush() sends at once; a closed connection drops the queue and writes nothing', async () => {
     received = Buffer.alloc(0);
     const batch = new FrameBatch(sender, FOUR, () => true);
