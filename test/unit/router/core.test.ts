@@ -76,9 +76,9 @@ describe('ids', () => {
     }
   });
   it('global ids stay distinct and use the high bits across random-pool refills', () => {
-    const ids = Array.from({ length: 5000 }, () => globalId()); // ~10 refills of the 4 KiB pool
+    const ids = Array.from({ length: 40_000 }, () => globalId()); // ~5 refills of the 64 KiB pool
     expect(new Set(ids).size).toBe(ids.length);
-    expect(ids.filter((id) => id > 2 ** 52).length).toBeGreaterThan(1500); // ~half have the top bit
+    expect(ids.filter((id) => id > 2 ** 52).length).toBeGreaterThan(18_000); // ~half have the top bit
     expect(ids.filter((id) => id <= 2 ** 32).length).toBeLessThan(10);
   });
 });
