@@ -57,13 +57,19 @@ describe('apps on the lab, end to end', () => {
   });
 
   it("adding a second app does not drop the first app's session; the app cannot reach the other's socket", async () => {
-    const registered = async () => ((await bulwark(['app', 'logs', 'echo', '--node', 'n1', '--lines', '200'])).stdout.match(/echo: registered/g) ?? []).length;
+    const echoLog = async () => (await bulwark(['app', 'logs', 'echo', '--node', 'n1', '--lines', '200'])).stdout;
+    const registered = async () => ((await echoLog()).match(/echo: registered/g) ?? []).length;
     const before = await registered();
     const add = await bulwark(['app', 'add', 'other', '--image-archive', archive, '--realm', 'app', '--role', 'backend', '--node', 'n1'], { timeoutMs: 300_000 });
     expect(add.code, add.stdout + add.stderr).toBe(0);
     expect((await call('com.example.other', ['second'], 30_000)).result).toBe('second');
     expect((await call('com.example.echo', ['first still'])).result).toBe('first still');
-    expect(await registered()).toBe(before);
+    const after = await registered();
+    if (after !== before) {
+      // what ended echo's session: its own log and the router's, for the failure report
+      const router = await onMachine('n1', 'journalctl -u bulwark-router -u bulwark-app@echo --no-pager -n 80 -o short-monotonic');
+      expect(after, `${await echoLog()}\n--- journal ---\n${router.stdout}${router.stderr}`).toBe(before);
+    }
     // From inside echo's container, other's socket does not even exist (only echo's directory is mounted).
     const probe = await inApp('echo', 'import socket, os\nprint(sorted(os.listdir("/run/wamp")))\ns = socket.socket(socket.AF_UNIX)\ntry:\n    s.connect("/run/bulwark/components/other/router.sock"); print("connected")\nexcept OSError as e:\n    print("refused", e.errno)');
     expect(probe.stdout.trim().split('\n')).toEqual(["['router.sock']", 'refused 2']);

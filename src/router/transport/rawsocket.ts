@@ -120,7 +120,11 @@ export function serveRawSocket(router: Router, listener: ListenerRuntime, socket
   };
 
   const startPing = () => {
-    if (limits.autoPingIntervalMs <= 0) return;
+    // Peers on a Unix socket (the backend components) are not pinged: one that dies closes the socket,
+    // which the router sees at once, and one that stops reading runs into the outbound bound. Pings
+    // there would only cut off clients that do not answer them (autobahn's asyncio RawSocket client
+    // ends its connection on any PING), every 10 s.
+    if (limits.autoPingIntervalMs <= 0 || source === 'unix') return;
     autoPing = setInterval(() => {
       if (pingPayload) return;
       // ASCII payload: some clients (autobahn-js) echo it back through a UTF-8 string

@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startRouter, type RunningRouter } from '../../../src/router/index.js';
@@ -216,6 +219,33 @@ describe('auto-ping', () => {
       mute.destroy();
     } finally {
       await fast.close();
+    }
+  });
+  it('does not ping peers on a Unix socket (components): one that never answers PING stays', async () => {
+    const { startRouter: start } = await import('../../../src/router/index.js');
+    const dir = mkdtempSync(join(tmpdir(), 'bw-ping-'));
+    const path = join(dir, 'c.sock');
+    const fast = await start(
+      { realms: [baseRealm()], listeners: [{ type: 'rawsocket', path, auth: ['anonymous'] }], auth: { anonymous: { role: 'public' } }, limits: { autoPingIntervalMs: 200, autoPingTimeoutMs: 150 } },
+      { log: mem.log },
+    );
+    try {
+      const mute = connect(path);
+      const got: Buffer[] = [];
+      mute.on('data', (d) => got.push(d));
+      mute.write(Buffer.concat([handshake(1), frame(HELLO)]));
+      await until(() => fast.router.sessions.size === 1);
+      await new Promise((res) => setTimeout(res, 1000));
+      expect(fast.router.sessions.size).toBe(1);
+      const bytes = Buffer.concat(got);
+      // the handshake reply, then the WELCOME frame only: no PING (frame type 1)
+      const welcome = bytes.subarray(4);
+      expect(welcome[0]).toBe(0);
+      expect(welcome.length).toBe(4 + welcome.readUIntBE(1, 3));
+      mute.destroy();
+    } finally {
+      await fast.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
