@@ -1,4 +1,6 @@
-// in-process router core micro-benchmark: decode -> session.receive -> broker/dealer -> encode (no sockets)
+// in-process router micro-benchmark: decode -> session.receive -> broker/dealer -> encode (no sockets),
+// then the RawSocket transport on in-memory sockets. Figures vary by run (host noise): compare builds
+// alternately, several runs each.
 import pino from 'pino';
 const D = (await import('node:path')).resolve(process.argv[2] ?? new URL('../dist/src', import.meta.url).pathname);
 const { Router } = await import(`${D}/router/core/router.js`);
@@ -43,3 +45,32 @@ bench('call+yield', 50000, () => {
   YIELD.writeUInt32BE(++invocation, 4);
   callee.receive(cbor.decodeMessage(YIELD));
 });
+
+// The same publish to 1 through the RawSocket transport (frames read from 64 KiB reads, EVENTs written
+// into outbound blocks), on in-memory sockets: what the router does per delivery short of system calls.
+const { serveRawSocket } = await import(`${D}/router/transport/rawsocket.js`);
+const { EventEmitter } = await import('node:events');
+function memorySocket() {
+  const s = new EventEmitter();
+  return Object.assign(s, {
+    destroyed: false, writableLength: 0, setNoDelay() {}, cork() {}, uncork() {}, end() {}, destroy() { s.destroyed = true; },
+    write(b, cb) { bytes += b.length; if (cb) process.nextTick(cb); return true; },
+  });
+}
+const rsFrame = (p) => { const h = Buffer.alloc(4); h.writeUIntBE(p.length, 1, 3); return Buffer.concat([h, p]); };
+const openRs = () => { const s = memorySocket(); serveRawSocket(router, listener, s, cfg.limits); s.emit('data', Buffer.concat([Buffer.from([0x7f, 0xf3, 0, 0]), rsFrame(HELLO)])); return s; };
+openRs().emit('data', rsFrame(cbor.encode([32, 1, {}, 'bench.rs'])));
+const rsPub = openRs();
+const tick = () => new Promise((r) => setImmediate(r));
+const N_RS = 20000;
+const one = rsFrame(cbor.encode([16, 0xfffffff0, {}, 'bench.rs', ARGS]));
+const stream = Buffer.alloc(N_RS * one.length);
+for (let i = 0; i < N_RS; i++) { one.copy(stream, i * one.length); stream.writeUInt32BE(i + 1, i * one.length + 4 + 3); }
+let bestRs = Infinity;
+for (let r = 0; r < 15; r++) {
+  const t = process.hrtime.bigint();
+  for (let at = 0; at < stream.length; at += 65536) { rsPub.emit('data', stream.subarray(at, at + 65536)); await tick(); }
+  await tick();
+  bestRs = Math.min(bestRs, Number(process.hrtime.bigint() - t) / N_RS);
+}
+console.log(`publish to 1 through RawSocket (in-memory sockets): ${bestRs.toFixed(0)} ns/delivery (best of 15)`);
