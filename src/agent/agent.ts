@@ -107,6 +107,7 @@ export class Agent {
           reports.push({ name: r.name, changed: false, drift: [], notes: [], error: 'still busy with an earlier pass' });
           continue;
         }
+        const started = Date.now();
         const work = r.reconcile({ config, nodeName: this.node, log: this.o.log.child({ capability: r.name }) }).catch(
           (e: unknown): ReconcileReport => {
             this.o.log.error({ capability: r.name, err: e }, 'reconcile failed');
@@ -130,7 +131,7 @@ export class Agent {
           continue;
         }
         if (rep.drift.length) this.o.log.warn({ capability: r.name, drift: rep.drift }, 'drift found and repaired');
-        reports.push(rep);
+        reports.push({ ...rep, durationMs: Date.now() - started });
       }
     }
     this.last = { at: new Date().toISOString(), durationMs: Date.now() - t0, reports };

@@ -18,6 +18,8 @@ export interface ReconcileReport {
   /** Notes worth showing in status, e.g. "kernel.core_pattern written, not live: read-only". */
   notes: string[];
   error?: string;
+  /** How long this capability's pass took (set by the agent). */
+  durationMs?: number;
 }
 
 /** One capability's desired-vs-actual loop, run by the agent at start, on change and on a timer. */

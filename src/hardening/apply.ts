@@ -83,9 +83,38 @@ export interface SysctlResult {
 
 const norm = (v: string) => v.trim().replace(/\s+/g, ' ');
 
-export async function readSysctl(key: string, exec: HardeningHost['exec']): Promise<{ value?: string; error?: string }> {
-  const r = await exec(['sysctl', '-n', key]);
-  return r.code === 0 ? { value: norm(r.stdout) } : { error: (r.stderr || r.stdout).trim() };
+type SysctlRead = { value?: string; error?: string };
+
+/**
+ * `sysctl KEY...` output as key → value, or → the error line that names the key (procps reports each
+ * key it cannot read or set on stderr and goes on with the others). Pure.
+ */
+export function parseSysctlOutput(keys: readonly string[], stdout: string, stderr: string): Map<string, SysctlRead> {
+  const values = new Map<string, string>();
+  for (const line of stdout.split('\n')) {
+    const m = /^(\S+) = (.*)$/.exec(line);
+    if (m) values.set(m[1]!, norm(m[2]!));
+  }
+  const errors = stderr.split('\n').filter((l) => l.trim() !== '');
+  const out = new Map<string, SysctlRead>();
+  for (const key of keys) {
+    const v = values.get(key);
+    if (v !== undefined) {
+      out.set(key, { value: v });
+      continue;
+    }
+    const path = `/proc/sys/${key.replace(/\./g, '/')}`;
+    const line = errors.find((l) => l.includes(`"${key}"`) || l.includes(`${path}:`) || l.endsWith(path));
+    out.set(key, { error: (line ?? 'not reported by sysctl').trim() });
+  }
+  return out;
+}
+
+/** Reads every key with one `sysctl` call (a process per key made each agent pass take most of a second). */
+export async function readSysctls(keys: readonly string[], exec: HardeningHost['exec']): Promise<Map<string, SysctlRead>> {
+  if (keys.length === 0) return new Map();
+  const r = await exec(['sysctl', ...keys]);
+  return parseSysctlOutput(keys, r.stdout, r.stderr);
 }
 
 /** Classifies why a sysctl could not be set. Pure. */
@@ -113,9 +142,11 @@ export function sysctlPathReadOnly(mountinfo: string, key: string): boolean {
   return best?.ro ?? false;
 }
 
-/** Sets each key live (one `sysctl -w` per key, so one failure doesn't hide the others) and reads it back. */
+/**
+ * Sets the keys that are not live yet with one `sysctl -w` (procps goes on past a key it cannot set and
+ * names it on stderr, so one failure hides nothing) and reads them back: at most three processes a pass.
+ */
 export async function applySysctls(entries: readonly { key: string; value: string }[], exec: HardeningHost['exec']): Promise<SysctlResult[]> {
-  const out: SysctlResult[] = [];
   let mountinfo: string | undefined;
   // procps reports EROFS as "permission denied"; the mount table says which it was
   const reason = async (key: string, stderr: string) => {
@@ -123,17 +154,33 @@ export async function applySysctls(entries: readonly { key: string; value: strin
     mountinfo ??= (await exec(['cat', '/proc/self/mountinfo'])).stdout;
     return sysctlPathReadOnly(mountinfo, key) ? 'written, not live: read-only' : notLiveReason(stderr);
   };
+  const before = await readSysctls(
+    entries.map((e) => e.key),
+    exec,
+  );
+  const todo = entries.filter(({ key, value }) => before.get(key)?.value !== norm(value));
+  let failed = new Map<string, SysctlRead>();
+  let after = new Map<string, SysctlRead>();
+  if (todo.length > 0) {
+    const w = await exec(['sysctl', '-w', ...todo.map(({ key, value }) => `${key}=${value}`)]);
+    failed = parseSysctlOutput(todo.map((e) => e.key), w.stdout, w.stderr);
+    after = await readSysctls(
+      todo.map((e) => e.key),
+      exec,
+    );
+  }
+  const out: SysctlResult[] = [];
   for (const { key, value } of entries) {
     const want = norm(value);
-    const cur = await readSysctl(key, exec);
-    if (cur.value === want) {
+    const cur = before.get(key);
+    if (cur?.value === want) {
       out.push({ key, want, live: cur.value, status: 'live', detail: 'live', wasLive: true });
       continue;
     }
-    const w = await exec(['sysctl', '-w', `${key}=${value}`]);
-    const after = await readSysctl(key, exec);
-    if (w.code === 0 && after.value === want) out.push({ key, want, live: after.value, status: 'live', detail: 'live', wasLive: false });
-    else out.push({ key, want, live: after.value, status: 'not-live', wasLive: false, detail: w.code !== 0 ? await reason(key, w.stderr || w.stdout) : `written, not live: kernel shows ${after.value ?? '?'}` });
+    const now = after.get(key)?.value;
+    const err = failed.get(key)?.error;
+    if (err === undefined && now === want) out.push({ key, want, live: now, status: 'live', detail: 'live', wasLive: false });
+    else out.push({ key, want, live: now, status: 'not-live', wasLive: false, detail: err !== undefined ? await reason(key, err) : `written, not live: kernel shows ${now ?? '?'}` });
   }
   return out;
 }

@@ -1,7 +1,7 @@
 import { lstat, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AuditCheck, AuditProvider } from '../audit/check.js';
-import { nodeHardeningHost, readDistro, readSysctl, sysctlPathReadOnly, type HardeningHost } from './apply.js';
+import { nodeHardeningHost, readDistro, readSysctls, sysctlPathReadOnly, type HardeningHost } from './apply.js';
 import { desiredSysctls, renderHardening } from './render.js';
 
 async function readOr(p: string): Promise<string | undefined> {
@@ -35,8 +35,13 @@ export function hardeningAudit(host: () => HardeningHost = nodeHardeningHost): A
         checks.push({ id: `${u.mechanism}.${u.unit}`, status: ok ? 'pass' : 'fail', evidence: ok ? `${u.unit} masked` : `${u.unit} not masked` });
       }
       const mountinfo = (await h.exec(['cat', '/proc/self/mountinfo'])).stdout;
-      for (const s of desiredSysctls(cfg)) {
-        const cur = await readSysctl(s.key, h.exec);
+      const wanted = desiredSysctls(cfg);
+      const live = await readSysctls(
+        wanted.map((s) => s.key),
+        h.exec,
+      );
+      for (const s of wanted) {
+        const cur = live.get(s.key)!;
         const id = `${s.mechanism === 'dumps.sysctl' ? 'dumps' : 'sysctl'}.${s.key}`;
         if (cur.value === s.value) checks.push({ id, status: 'pass', evidence: `${cur.value}` });
         else if (cur.value === undefined) checks.push({ id, status: 'n/a', evidence: `not on this kernel (${cur.error ?? 'unreadable'})` });

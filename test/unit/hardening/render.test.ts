@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { notLiveReason } from '../../../src/hardening/apply.js';
+import { notLiveReason, parseSysctlOutput } from '../../../src/hardening/apply.js';
 import { desiredSysctls, parseOsRelease, renderHardening } from '../../../src/hardening/render.js';
 import { hardeningSchema } from '../../../src/hardening/schema.js';
 
@@ -60,6 +60,28 @@ describe('hardening renderers', () => {
     expect(notLiveReason('sysctl: setting key "kernel.core_pattern": Read-only file system')).toBe('written, not live: read-only');
     expect(notLiveReason('sysctl: cannot stat /proc/sys/dev/tty/ldisc_autoload: No such file or directory')).toMatch(/unknown key/);
     expect(parseOsRelease('PRETTY_NAME="Ubuntu 24.04"\nID=ubuntu\nVERSION_ID="24.04"\n')).toEqual({ id: 'ubuntu', versionId: '24.04' });
+  });
+});
+
+describe('sysctl output, many keys in one call', () => {
+  it('gives each key its value, or the stderr line that names it (procps 4.0 wording)', () => {
+    const keys = ['kernel.kptr_restrict', 'kernel.nosuchkey', 'net.ipv4.conf.all.rp_filter', 'net.ipv4.tcp_rmem', 'kernel.sysrq'];
+    const stdout = 'kernel.kptr_restrict = 1\nnet.ipv4.tcp_rmem = 4096\t131072\t33554432\n';
+    const stderr = [
+      'sysctl: cannot stat /proc/sys/kernel/nosuchkey: No such file or directory',
+      'sysctl: permission denied on key "net.ipv4.conf.all.rp_filter"',
+      'sysctl: setting key "kernel.sysrq": Read-only file system',
+    ].join('\n');
+    const got = parseSysctlOutput(keys, stdout, stderr);
+    expect(got.get('kernel.kptr_restrict')).toEqual({ value: '1' });
+    expect(got.get('net.ipv4.tcp_rmem')).toEqual({ value: '4096 131072 33554432' });
+    expect(notLiveReason(got.get('kernel.nosuchkey')!.error!)).toMatch(/unknown key/);
+    expect(got.get('net.ipv4.conf.all.rp_filter')!.error).toMatch(/permission denied/);
+    expect(notLiveReason(got.get('kernel.sysrq')!.error!)).toBe('written, not live: read-only');
+  });
+  it('a key named by no line is an error, not a value; a longer key with the same start is not it', () => {
+    const got = parseSysctlOutput(['net.ipv4.conf.all.rp_filter'], 'net.ipv4.conf.all.rp_filter_extra = 1\n', 'sysctl: permission denied on key "net.ipv4.conf.all.rp_filter_extra"');
+    expect(got.get('net.ipv4.conf.all.rp_filter')).toEqual({ error: 'not reported by sysctl' });
   });
 });
 
