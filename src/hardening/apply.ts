@@ -159,15 +159,13 @@ export async function applySysctls(entries: readonly { key: string; value: strin
     exec,
   );
   const todo = entries.filter(({ key, value }) => before.get(key)?.value !== norm(value));
+  const todoKeys = todo.map((e) => e.key);
   let failed = new Map<string, SysctlRead>();
   let after = new Map<string, SysctlRead>();
   if (todo.length > 0) {
     const w = await exec(['sysctl', '-w', ...todo.map(({ key, value }) => `${key}=${value}`)]);
-    failed = parseSysctlOutput(todo.map((e) => e.key), w.stdout, w.stderr);
-    after = await readSysctls(
-      todo.map((e) => e.key),
-      exec,
-    );
+    failed = parseSysctlOutput(todoKeys, w.stdout, w.stderr);
+    after = await readSysctls(todoKeys, exec);
   }
   const out: SysctlResult[] = [];
   for (const { key, value } of entries) {

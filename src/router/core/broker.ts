@@ -99,8 +99,7 @@ export class Broker {
     let out: Outgoing | undefined;
     for (const t of sub.subscribers) {
       if (filter !== undefined && !filter(t)) continue;
-      // (a payload kept raw, the common case: the array literal is allocated at its exact size once)
-      out ??= new Outgoing(m.raw !== undefined ? [MT.EVENT, sub.id, pubId, d, m.raw] : withPayload([MT.EVENT, sub.id, pubId, d], m));
+      out ??= new Outgoing(withPayload([MT.EVENT, sub.id, pubId, d], m));
       t.sendOut(out);
     }
   }

@@ -36,9 +36,8 @@ export class RawPayload {
 
 /**
  * source[start, end) into target at `at` (the caller has checked the room); returns the count. What
- * Buffer#copy ends in (a TypedArray set from a view), without its argument checks and call layers: it
- * runs once per delivery, and through those layers the JIT's inlining of the path varied from run to run
- * (by up to 60% of the router's time per delivery in the in-process benchmark).
+ * Buffer#copy ends in (a TypedArray set from a view), without its argument checks and call layers, on a
+ * path that runs once per delivery.
  */
 export function copyBytes(source: Buffer, start: number, end: number, target: Buffer, at: number): number {
   const n = end - start;
