@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { parseMessage, toWire, type Msg } from '../../../src/router/wamp/messages.js';
 import { SERIALIZERS, type SerializerId } from '../../../src/router/wamp/serializers.js';
 
-// The WAMP test vectors live beside the checkout (../shared/wamp-testsuite), see its SOURCE.md.
-const ROOT = resolve(process.env.WAMP_TESTSUITE ?? join(import.meta.dirname, '../../../../shared/wamp-testsuite'));
+// The WAMP test vectors are copied into the repository (test/fixtures/wamp-testsuite), see its SOURCE.md.
+const ROOT = resolve(process.env.WAMP_TESTSUITE ?? join(import.meta.dirname, '../../fixtures/wamp-testsuite'));
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => {
