@@ -67,8 +67,35 @@ const wampListenerFields = {
   helloRate: rateSchema.prefault({}),
 };
 
-const websocketListener = z.strictObject({ type: z.literal('websocket'), ...wampListenerFields, tls: tlsSchema.optional(), urlPath: z.string().default('/') });
-const rawsocketListener = z.strictObject({ type: z.literal('rawsocket'), ...wampListenerFields });
+/**
+ * Auto-ping of this listener's peers: true (the limits' interval and timeout), false, or its own
+ * {intervalMs, timeoutMs}. Default: on for WebSocket, off for RawSocket (see src/router/README.md).
+ */
+const autoPingSchema = z.union([
+  z.boolean(),
+  z.strictObject({ intervalMs: z.number().int().min(100).optional(), timeoutMs: z.number().int().min(100).optional() }),
+]);
+const URL_PATH = /^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/;
+/** One URL path of a WebSocket listener with its own authentication methods and optional realm restriction. */
+const wsPathSchema = z.strictObject({
+  path: z.string().regex(URL_PATH, 'must be a URL path starting with /'),
+  /** Methods offered on this path (default: the listener's `auth`). */
+  auth: z.array(z.enum(METHODS)).optional(),
+  /** Realms a session on this path may join (default: any). */
+  realms: z.array(z.string().regex(REALM)).min(1).optional(),
+});
+export type WsPathConfig = z.infer<typeof wsPathSchema>;
+
+const websocketListener = z.strictObject({
+  type: z.literal('websocket'),
+  ...wampListenerFields,
+  tls: tlsSchema.optional(),
+  /** The one URL path served (default /); or `paths` for several. */
+  urlPath: z.string().regex(URL_PATH, 'must be a URL path starting with /').optional(),
+  paths: z.array(wsPathSchema).min(1).optional(),
+  autoPing: autoPingSchema.optional(),
+});
+const rawsocketListener = z.strictObject({ type: z.literal('rawsocket'), ...wampListenerFields, autoPing: autoPingSchema.optional() });
 const redirectListener = z.strictObject({
   type: z.literal('redirect'),
   ...bindFields,
@@ -85,9 +112,40 @@ const listenerSchema = z
     if (l.type !== 'redirect' && l.component !== undefined && l.port !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['component'], message: 'a component listener must be a Unix socket (path or fdName), never TCP' });
     }
+    if (l.type === 'websocket' && l.paths) {
+      if (l.urlPath !== undefined) ctx.addIssue({ code: 'custom', path: ['urlPath'], message: 'give either urlPath or paths, not both' });
+      const seen = new Set<string>();
+      l.paths.forEach((p, i) => {
+        if (seen.has(p.path)) ctx.addIssue({ code: 'custom', path: ['paths', i, 'path'], message: `duplicate path "${p.path}"` });
+        seen.add(p.path);
+      });
+    }
   });
 export type ListenerConfig = z.infer<typeof listenerSchema>;
 export type WampListenerConfig = Exclude<ListenerConfig, { type: 'redirect' }>;
+export type WebSocketListenerConfig = Extract<ListenerConfig, { type: 'websocket' }>;
+
+/** The URL paths a WebSocket listener serves: `paths`, or the one `urlPath` (default /) with the listener's auth. */
+export function listenerPaths(l: WebSocketListenerConfig): WsPathConfig[] {
+  return l.paths ?? [{ path: l.urlPath ?? '/', auth: l.auth }];
+}
+
+export interface AutoPing {
+  intervalMs: number;
+  timeoutMs: number;
+}
+
+/**
+ * A listener's auto-ping, or undefined for none: the listener's `autoPing` if set, else on for
+ * WebSocket and off for RawSocket; the interval and timeout default to the limits'. An interval of 0 is off.
+ */
+export function autoPingOf(l: WampListenerConfig, limits: RouterConfig['limits']): AutoPing | undefined {
+  const setting = l.autoPing ?? l.type === 'websocket';
+  if (setting === false) return undefined;
+  const p = setting === true ? {} : setting;
+  const intervalMs = p.intervalMs ?? limits.autoPingIntervalMs;
+  return intervalMs > 0 ? { intervalMs, timeoutMs: p.timeoutMs ?? limits.autoPingTimeoutMs } : undefined;
+}
 
 const componentSchema = z.strictObject({
   name: z.string().regex(NAME),
@@ -128,6 +186,9 @@ const limitsSchema = z
     maxSessions: z.number().int().min(1).default(20_000),
     /** Unanswered calls per caller session. */
     maxPendingCallsPerSession: z.number().int().min(1).default(1000),
+    /** Testaments (wamp.session.add_testament) one session may hold, and their encoded bytes in all. */
+    maxTestamentsPerSession: z.number().int().min(0).default(16),
+    maxTestamentBytesPerSession: z.number().int().min(0).default(64 * 1024),
     compression: z.strictObject({ enabled: z.boolean().default(true), windowBits: z.number().int().min(9).max(15).default(13), memLevel: z.number().int().min(1).max(9).default(5) }).prefault({}),
   })
   .prefault({});
@@ -157,6 +218,13 @@ export const routerSchema = z
     cfg.listeners.forEach((l, i) => {
       if (l.type !== 'redirect' && l.component !== undefined && !comps.has(l.component)) {
         ctx.addIssue({ code: 'custom', path: ['listeners', i, 'component'], message: `no component "${l.component}" in router.components` });
+      }
+      if (l.type === 'websocket') {
+        l.paths?.forEach((p, j) =>
+          p.realms?.forEach((r, k) => {
+            if (!realms.has(r)) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'paths', j, 'realms', k], message: `no realm "${r}" in router.realms` });
+          }),
+        );
       }
     });
     for (const m of ['ticket', 'wampcra', 'cryptosign'] as const) {

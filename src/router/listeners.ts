@@ -2,7 +2,7 @@ import { chmodSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
-import type { ListenerConfig, RouterConfig } from './config.js';
+import { autoPingOf, type ListenerConfig, type RouterConfig } from './config.js';
 import type { Principal } from './auth/authenticate.js';
 import type { Router } from './core/router.js';
 import type { ListenerRuntime } from './core/session.js';
@@ -98,7 +98,7 @@ export async function openListener(router: Router, cfg: RouterConfig, l: Listene
     http.requestTimeout = cfg.limits.openHandshakeTimeoutMs;
     server = http;
   } else {
-    const runtime: ListenerRuntime = { name, cfg: l, component: l.component ? componentPrincipal(cfg, l.component) : undefined };
+    const runtime: ListenerRuntime = { name, cfg: l, component: l.component ? componentPrincipal(cfg, l.component) : undefined, ping: autoPingOf(l, cfg.limits) };
     if (l.type === 'rawsocket') {
       server = createNetServer((socket) => serveRawSocket(router, runtime, socket, cfg.limits));
     } else {

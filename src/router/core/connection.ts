@@ -18,8 +18,10 @@ export interface Connection {
   readonly info: TransportInfo;
   /** Queues a message; a transport whose outbound queue is over its bound cuts the connection off. */
   send(out: Outgoing): void;
-  /** Flushes and closes (used after GOODBYE/ABORT). */
+  /** Flushes and closes (used after ABORT, or when no HELLO follows a GOODBYE). */
   close(): void;
+  /** The session this connection's messages go to from now on (a new one after GOODBYE). */
+  rebind(next: import('./session.js').Session): void;
 }
 
 /** A message to send, encoded at most once per serializer (one EVENT goes to many subscribers). */

@@ -5,6 +5,7 @@ import type { Connection } from './connection.js';
 import { RateLimiter } from '../../util/ratelimit.js';
 import { Realm } from './realm.js';
 import { Session, type ListenerRuntime, type SessionHost } from './session.js';
+import { addTestamentApi } from './testament.js';
 
 /** The routing core: realms, the connection cap, HELLO rate limits. Transports attach connections here. */
 export class Router implements SessionHost {
@@ -15,7 +16,11 @@ export class Router implements SessionHost {
   readonly stats = { connections: 0, messages: 0 };
 
   constructor(readonly config: RouterConfig, readonly log: Logger) {
-    for (const r of config.realms) this.realms.set(r.name, new Realm(r.name, r, config.limits));
+    for (const r of config.realms) {
+      const realm = new Realm(r.name, r, config.limits);
+      addTestamentApi(realm.dealer, config.limits);
+      this.realms.set(r.name, realm);
+    }
   }
 
   realm(name: string): Realm | undefined {
@@ -41,6 +46,13 @@ export class Router implements SessionHost {
     const s = new Session(this, conn, listener);
     this.sessions.add(s);
     return s;
+  }
+
+  reopen(ended: Session): void {
+    this.sessions.delete(ended);
+    const next = new Session(this, ended.conn, ended.listener, true);
+    this.sessions.add(next);
+    ended.conn.rebind(next);
   }
 
   detach(s: Session): void {

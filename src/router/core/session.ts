@@ -9,6 +9,7 @@ import { Outgoing, type Connection } from './connection.js';
 import type { Pending, Registration } from './dealer.js';
 import { globalId, IdSequence } from './ids.js';
 import type { Realm } from './realm.js';
+import { publishTestaments, type Testaments } from './testament.js';
 import { validUri } from './uri.js';
 
 /** What a session needs from the router (kept narrow so the session is testable). */
@@ -18,6 +19,8 @@ export interface SessionHost {
   readonly stats: { messages: number };
   realm(name: string): Realm | undefined;
   helloAllowed(listener: ListenerRuntime, source: string): boolean;
+  /** After a GOODBYE: the connection gets a fresh session, waiting for the next HELLO. */
+  reopen(ended: Session): void;
 }
 
 export interface ListenerRuntime {
@@ -25,9 +28,14 @@ export interface ListenerRuntime {
   cfg: WampListenerConfig;
   /** Set when the listener is bound to one component: everyone here is this principal. */
   component?: Principal;
+  /** Realms sessions here may join (a WebSocket path's restriction); undefined: any. */
+  realms?: readonly string[];
+  /** Auto-ping of this listener's peers (see autoPingOf); undefined: none. */
+  ping?: import('../config.js').AutoPing;
 }
 
-type State = 'hello' | 'authenticating' | 'open' | 'closed';
+/** 'goodbye': the router said GOODBYE and waits for the peer's. */
+type State = 'hello' | 'authenticating' | 'open' | 'goodbye' | 'closed';
 
 export const ROUTER_ROLES = {
   broker: {
@@ -50,6 +58,7 @@ export const ROUTER_ROLES = {
       call_timeout: true,
       session_meta_api: true,
       payload_passthru_mode: true,
+      testament_meta_api: true,
     },
   },
 };
@@ -71,18 +80,33 @@ export class Session {
   readonly invocationIds = new IdSequence();
   /** Publisher exclusion for this session's own publications (one predicate per session, not per PUBLISH). */
   readonly notSelf = (t: Session): boolean => t !== this;
+  /** Events to publish on this session's behalf when it leaves (wamp.session.add_testament). */
+  testaments: Testaments | undefined;
   private verify: ((sig: string) => Principal | null) | undefined;
   private openTimer: NodeJS.Timeout | undefined;
+  /** A reused connection's wait for the next HELLO (open handshake timeout), or the wait for the peer's GOODBYE. */
+  private idleTimer: NodeJS.Timeout | undefined;
 
+  /** `reused`: the connection carried a session before (ended by GOODBYE); HELLO must come within the open handshake timeout. */
   constructor(
     private readonly host: SessionHost,
     readonly conn: Connection,
     readonly listener: ListenerRuntime,
+    reused = false,
   ) {
     this.openTimer = setTimeout(() => {
       if (this.state === 'hello' || this.state === 'authenticating') this.abort(E.protocolViolation, 'session open timed out');
     }, host.config.limits.sessionOpenTimeoutMs);
     this.openTimer.unref();
+    if (reused) {
+      this.idleTimer = setTimeout(() => {
+        if (this.state !== 'hello') return;
+        this.log.info({ peer: this.conn.info.peer, listener: this.listener.name }, 'no HELLO after GOODBYE; closing');
+        this.conn.close();
+        this.closed();
+      }, host.config.limits.openHandshakeTimeoutMs);
+      this.idleTimer.unref();
+    }
   }
 
   get log(): Logger {
@@ -149,7 +173,13 @@ export class Session {
     }
     if (this.state === 'hello') {
       if (m.type !== MT.HELLO) return this.protocolViolation(`expected HELLO, got ${MT_NAME[m.type]}`);
+      clearTimeout(this.idleTimer);
       return this.hello(m);
+    }
+    if (this.state === 'goodbye') {
+      // the peer's GOODBYE answers ours; anything else that crossed it is dropped
+      if (m.type === MT.GOODBYE) this.ended();
+      return;
     }
     if (this.state === 'authenticating') {
       if (m.type !== MT.AUTHENTICATE) return this.protocolViolation(`expected AUTHENTICATE, got ${MT_NAME[m.type]}`);
@@ -184,8 +214,7 @@ export class Session {
         return this.protocolViolation(`ERROR for ${MT_NAME[m.requestType!]} is not a client message`);
       case MT.GOODBYE:
         this.send([MT.GOODBYE, {}, E.goodbyeAndOut]);
-        this.conn.close();
-        return this.closed();
+        return this.ended();
       default:
         return this.protocolViolation(`${MT_NAME[m.type]} is not allowed in an open session`);
     }
@@ -203,6 +232,10 @@ export class Session {
     this.supportsCancel = ((callee?.features as Dict | undefined)?.call_canceling as boolean | undefined) === true;
     if (this.listener.component) return this.welcome(this.listener.component);
     if (!validUri(m.realm!)) return this.abort(E.invalidUri, `invalid realm ${m.realm}`);
+    if (this.listener.realms && !this.listener.realms.includes(m.realm!)) {
+      this.log.info({ peer: this.conn.info.peer, listener: this.listener.name, realm: m.realm }, 'realm not served on this path');
+      return this.abort(E.noSuchRealm, `no realm ${m.realm} here`);
+    }
     const start = startAuth(this.host.config, this.listener.cfg, m.realm!, details, this.id);
     if (start.kind === 'abort') {
       this.log.info({ peer: this.conn.info.peer, listener: this.listener.name, reason: start.reason }, start.message);
@@ -232,16 +265,43 @@ export class Session {
     realm.join(this);
   }
 
+  /**
+   * Router-initiated close: GOODBYE with `reason`; the session leaves its realm now, and the peer's
+   * GOODBYE frees the connection for a new HELLO (no answer within the close handshake timeout: closed).
+   */
+  goodbye(reason: string, message?: string): void {
+    if (this.state !== 'open') return;
+    this.send([MT.GOODBYE, message ? { message } : {}, reason]);
+    this.leaveRealm();
+    this.state = 'goodbye';
+    this.idleTimer = setTimeout(() => {
+      this.conn.close();
+      this.closed();
+    }, this.host.config.limits.closeHandshakeTimeoutMs);
+    this.idleTimer.unref();
+  }
+
+  /** GOODBYE exchanged: this session is over, the connection stays open for the next HELLO. */
+  private ended(): void {
+    this.closed();
+    this.host.reopen(this);
+  }
+
+  /** Testaments out, then out of the realm (once, from state open). */
+  private leaveRealm(): void {
+    if (this.state !== 'open') return;
+    publishTestaments(this);
+    this.realm!.leave(this);
+    this.log.info({ session: this.id, authid: this.principal?.authid }, 'session left');
+  }
+
   /** The transport is gone (or we closed it): leave the realm, clean up. Idempotent. */
   closed(): void {
     if (this.state === 'closed') return;
-    const wasOpen = this.state === 'open';
+    this.leaveRealm();
     this.state = 'closed';
     if (this.openTimer) clearTimeout(this.openTimer);
-    if (wasOpen) {
-      this.realm!.leave(this);
-      this.log.info({ session: this.id, authid: this.principal?.authid }, 'session left');
-    }
+    clearTimeout(this.idleTimer);
   }
 
   /** Session details as the meta API reports them. */

@@ -113,25 +113,28 @@ export function serveRawSocket(router: Router, listener: ListenerRuntime, socket
     close() {
       if (closing) return;
       closing = true;
-      outbound.flush(); // what was queued this tick (e.g. a GOODBYE) goes out before the FIN
+      outbound.flush(); // what was queued this tick (e.g. an ABORT) goes out before the FIN
       socket.end();
       setTimeout(() => socket.destroy(), limits.closeHandshakeTimeoutMs).unref();
+    },
+    rebind(next) {
+      session = next;
     },
   };
 
   const startPing = () => {
-    // Peers on a Unix socket (the backend components) are not pinged: one that dies closes the socket,
-    // which the router sees at once, and one that stops reading runs into the outbound bound. Pings
-    // there would only cut off clients that do not answer them (autobahn's asyncio RawSocket client
-    // ends its connection on any PING), every 10 s.
-    if (limits.autoPingIntervalMs <= 0 || source === 'unix') return;
+    // Off unless the listener asks (autoPing): python3-autobahn's RawSocket clients end or drop the
+    // connection on any PING (see src/router/README.md). A peer that dies closes the socket, one that
+    // stops reading runs into the outbound bound.
+    const ping = listener.ping;
+    if (!ping) return;
     autoPing = setInterval(() => {
       if (pingPayload) return;
       // ASCII payload: some clients (autobahn-js) echo it back through a UTF-8 string
       pingPayload = Buffer.from(randomBytes(8).toString('hex'));
       frame(T_PING, pingPayload);
-      pingTimer = setTimeout(() => drop('ping timeout'), limits.autoPingTimeoutMs);
-    }, limits.autoPingIntervalMs);
+      pingTimer = setTimeout(() => drop('ping timeout'), ping.timeoutMs);
+    }, ping.intervalMs);
     autoPing.unref();
   };
 

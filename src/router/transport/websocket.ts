@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { RouterConfig, WampListenerConfig } from '../config.js';
+import { listenerPaths, type RouterConfig, type WebSocketListenerConfig } from '../config.js';
 import { encodeOrSkip, type Connection, type Outgoing, type TransportInfo } from '../core/connection.js';
 import type { Router } from '../core/router.js';
 import type { ListenerRuntime, Session } from '../core/session.js';
@@ -57,8 +57,15 @@ function reject(socket: Socket, status: number, text: string, extra: string[] = 
  * handshake timeout, auto-ping with timeout, close-handshake timeout, fail by drop on protocol errors,
  * HSTS on every HTTP response of a TLS listener.
  */
+/** Each URL path's runtime: the listener's, with that path's auth methods and realm restriction. */
+export function pathRuntimes(listener: ListenerRuntime): Map<string, ListenerRuntime> {
+  const cfg = listener.cfg as WebSocketListenerConfig;
+  return new Map(listenerPaths(cfg).map((p) => [p.path, { ...listener, cfg: { ...cfg, auth: p.auth ?? cfg.auth }, realms: p.realms }]));
+}
+
 export function attachWebSocket(server: HttpServer, router: Router, listener: ListenerRuntime, limits: Limits, tls: boolean): void {
-  const cfg = listener.cfg as Extract<WampListenerConfig, { type: 'websocket' }>;
+  const cfg = listener.cfg as WebSocketListenerConfig;
+  const byPath = pathRuntimes(listener);
   const hsts = tls && cfg.tls && cfg.tls.hstsMaxAge > 0 ? `Strict-Transport-Security: max-age=${cfg.tls.hstsMaxAge}; includeSubDomains` : undefined;
   const c = limits.compression;
   const wss = new WebSocketServer({
@@ -95,8 +102,10 @@ export function attachWebSocket(server: HttpServer, router: Router, listener: Li
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     socket.on('error', () => {});
     const extra = hsts ? [hsts] : [];
-    const path = (req.url ?? '/').split('?')[0];
-    if (path !== cfg.urlPath) return reject(socket, 404, 'Not Found', extra);
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const runtime = byPath.get(q < 0 ? url : url.slice(0, q));
+    if (!runtime) return reject(socket, 404, 'Not Found', extra);
     if (!router.canAccept()) {
       router.log.warn({ listener: listener.name }, 'session cap reached; refusing');
       return reject(socket, 503, 'Service Unavailable', extra);
@@ -105,7 +114,7 @@ export function attachWebSocket(server: HttpServer, router: Router, listener: Li
     if (!ser) return reject(socket, 400, 'Bad Request', extra);
     wss.handleUpgrade(req, socket, head, (ws) => {
       clearTimeout(pending.get(socket));
-      serveWebSocket(ws, ser, socket, router, listener, limits, tls);
+      serveWebSocket(ws, ser, socket, router, runtime, limits, tls);
     });
   });
 }
@@ -173,24 +182,27 @@ function serveWebSocket(ws: WebSocket, serializer: Serializer, socket: Socket, r
     close() {
       if (closing) return;
       closing = true;
-      own?.flush(); // what was queued this pass (e.g. a GOODBYE) goes out before the close frame
+      own?.flush(); // what was queued this pass (e.g. an ABORT) goes out before the close frame
       ws.close(1000);
       setTimeout(() => ws.terminate(), limits.closeHandshakeTimeoutMs).unref();
     },
+    rebind(next) {
+      session = next;
+    },
   };
-  const session: Session = router.attach(conn, listener);
-  const ping =
-    limits.autoPingIntervalMs > 0
-      ? setInterval(() => {
-          if (awaitingPong) return;
-          awaitingPong = true;
-          ws.ping();
-          pongTimer = setTimeout(() => {
-            log.info({ peer, session: session.id }, 'auto-ping timeout; dropping');
-            ws.terminate();
-          }, limits.autoPingTimeoutMs);
-        }, limits.autoPingIntervalMs)
-      : undefined;
+  let session: Session = router.attach(conn, listener);
+  const p = listener.ping;
+  const ping = p
+    ? setInterval(() => {
+        if (awaitingPong) return;
+        awaitingPong = true;
+        ws.ping();
+        pongTimer = setTimeout(() => {
+          log.info({ peer, session: session.id }, 'auto-ping timeout; dropping');
+          ws.terminate();
+        }, p.timeoutMs);
+      }, p.intervalMs)
+    : undefined;
   ping?.unref();
   ws.on('pong', () => {
     awaitingPong = false;

@@ -199,11 +199,11 @@ describe('limits', () => {
 });
 
 describe('auto-ping', () => {
-  it('pings idle RawSocket peers and keeps those that answer (autobahn-js), drops those that do not', async () => {
+  it('pings idle RawSocket peers where the listener asks (autoPing: true) and keeps those that answer (autobahn-js), drops those that do not', async () => {
     const { startRouter: start } = await import('../../../src/router/index.js');
     const { abConnect: ab, closeAb: close } = await import('./helpers.js');
     const fast = await start(
-      { realms: [baseRealm()], listeners: [{ type: 'rawsocket', host: '127.0.0.1', port: 0, auth: ['anonymous'] }], auth: { anonymous: { role: 'public' } }, limits: { autoPingIntervalMs: 200, autoPingTimeoutMs: 150 } },
+      { realms: [baseRealm()], listeners: [{ type: 'rawsocket', host: '127.0.0.1', port: 0, auth: ['anonymous'], autoPing: true }], auth: { anonymous: { role: 'public' } }, limits: { autoPingIntervalMs: 200, autoPingTimeoutMs: 150 } },
       { log: mem.log },
     );
     try {
@@ -221,28 +221,40 @@ describe('auto-ping', () => {
       await fast.close();
     }
   });
-  it('does not ping peers on a Unix socket (components): one that never answers PING stays', async () => {
+  it('does not ping RawSocket peers by default (Unix socket and TCP): one that never answers PING stays', async () => {
     const { startRouter: start } = await import('../../../src/router/index.js');
     const dir = mkdtempSync(join(tmpdir(), 'bw-ping-'));
     const path = join(dir, 'c.sock');
     const fast = await start(
-      { realms: [baseRealm()], listeners: [{ type: 'rawsocket', path, auth: ['anonymous'] }], auth: { anonymous: { role: 'public' } }, limits: { autoPingIntervalMs: 200, autoPingTimeoutMs: 150 } },
+      {
+        realms: [baseRealm()],
+        listeners: [
+          { type: 'rawsocket', path, auth: ['anonymous'] },
+          { type: 'rawsocket', host: '127.0.0.1', port: 0, auth: ['anonymous'] },
+        ],
+        auth: { anonymous: { role: 'public' } },
+        limits: { autoPingIntervalMs: 200, autoPingTimeoutMs: 150 },
+      },
       { log: mem.log },
     );
     try {
-      const mute = connect(path);
-      const got: Buffer[] = [];
-      mute.on('data', (d) => got.push(d));
-      mute.write(Buffer.concat([handshake(1), frame(HELLO)]));
-      await until(() => fast.router.sessions.size === 1);
+      const mutes = [connect(path), connect(fast.port(1), '127.0.0.1')];
+      const got: Buffer[][] = [[], []];
+      mutes.forEach((m, i) => {
+        m.on('data', (d) => got[i]!.push(d));
+        m.write(Buffer.concat([handshake(1), frame(HELLO)]));
+      });
+      await until(() => fast.router.sessions.size === 2);
       await new Promise((res) => setTimeout(res, 1000));
-      expect(fast.router.sessions.size).toBe(1);
-      const bytes = Buffer.concat(got);
-      // the handshake reply, then the WELCOME frame only: no PING (frame type 1)
-      const welcome = bytes.subarray(4);
-      expect(welcome[0]).toBe(0);
-      expect(welcome.length).toBe(4 + welcome.readUIntBE(1, 3));
-      mute.destroy();
+      expect(fast.router.sessions.size).toBe(2);
+      for (const g of got) {
+        const bytes = Buffer.concat(g);
+        // the handshake reply, then the WELCOME frame only: no PING (frame type 1)
+        const welcome = bytes.subarray(4);
+        expect(welcome[0]).toBe(0);
+        expect(welcome.length).toBe(4 + welcome.readUIntBE(1, 3));
+      }
+      for (const m of mutes) m.destroy();
     } finally {
       await fast.close();
       rmSync(dir, { recursive: true, force: true });
