@@ -171,26 +171,7 @@ export class Session {
       this.conn.close();
       return this.closed();
     }
-    if (this.state === 'hello') {
-      if (m.type !== MT.HELLO) return this.protocolViolation(`expected HELLO, got ${MT_NAME[m.type]}`);
-      clearTimeout(this.idleTimer);
-      return this.hello(m);
-    }
-    if (this.state === 'goodbye') {
-      // the peer's GOODBYE answers ours; anything else that crossed it is dropped
-      if (m.type === MT.GOODBYE) this.ended();
-      return;
-    }
-    if (this.state === 'authenticating') {
-      if (m.type !== MT.AUTHENTICATE) return this.protocolViolation(`expected AUTHENTICATE, got ${MT_NAME[m.type]}`);
-      const principal = this.verify!(m.signature!);
-      this.verify = undefined;
-      if (!principal) {
-        this.log.warn({ peer: this.conn.info.peer, listener: this.listener.name }, 'authentication failed');
-        return this.abort(E.authenticationFailed, 'authentication failed');
-      }
-      return this.welcome(principal);
-    }
+    if (this.state !== 'open') return this.handshake(m);
     const realm = this.realm!;
     switch (m.type) {
       case MT.SUBSCRIBE:
@@ -218,6 +199,28 @@ export class Session {
       default:
         return this.protocolViolation(`${MT_NAME[m.type]} is not allowed in an open session`);
     }
+  }
+
+  /** A message before the session is open ('hello', 'authenticating') or after the router's GOODBYE. */
+  private handshake(m: Msg): void {
+    if (this.state === 'hello') {
+      if (m.type !== MT.HELLO) return this.protocolViolation(`expected HELLO, got ${MT_NAME[m.type]}`);
+      clearTimeout(this.idleTimer);
+      return this.hello(m);
+    }
+    if (this.state === 'goodbye') {
+      // the peer's GOODBYE answers ours; anything else that crossed it is dropped
+      if (m.type === MT.GOODBYE) this.ended();
+      return;
+    }
+    if (m.type !== MT.AUTHENTICATE) return this.protocolViolation(`expected AUTHENTICATE, got ${MT_NAME[m.type]}`);
+    const principal = this.verify!(m.signature!);
+    this.verify = undefined;
+    if (!principal) {
+      this.log.warn({ peer: this.conn.info.peer, listener: this.listener.name }, 'authentication failed');
+      return this.abort(E.authenticationFailed, 'authentication failed');
+    }
+    return this.welcome(principal);
   }
 
   private hello(m: Msg): void {

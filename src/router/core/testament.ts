@@ -111,7 +111,12 @@ export function publishTestaments(s: Session): void {
   const t = s.testaments;
   if (!t || t.count === 0) return;
   for (const m of t.take()) {
-    s.realm!.broker.publish(s, m);
-    s.log.info({ session: s.id, authid: s.principal?.authid, topic: m.topic }, 'testament published');
+    try {
+      s.realm!.broker.publish(s, m);
+      s.log.info({ session: s.id, authid: s.principal?.authid, topic: m.topic }, 'testament published');
+    } catch (e) {
+      // runs from transport close handlers: never throw there
+      s.log.error({ err: e, session: s.id, topic: m.topic }, 'testament not published');
+    }
   }
 }
