@@ -7,6 +7,7 @@ import nacl from 'tweetnacl';
 import WebSocket from 'ws';
 import { startRouter, type RunningRouter } from '../../../src/router/index.js';
 import { abConnect, closeAb, memoryLogger, until } from './helpers.js';
+import { exchange, frame, handshake } from './raw.js';
 
 // Testaments, session reuse after GOODBYE, RawSocket keepalive defaults and WebSocket paths, with
 // clients written by others: autobahn-js and Debian's python3-autobahn (Twisted RawSocket on TCP).
@@ -136,6 +137,26 @@ describe('router session features (concurrent)', () => {
     expect(await c.session.call('wamp.session.get', [id])).toMatchObject({ session: id, authrole: 'web', transport: { peer } });
     await expect(c.session.call('wamp.session.get', [first])).rejects.toMatchObject({ error: 'wamp.error.no_such_session' });
     c.session.onleave = closeOnLeave;
+  });
+
+  it.concurrent('reuse: a RawSocket peer that says GOODBYE and then nothing is closed after the open handshake timeout', async ({ expect }) => {
+    const hello = frame(JSON.stringify([1, 'app', { roles: { caller: {} }, authmethods: ['anonymous'] }]));
+    const goodbye = frame(JSON.stringify([6, {}, 'wamp.close.normal']));
+    const t0 = Date.now();
+    const { data, closed } = await exchange({ port: r.port(0) }, Buffer.concat([handshake(1), hello, goodbye]), { timeoutMs: 6000 });
+    const took = Date.now() - t0;
+    expect(closed).toBe(true);
+    expect(took).toBeGreaterThanOrEqual(2400); // openHandshakeTimeoutMs (2500) after the GOODBYE
+    expect(took).toBeLessThan(5000);
+    // handshake reply, WELCOME, GOODBYE
+    const msgs: unknown[][] = [];
+    for (let at = 4; at + 4 <= data.length; ) {
+      const len = data.readUIntBE(at + 1, 3);
+      msgs.push(JSON.parse(data.subarray(at + 4, at + 4 + len).toString()) as unknown[]);
+      at += 4 + len;
+    }
+    expect(msgs.map((m) => m[0])).toEqual([2, 6]);
+    expect(msgs[1]).toEqual([6, {}, 'wamp.close.goodbye_and_out']);
   });
 
   it.concurrent('reuse: python3-autobahn (Twisted RawSocket) leave() then join() on the same transport', async ({ expect }) => {
