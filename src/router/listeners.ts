@@ -2,7 +2,7 @@ import { chmodSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
-import { autoPingOf, type ListenerConfig, type RouterConfig } from './config.js';
+import { autoPingOf, listenerPaths, type ListenerConfig, type RouterConfig } from './config.js';
 import type { Principal } from './auth/authenticate.js';
 import type { Router } from './core/router.js';
 import type { ListenerRuntime } from './core/session.js';
@@ -124,7 +124,8 @@ export async function openListener(router: Router, cfg: RouterConfig, l: Listene
     s.once('close', () => sockets.delete(s));
   });
   const address = await listen(server, l, fds);
-  router.log.info({ listener: name, type: l.type, address, component: l.type !== 'redirect' ? l.component : undefined }, 'listening');
+  const paths = l.type === 'websocket' ? listenerPaths(l).map((p) => p.path) : undefined;
+  router.log.info({ listener: name, type: l.type, address, component: l.type !== 'redirect' ? l.component : undefined, paths }, 'listening');
   return {
     name,
     type: l.type,

@@ -20,6 +20,8 @@ const T_WAMP = 0;
 const T_PING = 1;
 const T_PONG = 2;
 const EMPTY = Buffer.alloc(0);
+/** Idle time before the kernel probes an unpinged TCP RawSocket peer. */
+const TCP_KEEPALIVE_IDLE_MS = 30_000;
 
 /** A RawSocket frame header: the frame type (0 WAMP, 1 PING, 2 PONG), then the 24-bit payload length. */
 const RAWSOCKET_HEADER: FrameHeader = {
@@ -125,9 +127,13 @@ export function serveRawSocket(router: Router, listener: ListenerRuntime, socket
   const startPing = () => {
     // Off unless the listener asks (autoPing): python3-autobahn's RawSocket clients end or drop the
     // connection on any PING (see src/router/README.md). A peer that dies closes the socket, one that
-    // stops reading runs into the outbound bound.
+    // stops reading runs into the outbound bound; a TCP peer whose host vanished is found by the
+    // kernel's keepalive probes, which no WAMP client sees.
     const ping = listener.ping;
-    if (!ping) return;
+    if (!ping) {
+      if (source !== 'unix') socket.setKeepAlive?.(true, TCP_KEEPALIVE_IDLE_MS);
+      return;
+    }
     autoPing = setInterval(() => {
       if (pingPayload) return;
       // ASCII payload: some clients (autobahn-js) echo it back through a UTF-8 string
