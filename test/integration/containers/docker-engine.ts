@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, type ExecResult } from '../../../src/util/exec.js';
 
@@ -89,6 +89,8 @@ export async function startDockerEngine(work: string, say: (m: string) => void =
     rmSync(PIDFILE, { force: true });
   }
   rmSync(TEST_DOCKER_SOCKET, { force: true });
+  // dockerd always makes /run/docker/plugins, whatever its exec root: removed afterwards if it was not there.
+  const hadRunDocker = existsSync('/run/docker');
   const dockerd = [
     'dockerd', '--iptables=false', '--ip6tables=false', '--bridge=none', '--ip-forward=false', '--ip-masq=false',
     '--host', `unix://${TEST_DOCKER_SOCKET}`, '--data-root', join(work, 'docker-data'), '--exec-root', EXEC_ROOT, '--pidfile', PIDFILE,
@@ -117,6 +119,13 @@ export async function startDockerEngine(work: string, say: (m: string) => void =
     rmSync(TEST_DOCKER_SOCKET, { force: true });
     rmSync(PIDFILE, { force: true });
     rmSync(EXEC_ROOT, { recursive: true, force: true });
+    if (!hadRunDocker)
+      for (const d of ['/run/docker/plugins', '/run/docker'])
+        try {
+          rmdirSync(d);
+        } catch {
+          /* not empty: something else uses it */
+        }
   };
   const t0 = Date.now();
   for (;;) {
