@@ -53,10 +53,10 @@ async def joined(session, details):
     def hello(name="world"):
         return f"Hello, {name}! (from {details.authid}, Python {platform.python_version()})"
 
-    def add(a, b):
-        if not all(isinstance(x, (int, float)) for x in (a, b)):
+    def add(*args):
+        if len(args) != 2 or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in args):
             raise ApplicationError("com.example.error.invalid_argument", "add takes two numbers")
-        return a + b
+        return args[0] + args[1]
 
     await session.register(hello, f"{prefix}.hello")
     await session.register(add, f"{prefix}.add")
