@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { bulwark, CLI, LAB_CONFIG, onMachine, runCmd } from '../helpers/lab.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bulwark, CLI, LAB_CONFIG, onMachine, runCmd, waitFor } from '../helpers/lab.js';
 import { markedShellBlocks } from '../helpers/readme.js';
 
 // README "Your first app", run verbatim: every ```sh block between <!-- first-app:begin --> and
@@ -9,6 +9,12 @@ import { markedShellBlocks } from '../helpers/readme.js';
 // README's setup block does before the markers is done here too: the lab is up and bootstrapped
 // (global-setup.ts, as `make lab`), BULWARK_CONFIG names its config and `bulwark` is the checkout's CLI.
 const steps = markedShellBlocks(readFileSync(resolve('README.md'), 'utf8'), 'first-app');
+
+beforeAll(async () => {
+  // As after `make lab`: the agent has built the router image and started the router (when this file runs
+  // alone, right after bootstrap, it may still be doing so).
+  await waitFor('router active on n1', async () => (await onMachine('n1', 'systemctl is-active bulwark-router')).stdout.trim() === 'active', 180_000, 1000);
+}, 200_000);
 
 afterAll(async () => {
   await bulwark(['app', 'remove', 'greeter', '--node', 'n1']);
