@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import autobahn from 'autobahn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appContainerName, APP_SOCKET_MOUNT, COMPONENTS_DIR } from '../../../src/containers/argv.js';
+import { dockerLoadedRef } from '../../../src/containers/apps.js';
 import { appMounts, evaluateContainer, parseInspect } from '../../../src/containers/audit.js';
 import { buildAppImageArchive, echoAppSpec } from '../../../src/containers/image-app.js';
 import { appEnvFile, routerComponents } from '../../../src/containers/plan.js';
@@ -106,7 +107,9 @@ beforeAll(async () => {
   say('docker load of the archive podman saved (the same file `bulwark app add --image-archive` uploads)');
   const load = await engine.docker(['load', '--input', built.archive], { timeoutMs: 300_000 });
   expect(load.code, load.stderr).toBe(0);
-  const ref = /Loaded image(?: ID)?:\s*(\S+)/.exec(load.stdout)?.[1] ?? '';
+  // The parser `bulwark app add --image-archive` uses on a docker node, on real output.
+  const ref = dockerLoadedRef(load.stdout) ?? '';
+  expect(ref).toMatch(/^localhost\/bulwark-echo:/);
   const id = (await engine.docker(['image', 'inspect', '--format', '{{.Id}}', ref])).stdout.trim();
   expect(id).toMatch(/^sha256:[0-9a-f]{64}$/);
   // What `bulwark app add echo` records on a docker node: the image id is pinned.
