@@ -8,6 +8,7 @@
 #
 # Usage: examples/python-greeter/build-image.sh [ARCHIVE]   (default build/examples/python-greeter.tar)
 # Env:   TAG=localhost/python-greeter:1  ENGINE=podman|docker  MIRROR=http://deb.debian.org/debian  SUITE=bookworm
+#        BASE_ROOTFS=FILE.tar: a root that already has the packages (skips debootstrap)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -19,7 +20,7 @@ suite=${SUITE:-bookworm}
 # python3-ply is named because debootstrap's resolver does not follow the virtual package python3-ply-lex-3.10.
 packages=python3-autobahn,python3-cbor2,python3-ply
 cache=$repo/build/examples/cache
-base=$cache/python-$suite-$(echo "$mirror $packages" | sha256sum | cut -c1-12).tar
+base=${BASE_ROOTFS:-$cache/python-$suite-$(echo "$mirror $packages" | sha256sum | cut -c1-12).tar}
 mkdir -p "$cache" "$(dirname "$out")"
 work=$(mktemp -d /var/tmp/python-greeter.XXXXXX)
 trap 'rm -rf "$work"' EXIT
