@@ -18,6 +18,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await bulwark(['app', 'remove', 'greeter', '--node', 'n1']);
+  // The build step imported the image into this host's podman storage too.
+  await runCmd(['podman', 'rmi', '--force', '--ignore', 'localhost/node-greeter:1']);
 });
 
 describe('README: your first app', () => {

@@ -91,6 +91,9 @@ export async function startDockerEngine(work: string, say: (m: string) => void =
   rmSync(TEST_DOCKER_SOCKET, { force: true });
   // dockerd always makes /run/docker/plugins, whatever its exec root: removed afterwards if it was not there.
   const hadRunDocker = existsSync('/run/docker');
+  // The mount point for the journal directory (present on Debian even without systemd as PID 1).
+  const hadRunSystemd = existsSync('/run/systemd');
+  if (!hadRunSystemd) mkdirSync('/run/systemd', { mode: 0o755 });
   const dockerd = [
     'dockerd', '--iptables=false', '--ip6tables=false', '--bridge=none', '--ip-forward=false', '--ip-masq=false',
     '--host', `unix://${TEST_DOCKER_SOCKET}`, '--data-root', join(work, 'docker-data'), '--exec-root', EXEC_ROOT, '--pidfile', PIDFILE,
@@ -119,13 +122,13 @@ export async function startDockerEngine(work: string, say: (m: string) => void =
     rmSync(TEST_DOCKER_SOCKET, { force: true });
     rmSync(PIDFILE, { force: true });
     rmSync(EXEC_ROOT, { recursive: true, force: true });
-    if (!hadRunDocker)
-      for (const d of ['/run/docker/plugins', '/run/docker'])
-        try {
-          rmdirSync(d);
-        } catch {
-          /* not empty: something else uses it */
-        }
+    for (const d of [...(hadRunDocker ? [] : ['/run/docker/plugins', '/run/docker']), ...(hadRunSystemd ? [] : ['/run/systemd'])]) {
+      try {
+        rmdirSync(d);
+      } catch {
+        /* not empty: something else uses it */
+      }
+    }
   };
   const t0 = Date.now();
   for (;;) {
