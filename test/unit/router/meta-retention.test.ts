@@ -317,6 +317,9 @@ describe('event retention', () => {
     const user = peer('user');
     const sub = user.subId('com.example.', { match: 'prefix', get_retained: true });
     expect(events(user.drain())).toEqual([[MT.EVENT, sub, expect.any(Number), { retained: true, topic: 'com.example.a' }, ['a']]]);
+    // the exact topic it may not subscribe: refused, and no retained event
+    expect(user.subscribe('com.example.secret.b', { get_retained: true })[4]).toBe('wamp.error.not_authorized');
+    expect(user.drain()).toEqual([]);
     const admin = peer('admin');
     admin.subId('com.example.', { match: 'prefix', get_retained: true });
     expect(events(admin.drain()).map((e) => (e[3] as { topic: string }).topic).sort()).toEqual(['com.example.a', 'com.example.secret.b']);
