@@ -419,3 +419,49 @@ describe('realm retention/history config', () => {
     expect(() => parseConfigText(routerSchema, bad, 'r.yaml')).toThrow(/r\.yaml:5:\d+: .*limit/);
   });
 });
+
+describe('history and retention bounds (property)', () => {
+  it('rings stay within limit, maxTopics and maxBytes and return the newest events of each topic', async () => {
+    const fc = (await import('fast-check')).default;
+    const { EventHistory } = await import('../../../src/router/core/history.js');
+    const { RetainedEvents } = await import('../../../src/router/core/retention.js');
+    const reader = { id: 1, principal: { authid: 'r', authrole: 'r' } } as unknown as Parameters<InstanceType<typeof EventHistory>['read']>[1];
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 1, max: 600 })), { maxLength: 400 }), (pubs) => {
+        const h = new EventHistory({ topics: [{ uri: 't.', match: 'prefix', limit: 4 }], maxTopics: 4, maxBytes: 2048 });
+        const r = new RetainedEvents({ enabled: true, maxTopics: 3, maxBytes: 1500 });
+        const kept = new Map<string, number[]>();
+        pubs.forEach(([t, bytes], i) => {
+          const e = { topic: `t.${t}`, publication: i + 1, timestamp: i, details: {}, payload: { type: 16 }, bytes, audience: { publisher: 0, excludeMe: true } };
+          h.record(e);
+          r.retain(e);
+          kept.set(e.topic, [...(kept.get(e.topic) ?? []), i + 1]);
+        });
+        const size = h.size;
+        expect(size.topics).toBeLessThanOrEqual(4);
+        expect(size.bytes).toBeLessThanOrEqual(2048);
+        let events = 0;
+        let bytes = 0;
+        for (let t = 0; t <= 5; t++) {
+          const got = h.read(`t.${t}`, reader, () => true);
+          expect(got.length).toBeLessThanOrEqual(4);
+          // what a ring holds is the newest of its topic, newest first, with no gap
+          const want = (kept.get(`t.${t}`) ?? []).slice(-got.length).reverse();
+          expect(got.map((e) => e.publication)).toEqual(got.length ? want : []);
+          events += got.length;
+          bytes += got.reduce((n, e) => n + e.bytes, 0);
+        }
+        expect(events).toBe(size.events);
+        expect(bytes).toBe(size.bytes);
+        expect(r.size.topics).toBeLessThanOrEqual(3);
+        expect(r.size.bytes).toBeLessThanOrEqual(1500);
+      }),
+      { numRuns: 300 },
+    );
+    // long runs: the arrival list and the rings compact themselves
+    const h = new EventHistory({ topics: [{ uri: 't.', match: 'prefix', limit: 100 }], maxTopics: 10, maxBytes: 1_000_000 });
+    for (let i = 1; i <= 20_000; i++) h.record({ topic: `t.${i % 3}`, publication: i, timestamp: i, details: {}, payload: { type: 16 }, bytes: 10, audience: { publisher: 0, excludeMe: true } });
+    expect(h.size).toEqual({ topics: 3, events: 300, bytes: 3000 });
+    expect(h.read('t.2', reader, () => true, 3).map((e) => e.publication)).toEqual([20_000, 19_997, 19_994]);
+  });
+});
