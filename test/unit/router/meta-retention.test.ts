@@ -53,6 +53,8 @@ function setup() {
       close() {
         closed = true;
       },
+      /** A transport hands its next session over after GOODBYE; these tests keep one session per connection. */
+      rebind() {},
     };
     const listener = {
       name: 'l',
