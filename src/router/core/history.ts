@@ -148,9 +148,11 @@ export function parseTimestamp(v: unknown): number | undefined {
  * wamp.topic.history.last ([topic, limit]), .since ([topic, timestamp]) and .after ([topic, publication]),
  * and crossbar's wamp.subscription.get_events ([subscription, limit = 10]): lists of event records, newest
  * first (crossbar's order). The caller also needs subscribe permission on the topic; a topic without
- * configured history answers wamp.error.history_unavailable.
+ * configured history answers wamp.error.history_unavailable. A result holds at most `maxResultBytes` of
+ * payload (a message over the peer's maximum would cost it its connection): past it, the newest events
+ * that fit and kwargs {truncated: true}.
  */
-export function historyProcedures(history: EventHistory, topicOfSubscription: (id: number) => string | undefined): Map<string, InternalProcedure> {
+export function historyProcedures(history: EventHistory, topicOfSubscription: (id: number) => string | undefined, maxResultBytes: number): Map<string, InternalProcedure> {
   const topicArg = (caller: Session, v: unknown): string => {
     if (typeof v !== 'string' || v.length === 0) throw new CallError(E.invalidArgument, 'the first argument must be a topic URI');
     if (!caller.authorize('subscribe', v, { type: MT.CALL }, false)) throw new CallError(E.notAuthorized, `${caller.principal!.authrole} may not subscribe ${v}`);
@@ -162,7 +164,13 @@ export function historyProcedures(history: EventHistory, topicOfSubscription: (i
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new CallError(E.invalidArgument, 'limit must be a positive integer');
     return v;
   };
-  const result = (events: StoredEvent[]): [unknown[], Dict?] => [[events.map(eventRecord)]];
+  const result = (events: StoredEvent[]): [unknown[], Dict?] => {
+    let bytes = 0;
+    let n = 0;
+    // each record: its payload, topic and about 120 bytes of keys, timestamp and IDs
+    while (n < events.length && (bytes += events[n]!.bytes + events[n]!.topic.length + 120) <= maxResultBytes) n++;
+    return n < events.length ? [[events.slice(0, n).map(eventRecord)], { truncated: true }] : [[events.map(eventRecord)]];
+  };
   const all = () => true;
   const procs = new Map<string, InternalProcedure>();
   procs.set('wamp.topic.history.last', (caller, args) => {

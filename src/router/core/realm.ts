@@ -46,7 +46,7 @@ export class Realm {
       const sub = this.broker.get(id);
       return sub?.match === 'exact' ? sub.topic : undefined;
     };
-    for (const [uri, proc] of historyProcedures(this.history, exactTopic)) this.dealer.internal.set(uri, proc);
+    for (const [uri, proc] of historyProcedures(this.history, exactTopic, limits.maxMessageSize / 2)) this.dealer.internal.set(uri, proc);
   }
 
   join(s: Session): void {

@@ -37,8 +37,8 @@ const CONFIG: RouterConfigInput = {
 type Wire = unknown[];
 const MT = { WELCOME: 2, ERROR: 8, PUBLISH: 16, PUBLISHED: 17, SUBSCRIBE: 32, SUBSCRIBED: 33, UNSUBSCRIBE: 34, UNSUBSCRIBED: 35, EVENT: 36, CALL: 48, RESULT: 50, REGISTER: 64, REGISTERED: 65, UNREGISTER: 66, UNREGISTERED: 67, INVOCATION: 68 };
 
-function setup() {
-  const cfg = routerSchema.parse(CONFIG);
+function setup(limits: Record<string, unknown> = {}) {
+  const cfg = routerSchema.parse({ ...CONFIG, limits });
   const router = new Router(cfg, pino({ level: 'silent' }));
   let req = 1;
   const peer = (authrole: string, ser: Serializer = json, realm = 'app') => {
@@ -402,6 +402,19 @@ describe('event history', () => {
     // crossbar's wamp.subscription.get_events([subscription, limit]) over the same rings
     const sub = admin.subId('com.example.log');
     expect((admin.result('wamp.subscription.get_events', [sub, 1]) as { args: unknown[] }[]).map((e) => e.args)).toEqual([['for all']]);
+  });
+
+  it('cuts a result that would not fit in a message: the newest events, and kwargs truncated', () => {
+    const { peer } = setup({ maxMessageSize: 4096 }); // results up to 2048 payload bytes
+    const pub = peer('admin');
+    for (const c of ['a', 'b', 'c']) pub.publish('com.example.log', [c.repeat(800)]);
+    const reader = peer('user');
+    reader.send([MT.CALL, 4242, {}, 'wamp.topic.history.last', ['com.example.log', 3]]);
+    const [res] = reader.drain();
+    expect(res![0]).toBe(MT.RESULT);
+    expect((res![3] as [{ args: string[] }[]])[0].map((e) => e.args[0]![0])).toEqual(['c', 'b']);
+    expect(res![4]).toEqual({ truncated: true });
+    expect(reader.call('wamp.topic.history.last', ['com.example.log', 2])).toMatchObject({ ok: true });
   });
 
   it('parses the spec timestamp form with a colon before the milliseconds', () => {
