@@ -1,7 +1,10 @@
-import { EXIT, type Command } from '../cli/command.js';
+import type { Config } from '../config/schema.js';
+import { EXIT, type Command } from '../core/command.js';
+import type { Reconciler } from '../core/reconciler.js';
 import { Agent } from './agent.js';
 
-export const command: Command = {
+/** `bulwark agent`; `reconcilers` are the capabilities' reconcilers, in order (src/cli/plugins.ts). */
+export const agentCommand = (reconcilers: () => Promise<Reconciler<Config>[]>): Command => ({
   name: 'agent',
   summary: 'run the host agent (what bulwark-agent.service starts)',
   help: `Usage: bulwark agent
@@ -24,7 +27,7 @@ Exit codes: 0 stopped by SIGTERM / reloaded, 1 could not start / the reloaded co
       ctx.out.write(`${st.summary}\n`);
       return st.summary?.startsWith('config error') ? EXIT.CHECK_FAILED : EXIT.OK;
     }
-    const agent = new Agent({ log: ctx.log });
+    const agent = new Agent({ log: ctx.log, reconcilers: await reconcilers() });
     process.on('SIGHUP', () => void agent.reload());
     const stopped = new Promise<void>((resolve) => {
       const stop = () => void agent.stop().then(resolve, resolve);
@@ -40,4 +43,4 @@ Exit codes: 0 stopped by SIGTERM / reloaded, 1 could not start / the reloaded co
     setTimeout(() => process.exit(EXIT.OK), 300).unref();
     return EXIT.OK;
   },
-};
+});

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { EXIT, type Command } from '../cli/command.js';
+import { EXIT, type Command } from '../core/command.js';
 import { loadConfig } from '../config/index.js';
 import { AGENT_SOCKET } from '../config/locate.js';
 import { onNode, resolveTargets } from '../provision/targets.js';

@@ -1,11 +1,13 @@
 import { parseArgs } from 'node:util';
-import { EXIT, type Command } from '../cli/command.js';
+import type { Config } from '../config/schema.js';
+import type { AuditProvider } from '../core/audit.js';
+import { EXIT, type Command } from '../core/command.js';
 import { loadConfig } from '../config/index.js';
 import { onNode, resolveTargets, runOnNodes } from '../provision/fanout.js';
-import { loadAuditProviders } from './providers.js';
 import { auditFailed, renderAudit, runProviders, type NodeAudit } from './run-providers.js';
 
-export const command: Command = {
+/** `bulwark audit`; `providers` are the capabilities' checks (src/cli/plugins.ts). */
+export const auditCommand = (providers: () => Promise<AuditProvider<Config>[]>): Command => ({
   name: 'audit',
   summary: 'check live nodes against the policy (firewall, dumps, sysctls, ...); exit 1 on any failure',
   help: `Usage: bulwark [-c FILE] audit [NODE...|--all] [--json]
@@ -27,7 +29,7 @@ Exit codes: 0 every check passed or is n/a, 1 a check failed, 2 usage or config 
     const audits: NodeAudit[] = [];
     let nodeFailed = false;
     if (self && !values.all && (positionals.length === 0 || (positionals.length === 1 && positionals[0] === self))) {
-      audits.push({ node: self, checks: await runProviders(await loadAuditProviders(), { config, nodeName: self }) });
+      audits.push({ node: self, checks: await runProviders(await providers(), { config, nodeName: self }) });
     } else {
       const nodes = resolveTargets(config, positionals, Boolean(values.all));
       for (const r of await runOnNodes(ctx, config, nodes, ['audit', '--json'])) {
@@ -43,4 +45,4 @@ Exit codes: 0 every check passed or is n/a, 1 a check failed, 2 usage or config 
     if (nodeFailed) return EXIT.NODE_FAILED;
     return auditFailed(audits) ? EXIT.CHECK_FAILED : EXIT.OK;
   },
-};
+});

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { EXIT, UsageError, type CliContext } from './command.js';
+import { EXIT, UsageError, type CliContext } from '../core/command.js';
 import { COMMANDS } from './commands/index.js';
 import { ConfigError } from '../config/errors.js';
 import { locateConfig } from '../config/locate.js';

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
-import type { AuditCheck, AuditProvider } from '../audit/check.js';
+import type { AuditCheck, AuditProvider } from '../core/audit.js';
+import type { Config } from '../config/schema.js';
 import { run } from '../util/exec.js';
 import { parseUnit, securityExposure, unitValues } from '../systemd/units.js';
 import { APP_SOCKET_MOUNT, appContainerName, COMPONENTS_DIR, ROUTER_CONTAINER, ROUTER_STATE_DIR } from './argv.js';
@@ -98,7 +99,7 @@ async function inspect(runtime: 'podman' | 'docker', name: string): Promise<Cont
   return parseInspect(r.stdout)[0];
 }
 
-export const containersAudit: AuditProvider = {
+export const containersAudit: AuditProvider<Config> = {
   name: 'containers',
   async run() {
     const checks: AuditCheck[] = [];

@@ -2,7 +2,7 @@ import type { AddRequest } from './apps.js';
 import { spawn } from 'node:child_process';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import { EXIT, UsageError, type CliContext, type Command } from '../cli/command.js';
+import { EXIT, UsageError, type CliContext, type Command } from '../core/command.js';
 import { ConfigError } from '../config/errors.js';
 import type { Config } from '../config/schema.js';
 import { Systemctl } from '../systemd/systemctl.js';

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { EXIT, UsageError, type CliContext, type Command } from '../cli/command.js';
+import { EXIT, UsageError, type CliContext, type Command } from '../core/command.js';
 import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/schema.js';
 import { onNode, resolveTargets, runOnNodes } from '../provision/fanout.js';

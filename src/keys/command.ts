@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { EXIT, UsageError, type Command } from '../cli/command.js';
+import { EXIT, UsageError, type Command } from '../core/command.js';
 import { loadConfig } from '../config/index.js';
 
 export const command: Command = {

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { EXIT, UsageError, type Command } from '../cli/command.js';
+import { EXIT, UsageError, type Command } from '../core/command.js';
 import { knownHostsPath } from '../config/locate.js';
 import { runOk } from '../util/exec.js';
 import { createNetwork, destroyNetwork, listNetns } from './netns.js';

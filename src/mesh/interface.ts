@@ -3,7 +3,7 @@ import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { run, runOk } from '../util/exec.js';
-import { WIREGUARD_GO_UNIT_FILE } from './paths.js';
+import { WIREGUARD_GO_UNIT_FILE } from '../config/locate.js';
 import { WgDevice } from './wg.js';
 
 export type Backend = 'kernel' | 'wireguard-go';

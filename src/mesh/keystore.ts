@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { generatePrivateKey, publicKeyOf } from './keys.js';
-import { DEFAULT_MESH_ROOT } from './paths.js';
+import { DEFAULT_MESH_ROOT } from '../config/locate.js';
 import { generateKemKeyPair, kemPublicKeyOf } from './psk.js';
 import { generateSigningKey, signingPublicKey } from './signing.js';
 
-export { DEFAULT_MESH_ROOT, MEMBERS_FILE } from './paths.js';
+export { DEFAULT_MESH_ROOT, MEMBERS_FILE } from '../config/locate.js';
 
 /** Writes a file atomically with mode 0600 (temp file + fsync + rename). */
 export function writeSecretFile(path: string, data: string | Uint8Array): void {

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Config, NodeSpec } from '../config/schema.js';
+import type { ClusterStep, NodeRun } from '../core/cluster.js';
 import { assetRoot } from '../util/assets.js';
-import { loadClusterSteps } from './hooks.js';
+import { runBulwark } from './fanout.js';
 import { HostKeyChangedError } from './known-hosts.js';
 import { runtimeArtifact } from './runtime-artifact.js';
 import { NodeSession } from './ssh.js';
@@ -21,6 +22,8 @@ export interface BootstrapOptions {
   configPath: string;
   knownHosts: string;
   say: (node: string, msg: string) => void;
+  /** Run after every node finished its own steps, with the nodes that succeeded (src/cli/plugins.ts). */
+  clusterSteps: ClusterStep<Config>[];
 }
 
 async function bootstrapOne(node: NodeSpec, cfg: Config, configText: string, artifact: { path: string; sha256: string }, o: BootstrapOptions, sessions: Map<string, NodeSession>): Promise<NodeReport> {
@@ -72,21 +75,41 @@ export async function bootstrap(cfg: Config, nodes: NodeSpec[], o: BootstrapOpti
   try {
     const reports = await Promise.all(nodes.map((n) => bootstrapOne(n, cfg, configText, artifact, o, sessions)));
     const cluster: (StepResult & { error?: string })[] = [];
-    const connect = (name: string) => {
+    // Cluster steps reach every configured node: over the sessions bootstrap opened, else a new one (host key checked).
+    const opened = new Map<string, NodeSession>();
+    const session = async (name: string): Promise<NodeSession> => {
+      const s = sessions.get(name) ?? opened.get(name);
+      if (s) return s;
       const spec = cfg.nodes.find((n) => n.name === name);
-      if (!spec) return Promise.reject(new Error(`unknown node ${name}`));
-      return NodeSession.connect(spec, cfg, o.knownHosts);
+      if (!spec) throw new Error(`unknown node ${name}`);
+      const fresh = await NodeSession.connect(spec, cfg, o.knownHosts);
+      opened.set(name, fresh);
+      return fresh;
     };
-    for (const step of await loadClusterSteps()) {
-      if (sessions.size === 0) break;
-      try {
-        const r = await step.run(cfg, sessions, o.say, connect);
-        cluster.push({ step: step.name, ...r });
-      } catch (e) {
-        const error = e instanceof Error ? e.message : String(e);
-        o.say('cluster', `${step.name} FAILED: ${error}`);
-        cluster.push({ step: step.name, changed: false, detail: `FAILED: ${error}`, error });
+    const runner = (names: string[], argv: string[]): Promise<NodeRun[]> =>
+      Promise.all(
+        names.map(async (name): Promise<NodeRun> => {
+          try {
+            return await runBulwark(await session(name), argv);
+          } catch (e) {
+            return { node: name, code: 255, stdout: '', stderr: e instanceof Error ? e.message : String(e) };
+          }
+        }),
+      );
+    try {
+      for (const step of o.clusterSteps) {
+        if (sessions.size === 0) break;
+        try {
+          const r = await step.run(cfg, runner, o.say);
+          cluster.push({ step: step.name, ...r });
+        } catch (e) {
+          const error = e instanceof Error ? e.message : String(e);
+          o.say('cluster', `${step.name} FAILED: ${error}`);
+          cluster.push({ step: step.name, changed: false, detail: `FAILED: ${error}`, error });
+        }
       }
+    } finally {
+      for (const s of opened.values()) s.close();
     }
     return { reports, cluster };
   } finally {

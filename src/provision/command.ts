@@ -1,12 +1,15 @@
 import { parseArgs } from 'node:util';
-import { EXIT, type Command } from '../cli/command.js';
-import { Progress } from '../cli/progress.js';
+import type { Config } from '../config/schema.js';
+import type { ClusterStep } from '../core/cluster.js';
+import { EXIT, type Command } from '../core/command.js';
+import { Progress } from '../core/progress.js';
 import { loadConfig } from '../config/index.js';
 import { knownHostsPath } from '../config/locate.js';
 import { bootstrap } from './bootstrap.js';
 import { resolveTargets } from './targets.js';
 
-export const command: Command = {
+/** `bulwark bootstrap`; `clusterSteps` are the capabilities' cluster-wide steps (src/cli/plugins.ts). */
+export const bootstrapCommand = (clusterSteps: () => Promise<ClusterStep<Config>[]>): Command => ({
   name: 'bootstrap',
   summary: 'provision nodes over SSH: preflight, packages, runtime, units',
   help: `Usage: bulwark [-c FILE] bootstrap (NODE...|--all) [--json]
@@ -35,6 +38,7 @@ the mesh step could not run (member lists are then left as they were).`,
       configPath: ctx.configPath,
       knownHosts: knownHostsPath(ctx.configPath),
       say: (node, msg) => progress.update(node, msg),
+      clusterSteps: await clusterSteps(),
     });
     const seconds = (Date.now() - t0) / 1000;
     if (ctx.json) {
@@ -51,4 +55,4 @@ the mesh step could not run (member lists are then left as they were).`,
     }
     return reports.every((r) => r.ok) && cluster.every((c) => !c.error) ? EXIT.OK : EXIT.NODE_FAILED;
   },
-};
+});

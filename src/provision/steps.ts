@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Config, NodeSpec } from '../config/schema.js';
-import { WIREGUARD_GO_UNIT_FILE } from '../mesh/paths.js';
+import { WIREGUARD_GO_UNIT_FILE } from '../config/locate.js';
 import { assetPath } from '../util/assets.js';
 import { bundleFor } from './bundle.js';
-import { evaluatePreflight, FACTS_SCRIPT, loadDistros, packagesFor, parseFacts, type Distro, type NodeFacts } from './preflight.js';
+import { loadDistros, packagesFor, type Distro } from '../config/distros.js';
+import { evaluatePreflight, FACTS_SCRIPT, parseFacts, type NodeFacts } from './preflight.js';
 import { lockoutProblem } from './lockout.js';
 import { shQuote, type NodeSession } from './ssh.js';
 

@@ -1,6 +1,6 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { EXIT, type Command } from '../command.js';
+import { EXIT, type Command } from '../../core/command.js';
 import { STARTER } from '../../config/starter.js';
 
 export const command: Command = {

@@ -1,4 +1,4 @@
-import { EXIT, type Command } from '../command.js';
+import { EXIT, type Command } from '../../core/command.js';
 import { ConfigError, loadConfig } from '../../config/index.js';
 
 export const command: Command = {

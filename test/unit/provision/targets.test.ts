@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../../src/cli/command.js';
+import { UsageError } from '../../../src/core/command.js';
 import { parseConfig } from '../../../src/config/index.js';
 import { STARTER } from '../../../src/config/starter.js';
 import { shQuote } from '../../../src/provision/ssh.js';

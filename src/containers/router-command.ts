@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { EXIT, UsageError, type Command } from '../cli/command.js';
+import { EXIT, UsageError, type Command } from '../core/command.js';
 import { parseConfigText } from '../config/load.js';
 import { ConfigError } from '../config/errors.js';
 import { listenFdsByName, unsetListenEnv } from '../systemd/listen-fds.js';
 import { sdNotify } from '../systemd/notify.js';
-import { routerSchema, type RouterConfig } from './config.js';
-import { hashTicket } from './auth/ticket.js';
-import { startRouter } from './index.js';
+import { hashTicket } from '../router/auth/ticket.js';
+import { routerSchema, type RouterConfig } from '../router/config.js';
+import { startRouter } from '../router/index.js';
 
 const HELP = `Usage: bulwark router --config FILE      run the WAMP router in the foreground
        bulwark router hash-ticket          read a ticket on stdin, print its scrypt hash
@@ -57,7 +57,7 @@ export const command: Command = {
     }
     // On a node, the apps' components (written by `bulwark app add`) join the configured ones; SIGHUP
     // (systemctl reload bulwark-router) opens and closes their sockets without touching other sessions.
-    const comps = await import('../containers/router-components.js');
+    const comps = await import('./router-components.js');
     const base = cfg;
     const withApps = values.config === undefined;
     if (withApps) cfg = routerSchema.parse(comps.mergeComponents(base, comps.readRouterComponents()));
