@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema.js';
-import { EXIT, type Command } from '../core/command.js';
+import { parseArgs } from 'node:util';
+import { EXIT, UsageError, type Command } from '../core/command.js';
 import type { Reconciler } from '../core/reconciler.js';
 import { Agent } from './agent.js';
 
@@ -19,7 +20,9 @@ reconcile, and returns when that is done; a bad config is rejected and the last 
 
 Exit codes: 0 stopped by SIGTERM / reloaded, 1 could not start / the reloaded config was rejected.`,
   async run(ctx, args) {
-    if (args[0] === 'reload') {
+    const { positionals } = parseArgs({ args, options: {}, allowPositionals: true, strict: true });
+    if (positionals.length > 1 || (positionals[0] !== undefined && positionals[0] !== 'reload')) throw new UsageError(`unexpected ${positionals.join(' ')}`);
+    if (positionals[0] === 'reload') {
       const { askAgent } = await import('./control.js');
       const { AGENT_SOCKET } = await import('../config/locate.js');
       const st = (await askAgent(AGENT_SOCKET, { op: 'reload' }, 120_000)) as { summary?: string; error?: string };

@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
 import { EXIT, UsageError, type Command } from '../core/command.js';
 import { loadConfig } from '../config/index.js';
+import { actOnNodes, reportFailures } from '../remote/act.js';
+import { onNode, TARGET_OPTIONS } from '../remote/select.js';
 
 export const command: Command = {
   name: 'keys',
@@ -17,41 +19,38 @@ key); from the operator machine the same command runs on the nodes over SSH.
 
 Exit codes: 0 rotated, 2 usage error, 3 a node failed (rolled back, mesh intact).`,
   async run(ctx, args) {
-    const { values, positionals } = parseArgs({ args, options: { wireguard: { type: 'boolean' }, psk: { type: 'boolean' }, node: { type: 'string' }, all: { type: 'boolean' } }, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({ args, options: { wireguard: { type: 'boolean' }, psk: { type: 'boolean' }, ...TARGET_OPTIONS }, allowPositionals: true, strict: true });
     if (positionals[0] !== 'rotate' || positionals.length !== 1) throw new UsageError('keys rotate (--wireguard [--node N|--all] | --psk)');
     if (Boolean(values.wireguard) === Boolean(values.psk)) throw new UsageError('give exactly one of --wireguard or --psk');
-    if (values.node && values.all) throw new UsageError('give --node N or --all, not both');
     const cfg = loadConfig(ctx.configPath);
-    const { onNode } = await import('../provision/targets.js');
     const self = onNode();
     const what = values.psk ? 'psk' : 'wireguard';
-    if (self && (!values.node || values.node === self) && !values.all) {
-      const { nodeMesh } = await import('../mesh/node.js');
-      const node = nodeMesh(cfg, self, { log: ctx.log });
-      node.init();
-      try {
-        const r = await node.send(self, 'rotate.run', { what });
-        ctx.out.write(ctx.json ? JSON.stringify({ node: self, result: r }) + '\n' : `${self}: ${what} keys rotated\n`);
-        return EXIT.OK;
-      } catch (e) {
-        ctx.err.write(`${self}: ${e instanceof Error ? e.message : String(e)}\n`);
-        return EXIT.NODE_FAILED;
-      }
-    }
-    const names = values.psk ? [cfg.nodes[0]?.name ?? ''] : values.all ? cfg.nodes.map((n) => n.name) : values.node ? [values.node] : [];
-    if (names.length === 0) throw new UsageError('which node? --node N or --all');
-    const { runOnNodes } = await import('../provision/fanout.js');
-    let failed = 0;
-    for (const n of names) {
-      const spec = cfg.nodes.find((x) => x.name === n);
-      if (!spec) throw new UsageError(`unknown node ${n}`);
-      // One node at a time: each rotation must finish before the next starts.
-      const [r] = await runOnNodes(ctx, cfg, [spec], ['keys', 'rotate', `--${what}`, '--json']);
-      if (!r || r.code !== 0) {
-        failed++;
-        ctx.err.write(`${n}: ${(r?.stderr || r?.stdout || '').trim()}\n`);
-      } else ctx.out.write(ctx.json ? r.stdout : `${n}: ${what} keys rotated\n`);
-    }
-    return failed ? EXIT.NODE_FAILED : EXIT.OK;
+    // PSKs are rotated for every pair from one node: this one, or (from the operator) the first in the config.
+    const names = values.node ?? [];
+    const targets = values.psk ? { names: names.length || self ? names : [cfg.nodes[0]?.name ?? ''], all: false } : { names, all: Boolean(values.all) };
+    const { outcomes, code } = await actOnNodes<unknown>(
+      ctx,
+      {
+        targets,
+        whenNone: 'required',
+        config: () => cfg,
+        async local(node) {
+          const { nodeMesh } = await import('../mesh/node.js');
+          const mesh = nodeMesh(cfg, node, { log: ctx.log });
+          mesh.init();
+          try {
+            return { node, code: EXIT.OK, result: await mesh.send(node, 'rotate.run', { what }) };
+          } catch (e) {
+            return { node, code: EXIT.NODE_FAILED, error: e instanceof Error ? e.message : String(e) };
+          }
+        },
+        // One node at a time: each rotation must finish before the next starts.
+        remote: { argv: ['keys', 'rotate', `--${what}`, '--json'], parse: (stdout) => (JSON.parse(stdout) as { result: unknown }).result, oneAtATime: true },
+      },
+      self,
+    );
+    reportFailures(ctx, outcomes);
+    for (const o of outcomes) if (o.code === EXIT.OK) ctx.out.write(ctx.json ? JSON.stringify({ node: o.node, result: o.result }) + '\n' : `${o.node}: ${what} keys rotated\n`);
+    return code;
   },
 };

@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import type { Config, NodeSpec } from '../config/schema.js';
 import type { ClusterStep, NodeRun } from '../core/cluster.js';
 import { assetRoot } from '../util/assets.js';
-import { runBulwark } from './fanout.js';
-import { HostKeyChangedError } from './known-hosts.js';
+import { runBulwark } from '../remote/fanout.js';
+import { HostKeyChangedError } from '../remote/known-hosts.js';
 import { runtimeArtifact } from './runtime-artifact.js';
-import { NodeSession } from './ssh.js';
+import { NodeSession } from '../remote/ssh.js';
 import { installAgentUnit, installConfig, installPackages, installRuntime, preflight, waitAgentReady, type StepResult } from './steps.js';
 
 export interface NodeReport {

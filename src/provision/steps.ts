@@ -7,7 +7,7 @@ import { bundleFor } from './bundle.js';
 import { loadDistros, packagesFor, type Distro } from '../config/distros.js';
 import { evaluatePreflight, FACTS_SCRIPT, parseFacts, type NodeFacts } from './preflight.js';
 import { lockoutProblem } from './lockout.js';
-import { shQuote, type NodeSession } from './ssh.js';
+import { shQuote, type NodeSession } from '../remote/ssh.js';
 
 export interface StepResult {
   step: string;

@@ -5,7 +5,7 @@ import { loadAuditProviders, loadClusterSteps, loadReconcilers } from '../plugin
  * Every subcommand, loaded on demand so `bulwark agent` doesn't pay for the router and vice versa.
  * Add a capability's command here with one line.
  */
-export const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+export const COMMANDS: Record<string, { summary: string; load: () => Promise<Command>; ownOptions?: readonly string[] }> = {
   init: { summary: 'write a commented starter bulwark.yaml', load: async () => (await import('./init.js')).command },
   validate: { summary: 'check bulwark.yaml; every problem as file:line:col', load: async () => (await import('./validate.js')).command },
   lab: { summary: 'three local Debian machines for trying Bulwark (up|down|status)', load: async () => (await import('../../lab/command.js')).command },
@@ -16,6 +16,7 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
   keys: { summary: 'rotate mesh keys: keys rotate --wireguard [--node N|--all] | --psk', load: async () => (await import('../../keys/command.js')).command },
   firewall: { summary: 'plan, apply, confirm, roll back and inspect the nftables firewall', load: async () => (await import('../../firewall/command.js')).command },
   audit: { summary: 'check live nodes against the policy; exit 1 on any failure', load: async () => (await import('../../audit/audit-command.js')).auditCommand(loadAuditProviders) },
-  router: { summary: 'run the WAMP router in the foreground (what bulwark-router runs)', load: async () => (await import('../../containers/router-command.js')).command },
+  // `bulwark router --config FILE` is the router's own config file; -c stays the cluster config
+  router: { ownOptions: ['config'], summary: 'run the WAMP router in the foreground (what bulwark-router runs)', load: async () => (await import('../../containers/router-command.js')).command },
   app: { summary: 'app containers: add, remove, list, logs', load: async () => (await import('../../containers/command.js')).command },
 };
