@@ -1,6 +1,7 @@
 import type { Config } from '../config/schema.js';
 import { parseArgs } from 'node:util';
-import { EXIT, UsageError, type Command } from '../core/command.js';
+import { EXIT, type Command } from '../core/command.js';
+import { UsageError } from '../core/errors.js';
 import type { Reconciler } from '../core/reconciler.js';
 import { Agent } from './agent.js';
 

@@ -1,4 +1,4 @@
-import { UsageError } from '../core/command.js';
+import { UsageError } from '../core/errors.js';
 
 /** The global options, wherever they stand on the command line. */
 export interface GlobalOptions {

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { EXIT, UsageError, type CliContext } from '../core/command.js';
+import { EXIT, type CliContext } from '../core/command.js';
+import { BulwarkError, UsageError } from '../core/errors.js';
 import { splitArgv } from './args.js';
 import { COMMANDS } from './commands/index.js';
 import { ConfigError } from '../config/errors.js';
@@ -66,13 +67,14 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(ctx, args);
   } catch (e) {
+    // An error that knows its exit code: usage errors point at --help; config errors are FILE:LINE:COL lines.
     if (e instanceof UsageError) {
       process.stderr.write(`bulwark ${name}: ${e.message}\n(see bulwark ${name} --help)\n`);
-      return EXIT.USAGE;
+      return e.exitCode;
     }
-    if (e instanceof ConfigError) {
-      process.stderr.write(e.message + '\n');
-      return EXIT.USAGE;
+    if (e instanceof BulwarkError) {
+      process.stderr.write(e instanceof ConfigError ? e.message + '\n' : `bulwark ${name}: ${e.message}\n`);
+      return e.exitCode;
     }
     if (e instanceof TypeError && 'code' in e && String((e as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`bulwark ${name}: ${e.message}\n(see bulwark ${name} --help)\n`);

@@ -2,8 +2,8 @@ import type { AddRequest } from './apps.js';
 import { spawn } from 'node:child_process';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import { EXIT, UsageError, type CliContext, type Command } from '../core/command.js';
-import { ConfigError } from '../config/errors.js';
+import { EXIT, type CliContext, type Command } from '../core/command.js';
+import { UsageError } from '../core/errors.js';
 import type { Config, NodeSpec } from '../config/schema.js';
 import { combineExits } from '../remote/act.js';
 import { onNode, selectNodes } from '../remote/select.js';
@@ -228,14 +228,7 @@ export const command: Command = {
   help: HELP,
   async run(ctx, args) {
     const p = parseAppArgs(args);
-    let cfg: Config;
-    try {
-      cfg = await loadAppsConfig(ctx);
-    } catch (e) {
-      if (!(e instanceof ConfigError)) throw e;
-      ctx.err.write(e.message + '\n');
-      return EXIT.USAGE;
-    }
+    const cfg = await loadAppsConfig(ctx); // a ConfigError is printed by main (exit 2)
     const where = selectNodes(() => cfg, { names: p.nodes, all: p.all }, onNode(), 'all');
     return 'local' in where ? runLocal(ctx, p, cfg) : runRemote(ctx, p, cfg, where.nodes);
   },

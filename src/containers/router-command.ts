@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { EXIT, UsageError, type Command } from '../core/command.js';
+import { EXIT, type Command } from '../core/command.js';
+import { UsageError } from '../core/errors.js';
 import { parseConfigText } from '../config/load.js';
 import { ConfigError } from '../config/errors.js';
 import { listenFdsByName, unsetListenEnv } from '../systemd/listen-fds.js';
@@ -47,14 +48,7 @@ export const command: Command = {
       return EXIT.OK;
     }
     if (positionals.length > 0) throw new UsageError(`unexpected ${positionals.join(' ')}`);
-    let cfg: RouterConfig;
-    try {
-      cfg = await loadRouterConfig(values.config, ctx.configPath);
-    } catch (e) {
-      if (!(e instanceof ConfigError)) throw e;
-      ctx.err.write(e.message + '\n');
-      return EXIT.USAGE;
-    }
+    let cfg = await loadRouterConfig(values.config, ctx.configPath); // a ConfigError is printed by main (exit 2)
     // On a node, the apps' components (written by `bulwark app add`) join the configured ones; SIGHUP
     // (systemctl reload bulwark-router) opens and closes their sockets without touching other sessions.
     const comps = await import('./router-components.js');

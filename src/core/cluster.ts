@@ -19,3 +19,13 @@ export interface ClusterStep<C> {
   name: string;
   run(cfg: C, run: NodeRunner, say: (node: string, msg: string) => void): Promise<{ changed: boolean; detail: string }>;
 }
+
+/**
+ * A check bootstrap runs on each node before it installs anything (the firewall's SSH-lockout guard):
+ * returns why the node must not be bootstrapped with this config, or undefined. `sshConnection` is the
+ * node's $SSH_CONNECTION for the session bootstrap uses.
+ */
+export interface BootstrapGuard<C> {
+  name: string;
+  check(cfg: C, node: string, sshConnection: string): string | undefined;
+}

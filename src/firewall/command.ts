@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { EXIT, UsageError, type CliContext, type Command } from '../core/command.js';
+import { EXIT, type CliContext, type Command } from '../core/command.js';
+import { UsageError } from '../core/errors.js';
 import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/schema.js';
 import { actOnNodes, reportFailures } from '../remote/act.js';

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { EXIT, UsageError, type Command } from '../core/command.js';
+import { EXIT, type Command } from '../core/command.js';
+import { UsageError } from '../core/errors.js';
 import { loadConfig } from '../config/index.js';
 import { actOnNodes, reportFailures } from '../remote/act.js';
 import { onNode, TARGET_OPTIONS } from '../remote/select.js';

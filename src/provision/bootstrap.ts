@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Config, NodeSpec } from '../config/schema.js';
-import type { ClusterStep, NodeRun } from '../core/cluster.js';
+import type { BootstrapGuard, ClusterStep, NodeRun } from '../core/cluster.js';
 import { assetRoot } from '../util/assets.js';
 import { runBulwark } from '../remote/fanout.js';
 import { HostKeyChangedError } from '../remote/known-hosts.js';
@@ -24,6 +24,8 @@ export interface BootstrapOptions {
   say: (node: string, msg: string) => void;
   /** Run after every node finished its own steps, with the nodes that succeeded (src/cli/plugins.ts). */
   clusterSteps: ClusterStep<Config>[];
+  /** Checked on each node before anything is installed (the firewall's lockout guard). */
+  guards: BootstrapGuard<Config>[];
 }
 
 async function bootstrapOne(node: NodeSpec, cfg: Config, configText: string, artifact: { path: string; sha256: string }, o: BootstrapOptions, sessions: Map<string, NodeSession>): Promise<NodeReport> {
@@ -35,7 +37,7 @@ async function bootstrapOne(node: NodeSpec, cfg: Config, configText: string, art
     say('connecting');
     s = await NodeSession.connect(node, cfg, o.knownHosts);
     if (s.pinnedFingerprint) say(`host key pinned on first use: ${s.pinnedFingerprint}`);
-    const pf = await preflight(s, cfg);
+    const pf = await preflight(s, cfg, o.guards);
     steps.push(pf.result);
     say(`preflight ok: ${pf.result.detail}`);
     const pk = await installPackages(s, node, cfg, pf.facts, pf.distro, say);

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/schema.js';
-import type { ClusterStep } from '../core/cluster.js';
+import type { BootstrapGuard, ClusterStep } from '../core/cluster.js';
 import { EXIT, type Command } from '../core/command.js';
 import { Progress } from '../core/progress.js';
 import { loadConfig } from '../config/index.js';
@@ -8,8 +8,8 @@ import { knownHostsPath } from '../config/locate.js';
 import { bootstrap } from './bootstrap.js';
 import { resolveTargets, TARGET_OPTIONS } from '../remote/select.js';
 
-/** `bulwark bootstrap`; `clusterSteps` are the capabilities' cluster-wide steps (src/cli/plugins.ts). */
-export const bootstrapCommand = (clusterSteps: () => Promise<ClusterStep<Config>[]>): Command => ({
+/** `bulwark bootstrap`; the capabilities' guards and cluster-wide steps come from src/cli/plugins.ts. */
+export const bootstrapCommand = (plugins: { guards: () => Promise<BootstrapGuard<Config>[]>; clusterSteps: () => Promise<ClusterStep<Config>[]> }): Command => ({
   name: 'bootstrap',
   summary: 'provision nodes over SSH: preflight, packages, runtime, units',
   help: `Usage: bulwark [-c FILE] bootstrap (NODE...|--node N...|--all) [--json]
@@ -38,7 +38,8 @@ the mesh step could not run (member lists are then left as they were).`,
       configPath: ctx.configPath,
       knownHosts: knownHostsPath(ctx.configPath),
       say: (node, msg) => progress.update(node, msg),
-      clusterSteps: await clusterSteps(),
+      clusterSteps: await plugins.clusterSteps(),
+      guards: await plugins.guards(),
     });
     const seconds = (Date.now() - t0) / 1000;
     if (ctx.json) {

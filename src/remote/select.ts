@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { UsageError } from '../core/command.js';
+import { UsageError } from '../core/errors.js';
 import { NODE_IDENTITY } from '../config/locate.js';
 import type { Config, NodeSpec } from '../config/schema.js';
 

@@ -2,6 +2,7 @@ import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, re
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { run } from '../util/exec.js';
 
 /** The unit files Bulwark ships (units/ in the source tree, /usr/lib/bulwark/units on a node). */
@@ -106,11 +107,7 @@ export function writeIfChanged(path: string, content: string, mode = 0o644): boo
   const old = existsSync(path) ? readFileSync(path, 'utf8') : undefined;
   if (old === content) return false;
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(`${path}.tmp`, content, { mode });
-  chmodSync(`${path}.tmp`, mode);
-  cpSync(`${path}.tmp`, path);
-  rmSync(`${path}.tmp`);
-  chmodSync(path, mode);
+  writeFileAtomic(path, content, { mode });
   return true;
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { splitArgv } from '../../../src/cli/args.js';
-import { UsageError } from '../../../src/core/command.js';
+import { UsageError } from '../../../src/core/errors.js';
 
 const none = { json: false, verbose: false, help: false, version: false };
 const routerOwnsConfig = (name: string) => (name === 'router' ? ['config'] : []);

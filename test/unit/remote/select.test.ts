@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../../src/core/command.js';
+import { UsageError } from '../../../src/core/errors.js';
 import { parseConfig } from '../../../src/config/index.js';
 import { STARTER } from '../../../src/config/starter.js';
 import { combineExits, readRun } from '../../../src/remote/act.js';
