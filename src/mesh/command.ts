@@ -5,7 +5,7 @@ import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/schema.js';
 import { actOnNodes, combineExits, reportFailures } from '../remote/act.js';
 import { onNode, resolveTargets } from '../remote/select.js';
-import { memberFactsSchema } from './runtime.js';
+import { memberFactsSchema } from './members.js';
 import { renderStatus, nodeStatus, type NodeMeshStatus } from './status.js';
 import { z } from 'zod';
 

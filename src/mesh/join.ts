@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.js';
 import type { NodeRun, NodeRunner } from '../core/cluster.js';
 import { allocateAddresses } from './addresses.js';
-import { memberFactsSchema, type MemberFacts } from './runtime.js';
+import { memberFactsSchema, type MemberFacts } from './members.js';
 import { NodeError } from '../core/errors.js';
 
 /** A member sync that would drop a node others still mesh with, or a join of a node that can't report. */
