@@ -15,7 +15,7 @@ deps: ## apt + npm dependencies (idempotent; apt only when something is missing)
 build: node_modules/.package-lock.json
 	@echo "build: tsc"; npx tsc -p tsconfig.json
 	@echo "build: type-check tests and benchmarks"; npx tsc -p tsconfig.check.json
-	@$(NODE) dist/src/provision/runtime-build.js
+	@$(NODE) dist/tools/runtime-build.js
 
 node_modules/.package-lock.json: package.json package-lock.json
 	@bash .ci/install-deps.sh

@@ -5,8 +5,6 @@ import { dirname, join } from 'node:path';
 export const NODE_CONFIG = '/etc/bulwark/bulwark.yaml';
 /** Which node this is (written by bootstrap): { "name": "n1" }. */
 export const NODE_IDENTITY = '/etc/bulwark/node.json';
-export const STATE_DIR = '/var/lib/bulwark';
-export const RUN_DIR = '/run/bulwark';
 export const AGENT_SOCKET = '/run/bulwark/agent.sock';
 
 /** Config path: -c, then $BULWARK_CONFIG, then ./bulwark.yaml, then the node's own copy. */

@@ -7,7 +7,7 @@ import { DEFAULT_MESH_ROOT } from '../config/locate.js';
 import { generateKemKeyPair, kemPublicKeyOf } from './psk.js';
 import { generateSigningKey, signingPublicKey } from './signing.js';
 
-export { DEFAULT_MESH_ROOT, MEMBERS_FILE } from '../config/locate.js';
+export { DEFAULT_MESH_ROOT } from '../config/locate.js';
 
 /** Writes a secret file atomically with mode 0600 (util/atomic-write.ts). */
 export function writeSecretFile(path: string, data: string | Uint8Array): void {

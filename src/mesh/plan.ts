@@ -157,11 +157,3 @@ export function renderPeerOp(iface: string, op: PeerOp, pskFile?: string): strin
   }
   return argv;
 }
-
-/** What to change on the interface itself (besides peers). Pure. */
-export function planInterface(desired: DesiredInterface, dump: WgDump): { listenPort?: number; privateKey: boolean } {
-  return {
-    ...(dump.iface.listenPort !== desired.listenPort ? { listenPort: desired.listenPort } : {}),
-    privateKey: !keysEqual(dump.iface.publicKey, desired.publicKey),
-  };
-}
