@@ -11,7 +11,7 @@ const add = (m, f, n) => { if (!m.has(f)) m.set(f, new Set()); m.get(f).add(n); 
 for (const f of files) {
   const text = readFileSync(f, 'utf8');
   const sf = ts.createSourceFile(f, text, ts.ScriptTarget.Latest, true);
-  const norm = (spec) => { if (!spec.startsWith('.')) return null; let p = resolve(dirname(f), spec).replace(/\.js$/, '.ts'); return p.slice(process.cwd().length + 1); };
+  const norm = (spec) => { if (!spec.startsWith('.')) return null; const p = resolve(dirname(f), spec).replace(/\.js$/, '.ts'); return p.slice(process.cwd().length + 1); };
   const visit = (node) => {
     if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
       const target = norm(node.moduleSpecifier.text);

@@ -95,7 +95,7 @@ export const EXPOSURE_LIMITS: Record<string, number> = { 'bulwark-router.service
 
 async function inspect(runtime: 'podman' | 'docker', name: string): Promise<ContainerInspect | undefined> {
   const r = await run([runtime, 'inspect', '--type', 'container', name], { timeoutMs: 30_000 }).catch(() => undefined);
-  if (!r || r.code !== 0) return undefined;
+  if (r?.code !== 0) return undefined;
   return parseInspect(r.stdout)[0];
 }
 

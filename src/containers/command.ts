@@ -65,7 +65,7 @@ function num(flag: string, v: string | undefined, int: boolean): number | undefi
 
 /** Parses and checks `bulwark app` arguments. Pure (throws UsageError). */
 export function parseAppArgs(args: string[]): ParsedAppArgs {
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
   try {
     parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (e) {

@@ -19,7 +19,7 @@ export interface SshPath {
 
 export function parseSshConnection(value: string | undefined): SshPath | undefined {
   const f = value?.trim().split(/\s+/);
-  if (!f || f.length !== 4) return undefined;
+  if (f?.length !== 4) return undefined;
   const port = Number(f[3]);
   if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
   return { clientAddr: (f[0] ?? '').replace(/^::ffff:(?=\d+\.)/, ''), localPort: port };

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chmod, lstat, mkdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readlink, rm, symlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { run, type ExecResult } from '../util/exec.js';
 import { desiredSysctls, parseOsRelease, renderHardening, type Distro, type ManagedFile, type MaskedUnit } from './render.js';

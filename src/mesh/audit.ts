@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import type { AuditCheck, AuditContext, AuditProvider } from '../core/audit.js';
 import type { Config } from '../config/schema.js';
 import { KeyStore, DEFAULT_MESH_ROOT } from './keystore.js';
-import { MeshNode } from './runtime.js';
+import type { MeshNode } from './runtime.js';
 
 /** A handshake older than this (seconds) means the peer is not talking (WireGuard rekeys every 120 s). */
 export const HANDSHAKE_FRESH_SEC = 180;

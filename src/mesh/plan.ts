@@ -1,5 +1,5 @@
 import { allocateAddresses } from './addresses.js';
-import type { WgDump, WgPeerState } from './dump.js';
+import type { WgPeerState } from './dump.js';
 import { keysEqual } from './keys.js';
 import type { MeshConfig } from './schema.js';
 

@@ -31,7 +31,7 @@ describe('lockout guard', () => {
 
 // Bootstrap and `firewall apply` ask the same guard (bootstrap with the plan the config will give the node).
 describe('one lockout guard for bootstrap and firewall apply', () => {
-  const withFw = (fw: string) => parseConfig(STARTER.replace(/firewall:\n(  .*\n|\s*#.*\n)*/, `firewall:\n${fw}\n`));
+  const withFw = (fw: string) => parseConfig(STARTER.replace(/firewall:\n( {2}.*\n|\s*#.*\n)*/, `firewall:\n${fw}\n`));
   const starter = parseConfig(STARTER);
   const refuses = (cfg: ReturnType<typeof parseConfig>, conn: string) => bootstrapGuard.check(cfg, 'n1', conn);
   it('lets a management network in, refuses anywhere else, names the address', () => {
