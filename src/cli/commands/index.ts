@@ -13,7 +13,7 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
   status: { summary: "show the agents' state per node", load: async () => (await import('../../agent/status-command.js')).command },
   agent: { summary: 'run the host agent (what bulwark-agent.service starts)', load: async () => (await import('../../agent/command.js')).agentCommand(loadReconcilers) },
   mesh: { summary: 'WireGuard mesh: status, join NODE, remove NODE', load: async () => (await import('../../mesh/command.js')).command },
-  keys: { summary: 'rotate mesh keys: keys rotate --wireguard [--node N|--all] | --psk', load: async () => (await import('../../keys/command.js')).command },
+  keys: { summary: 'rotate mesh keys: keys rotate --wireguard [--node N|--all] | --psk', load: async () => (await import('../../mesh/keys-command.js')).command },
   firewall: { summary: 'plan, apply, confirm, roll back and inspect the nftables firewall', load: async () => (await import('../../firewall/command.js')).command },
   audit: { summary: 'check live nodes against the policy; exit 1 on any failure', load: async () => (await import('../../audit/audit-command.js')).auditCommand(loadAuditProviders) },
   // `bulwark router --config FILE` is the router's own config file; -c stays the cluster config

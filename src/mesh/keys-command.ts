@@ -36,7 +36,7 @@ Exit codes: 0 rotated, 2 usage error, 3 a node failed (rolled back, mesh intact)
         whenNone: 'required',
         config: () => cfg,
         async local(node) {
-          const { nodeMesh } = await import('../mesh/node.js');
+          const { nodeMesh } = await import('./node.js');
           const mesh = nodeMesh(cfg, node, { log: ctx.log });
           mesh.init();
           try {
