@@ -65,7 +65,6 @@ export const configSchema = z
   });
 
 export type Config = z.infer<typeof configSchema>;
-export type ConfigInput = z.input<typeof configSchema>;
 
 export function parseSshTarget(target: string): { user: string; host: string; port: number } {
   const m = SSH_TARGET.exec(target);

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { runOk } from '../util/exec.js';
-import { Systemctl, type UnitState } from '../systemd/systemctl.js';
+import type { Systemctl, UnitState } from '../systemd/systemctl.js';
 import { installUnitFiles, writeIfChanged } from '../systemd/units.js';
 import { podmanOk, loadImageArchive } from './podman.js';
 import { appSpecSchema, type AppSpec, type AppsConfig } from './schema.js';

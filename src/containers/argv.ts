@@ -142,5 +142,5 @@ export function podmanRouterArgv(p: RouterRunParams, podman = '/usr/bin/podman')
  * still expand), anything with spaces, quotes or backslashes is double-quoted with C escapes.
  */
 export function execLine(argv: readonly string[]): string {
-  return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./${}\-]+$/.test(a) ? a : `"${a.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`)).join(' ');
+  return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./${}-]+$/.test(a) ? a : `"${a.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`)).join(' ');
 }

@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { EXIT, UsageError, type Command } from '../cli/command.js';
+import { EXIT, type Command } from '../core/command.js';
+import { UsageError } from '../core/errors.js';
 import { knownHostsPath } from '../config/locate.js';
 import { runOk } from '../util/exec.js';
 import { createNetwork, destroyNetwork, listNetns } from './netns.js';

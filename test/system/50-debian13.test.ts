@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { buildAppImageArchive, echoAppSpec } from '../../src/containers/image-app.js';
+import { buildAppImageArchive, echoAppSpec } from '../helpers/image-app.js';
 import { callFromOutside, ISOLATED, ISOLATION_PROBE } from '../helpers/apps.js';
 import { bulwark, onMachine, waitFor } from '../helpers/lab.js';
 

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
-import type { Config } from '../config/schema.js';
 
-export interface ReconcileContext {
-  config: Config;
+/** What a reconciler is handed each pass; `C` is the cluster config type (src/config's `Config`). */
+export interface ReconcileContext<C> {
+  config: C;
   /** This node's name (from /etc/bulwark/node.json). */
   nodeName: string;
   log: Logger;
@@ -23,7 +23,7 @@ export interface ReconcileReport {
 }
 
 /** One capability's desired-vs-actual loop, run by the agent at start, on change and on a timer. */
-export interface Reconciler {
+export interface Reconciler<C> {
   name: string;
-  reconcile(ctx: ReconcileContext): Promise<ReconcileReport>;
+  reconcile(ctx: ReconcileContext<C>): Promise<ReconcileReport>;
 }

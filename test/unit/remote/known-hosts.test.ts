@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkHostKey, fingerprint, keyType } from '../../../src/provision/known-hosts.js';
+import { checkHostKey, fingerprint, keyType } from '../../../src/remote/known-hosts.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bw-kh-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

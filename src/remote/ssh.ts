@@ -3,7 +3,8 @@ import { homedir } from 'node:os';
 import { Client, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import type { Config, NodeSpec } from '../config/schema.js';
 import { parseSshTarget } from '../config/schema.js';
-import { checkHostKey, HostKeyChangedError } from './known-hosts.js';
+import { checkHostKey, type HostKeyChangedError } from './known-hosts.js';
+import { NodeError } from '../core/errors.js';
 
 export interface RemoteResult {
   code: number;
@@ -11,7 +12,7 @@ export interface RemoteResult {
   stderr: string;
 }
 
-export class NodeUnreachableError extends Error {
+export class NodeUnreachableError extends NodeError {
   override name = 'NodeUnreachableError';
 }
 

@@ -10,9 +10,9 @@ import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, cpSync, createReadStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { VERSION } from '../version.js';
-import { assetRoot } from '../util/assets.js';
-import { runtimeArtifactPath } from './runtime-artifact.js';
+import { runtimeArtifactPath } from '../src/provision/runtime-artifact.js';
+import { assetRoot } from '../src/util/assets.js';
+import { VERSION } from '../src/version.js';
 
 async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');

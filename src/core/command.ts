@@ -4,11 +4,6 @@ import type { Logger } from 'pino';
 export const EXIT = { OK: 0, CHECK_FAILED: 1, USAGE: 2, NODE_FAILED: 3 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
-/** Raised for bad command-line usage; main() prints it with the command's usage and exits 2. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
-
 export interface CliContext {
   /** Path given with -c/--config, or the default for where we run (see config/locate.ts). */
   configPath: string;

@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { EXIT, UsageError, type Command } from '../cli/command.js';
+import { EXIT, type Command } from '../core/command.js';
+import { UsageError } from '../core/errors.js';
 import { parseConfigText } from '../config/load.js';
 import { ConfigError } from '../config/errors.js';
 import { listenFdsByName, unsetListenEnv } from '../systemd/listen-fds.js';
 import { sdNotify } from '../systemd/notify.js';
-import { routerSchema, type RouterConfig } from './config.js';
-import { hashTicket } from './auth/ticket.js';
-import { startRouter } from './index.js';
+import { hashTicket } from '../router/auth/ticket.js';
+import { routerSchema, type RouterConfig } from '../router/config.js';
+import { startRouter } from '../router/index.js';
 
 const HELP = `Usage: bulwark router --config FILE      run the WAMP router in the foreground
        bulwark router hash-ticket          read a ticket on stdin, print its scrypt hash
@@ -47,17 +48,10 @@ export const command: Command = {
       return EXIT.OK;
     }
     if (positionals.length > 0) throw new UsageError(`unexpected ${positionals.join(' ')}`);
-    let cfg: RouterConfig;
-    try {
-      cfg = await loadRouterConfig(values.config, ctx.configPath);
-    } catch (e) {
-      if (!(e instanceof ConfigError)) throw e;
-      ctx.err.write(e.message + '\n');
-      return EXIT.USAGE;
-    }
+    let cfg = await loadRouterConfig(values.config, ctx.configPath); // a ConfigError is printed by main (exit 2)
     // On a node, the apps' components (written by `bulwark app add`) join the configured ones; SIGHUP
     // (systemctl reload bulwark-router) opens and closes their sockets without touching other sessions.
-    const comps = await import('../containers/router-components.js');
+    const comps = await import('./router-components.js');
     const base = cfg;
     const withApps = values.config === undefined;
     if (withApps) cfg = routerSchema.parse(comps.mergeComponents(base, comps.readRouterComponents()));

@@ -1,5 +1,3 @@
-import type { Config } from '../config/schema.js';
-
 export type CheckStatus = 'pass' | 'fail' | 'n/a';
 
 /** One posture check: a stable id, a verdict and the evidence seen on the live host. */
@@ -10,13 +8,14 @@ export interface AuditCheck {
   evidence: string;
 }
 
-export interface AuditContext {
-  config: Config;
+/** What a provider is handed; `C` is the cluster config type (src/config's `Config`). */
+export interface AuditContext<C> {
+  config: C;
   nodeName: string;
 }
 
 /** A capability's checks. Runs on the node itself (as root). */
-export interface AuditProvider {
+export interface AuditProvider<C> {
   name: string;
-  run(ctx: AuditContext): Promise<AuditCheck[]>;
+  run(ctx: AuditContext<C>): Promise<AuditCheck[]>;
 }

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runOk } from '../util/exec.js';
-import { podmanBase, type PodmanEnv } from './podman.js';
+import { importArgv, podmanBase, type PodmanEnv } from '../../src/containers/podman.js';
+import { runOk } from '../../src/util/exec.js';
 
 /**
- * Builds an app image without a registry: a Debian rootfs (debootstrap minbase) with the packages the
+ * Test and bench helper. Builds an app image without a registry: a Debian rootfs (debootstrap minbase) with the packages the
  * component needs plus the component's files, imported into podman and saved as an archive that
  * `bulwark app add --image-archive` uploads. Both the rootfs and the archive are cached under `cacheDir`,
  * keyed by what goes into them, so a second run costs nothing.
@@ -59,17 +59,6 @@ export function appImageKeys(spec: AppImageSpec, fileContents: readonly Buffer[]
   const rootfs = h([spec.suite, spec.mirror, ...[...spec.packages].sort()]);
   const image = h([rootfs, spec.installDir, JSON.stringify(spec.cmd), spec.user, JSON.stringify(spec.prune), ...spec.files.map((f) => f.split('/').pop() ?? f), ...fileContents]);
   return { rootfs, image };
-}
-
-/** `podman import --change ...` argv for a rootfs tar (pure). */
-export function importArgv(tar: string, ref: string, opts: { cmd?: readonly string[]; entrypoint?: readonly string[]; user?: string; workdir?: string; env?: Record<string, string> }): string[] {
-  const changes: string[] = [];
-  if (opts.entrypoint) changes.push(`ENTRYPOINT ${JSON.stringify(opts.entrypoint)}`);
-  if (opts.cmd) changes.push(`CMD ${JSON.stringify(opts.cmd)}`);
-  if (opts.user) changes.push(`USER ${opts.user}`);
-  if (opts.workdir) changes.push(`WORKDIR ${opts.workdir}`);
-  for (const [k, v] of Object.entries(opts.env ?? {})) changes.push(`ENV ${k}=${v}`);
-  return ['import', ...changes.flatMap((c) => ['--change', c]), tar, ref];
 }
 
 async function buildRootfsTar(spec: AppImageSpec, key: string): Promise<string> {

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { NodeError } from '../core/errors.js';
 
 /**
  * Host keys pinned on first use, in `bulwark.known_hosts` beside the config. One line per host:
  *   HOST:PORT KEYTYPE BASE64-KEY
  * A different key for a pinned host is refused (HostKeyChangedError) and nothing is touched on that node.
  */
-export class HostKeyChangedError extends Error {
+export class HostKeyChangedError extends NodeError {
   override name = 'HostKeyChangedError';
   constructor(
     readonly host: string,

@@ -1,18 +1,11 @@
-import type { CliContext } from '../cli/command.js';
+import type { NodeRun } from '../core/cluster.js';
+import type { CliContext } from '../core/command.js';
 import { knownHostsPath } from '../config/locate.js';
 import type { Config, NodeSpec } from '../config/schema.js';
 import { HostKeyChangedError } from './known-hosts.js';
 import { NodeSession, shQuote } from './ssh.js';
 
-export { onNode, resolveTargets } from './targets.js';
 
-export interface NodeRun {
-  node: string;
-  /** Exit code of `bulwark ...` on the node; 255 when the node could not be reached. */
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /** Runs `bulwark ARGV` as root over an open session; 255 with a clear message where it isn't installed. */
 export async function runBulwark(s: NodeSession, argv: string[]): Promise<NodeRun> {
