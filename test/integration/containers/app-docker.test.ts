@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appContainerName, APP_SOCKET_MOUNT, COMPONENTS_DIR } from '../../../src/containers/argv.js';
 import { dockerLoadedRef } from '../../../src/containers/apps.js';
 import { appMounts, evaluateContainer, parseInspect } from '../../../src/containers/audit.js';
-import { buildAppImageArchive, echoAppSpec } from '../../../src/containers/image-app.js';
+import { buildAppImageArchive, echoAppSpec } from '../../helpers/image-app.js';
 import { appEnvFile, routerComponents } from '../../../src/containers/plan.js';
 import type { AppSpec } from '../../../src/containers/schema.js';
 import { mergeComponents } from '../../../src/containers/router-components.js';

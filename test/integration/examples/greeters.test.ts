@@ -4,7 +4,7 @@
  * processes first (the code), then both images their build-image.sh scripts make run as app containers
  * with the argv of bulwark-app@.service (isolated: no network, read-only root, no capabilities). An
  * outside-style caller (autobahn-js) calls hello and add on each and gets the components' own errors.
- * The lab runs the Node.js greeter end to end from the README (test/system/45-first-app.test.ts).
+ * The lab runs the Node.js greeter end to end from the README (test/system/44-first-app.test.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import autobahn from 'autobahn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appContainerName, podmanAppArgv } from '../../../src/containers/argv.js';
-import { appImageKeys, buildAppImageArchive, echoAppSpec } from '../../../src/containers/image-app.js';
+import { appImageKeys, buildAppImageArchive, echoAppSpec } from '../../helpers/image-app.js';
 import { podman } from '../../../src/containers/podman.js';
 import { startRouter, type RunningRouter } from '../../../src/router/index.js';
 import { createLogger } from '../../../src/log/logger.js';

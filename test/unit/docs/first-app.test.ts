@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { markedShellBlocks } from '../../helpers/readme.js';
 
-// The README's "Your first app" steps are run by test/system/45-first-app.test.ts; here, cheaply, that
+// The README's "Your first app" steps are run by test/system/44-first-app.test.ts; here, cheaply, that
 // the section is there, names files that exist, and that the extraction finds exactly the marked blocks.
 describe('README "Your first app"', () => {
   const steps = markedShellBlocks(readFileSync(resolve('README.md'), 'utf8'), 'first-app');
