@@ -7,5 +7,6 @@ export async function loadReconcilers(): Promise<Reconciler[]> {
     (await import('../hardening/reconciler.js')).reconciler,
     (await import('../mesh/reconciler.js')).meshReconciler,
     (await import('../containers/reconciler.js')).containersReconciler,
+    (await import('../certs/reconciler.js')).certsReconciler,
   ];
 }

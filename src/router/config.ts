@@ -74,6 +74,8 @@ const redirectListener = z.strictObject({
   ...bindFields,
   /** https origin to send to; default: https:// + the request's Host without port. */
   to: z.string().regex(/^https:\/\/[^/\s]+$/).optional(),
+  /** Serve ACME HTTP-01 answers (/.well-known/acme-challenge/TOKEN) from this directory before redirecting. */
+  acmeChallengeDir: z.string().regex(/^\//, 'must be an absolute path').optional(),
 });
 
 const listenerSchema = z

@@ -1,0 +1,124 @@
+import type { Logger } from 'pino';
+import type { ReconcileContext, ReconcileReport, Reconciler } from '../agent/reconciler.js';
+import type { Config } from '../config/schema.js';
+import { ACME_STATE_DIR, afterAttempt, CHALLENGE_DIR, describeCert, mayAttempt, renewalDecision, type WantedCertificate, wantedCertificates } from './plan.js';
+import { accountKey, ensureDir, installCertificate, newPrivateKey, publishLocal, readCertFacts, readRetry, unpublishLocal, writeRetry } from './store.js';
+
+export interface CertsReconcilerOptions {
+  stateDir?: string;
+  challengeDir?: string;
+  now?: () => Date;
+  /**
+   * Makes an HTTP-01 answer reachable wherever the CA may look for `name` (default: this node's
+   * challenge directory only).
+   */
+  publish?: (ctx: { config: Config; log: Logger }, token: string, keyAuthorization: string, name: string) => Promise<void>;
+  unpublish?: (ctx: { config: Config; log: Logger }, token: string, name: string) => Promise<void>;
+}
+
+export interface CertsReconciler extends Reconciler {
+  /** The issuance under way, if any (tests wait for it). */
+  pending(): Promise<void> | undefined;
+}
+
+/**
+ * Keeps each TLS listener's certificate from the ACME CA: issues when it is missing, self-signed or for
+ * other names, renews when its renewal window opens, backs off after a failure and never touches the
+ * installed files unless a new, checked certificate is ready. The ACME conversation runs in the
+ * background: a pass only starts it and reports its progress, so a slow CA never holds up the loop.
+ */
+export function createCertsReconciler(o: CertsReconcilerOptions = {}): CertsReconciler {
+  const stateDir = o.stateDir ?? ACME_STATE_DIR;
+  const challengeDir = o.challengeDir ?? CHALLENGE_DIR;
+  const now = o.now ?? (() => new Date());
+  let job: { names: string; started: Date; done: Promise<void> } | undefined;
+
+  async function issue(ctx: ReconcileContext, w: WantedCertificate, reason: string): Promise<void> {
+    const acmeCfg = ctx.config.acme;
+    if (!acmeCfg) return;
+    const log = ctx.log;
+    const gid = ctx.config.apps.routerUid;
+    const t0 = now();
+    log.info({ names: w.names, reason, directory: acmeCfg.directory }, 'requesting a certificate from the ACME CA');
+    try {
+      const { issueCertificate, makeCsr } = await import('./acme.js');
+      const { readFileSync } = await import('node:fs');
+      const caRoot = acmeCfg.caRoot === undefined ? undefined : acmeCfg.caRoot.startsWith('-----') ? acmeCfg.caRoot : readFileSync(acmeCfg.caRoot, 'utf8');
+      const keyPem = newPrivateKey(); // a fresh key for every certificate; it reaches disk only next to its certificate
+      const csrPem = await makeCsr(w.names, keyPem);
+      const pctx = { config: ctx.config, log };
+      const chain = await issueCertificate({
+        directory: acmeCfg.directory,
+        caRoot,
+        email: acmeCfg.email,
+        accountKeyPem: accountKey(stateDir),
+        csrPem,
+        names: w.names,
+        publish: (token, ka, name) => (o.publish ? o.publish(pctx, token, ka, name) : Promise.resolve(publishLocal(challengeDir, token, ka, gid))),
+        unpublish: (token, name) => (o.unpublish ? o.unpublish(pctx, token, name) : Promise.resolve(unpublishLocal(challengeDir, token))),
+        progress: (msg) => log.info({ names: w.names }, msg),
+      });
+      installCertificate(w, keyPem, chain, gid);
+      writeRetry(stateDir, w.cert, afterAttempt(readRetry(stateDir, w.cert), now()));
+      const f = readCertFacts(w.cert);
+      log.info({ names: w.names, serial: f?.serial, issuer: f?.issuer, notAfter: f?.notAfter.toISOString(), ms: now().getTime() - t0.getTime() }, 'certificate installed; the router reloads it live');
+    } catch (e) {
+      const msg = (e instanceof Error ? e.message : String(e)).slice(0, 500);
+      const next = afterAttempt(readRetry(stateDir, w.cert), now(), msg);
+      writeRetry(stateDir, w.cert, next);
+      log.error({ names: w.names, problem: msg, failures: next.failures, retryAt: next.nextAttemptAt }, 'certificate request failed; the installed certificate stays');
+    }
+  }
+
+  return {
+    name: 'certs',
+    pending: () => job?.done,
+    async reconcile(ctx: ReconcileContext): Promise<ReconcileReport> {
+      const report: ReconcileReport = { name: 'certs', changed: false, drift: [], notes: [] };
+      const acmeCfg = ctx.config.acme;
+      if (!acmeCfg) {
+        report.notes.push('no acme: section: listeners keep their own certificate files');
+        return report;
+      }
+      const t = now();
+      const wanted = wantedCertificates(ctx.config, ctx.nodeName);
+      if (wanted.length === 0) report.notes.push('no TLS listener: no certificate wanted');
+      try {
+        ensureDir(stateDir, 0o700);
+      } catch (e) {
+        report.error = `cannot create ${stateDir}: ${(e as Error).message}`;
+        return report;
+      }
+      for (const w of wanted) {
+        const facts = readCertFacts(w.cert);
+        report.notes.push(describeCert(facts, t));
+        const retry = readRetry(stateDir, w.cert);
+        const d = renewalDecision(w.names, facts, t, acmeCfg.renewBefore);
+        const usable = facts !== undefined && !facts.selfSigned && facts.notAfter.getTime() > t.getTime();
+        if (retry.failures > 0) {
+          const line = `last ACME attempt failed (${retry.failures}x): ${retry.lastError ?? '?'}; next try ${retry.nextAttemptAt ?? 'now'}`;
+          // A failing renewal with a good certificate in place is a warning; without one the node serves no trusted TLS.
+          if (usable && !d.due) report.notes.push(line);
+          else if (!job) report.error = line;
+          else report.notes.push(line);
+        }
+        if (job) {
+          report.notes.push(`certificate request for ${job.names} under way since ${job.started.toISOString()}`);
+          continue;
+        }
+        if (!d.due) continue;
+        if (!mayAttempt(retry, t)) continue;
+        report.drift.push(`certificate for ${w.names.join(',')} due: ${d.reason}`);
+        const started = t;
+        const done = issue(ctx, w, d.reason).finally(() => {
+          job = undefined;
+        });
+        job = { names: w.names.join(','), started, done };
+      }
+      report.changed = report.drift.length > 0;
+      return report;
+    },
+  };
+}
+
+export const certsReconciler: CertsReconciler = createCertsReconciler();
