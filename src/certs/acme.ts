@@ -11,7 +11,7 @@ export interface AcmeEndpoint {
   directory: string;
   /** PEM of the CA that signs the directory's own TLS certificate, added to the public roots. */
   caRoot?: string;
-  /** Attempts per request on a network error, 429 or 5xx (acme-client's retry), default 3. */
+  /** Retries per request on a network error, 429 or 5xx (acme-client's, 2 s then 4 s), default 2. */
   retries?: number;
 }
 
@@ -34,7 +34,7 @@ function configure(e: AcmeEndpoint): void {
   a.defaults.httpsAgent = e.caRoot ? new HttpsAgent({ ca: [...rootCertificates, e.caRoot], keepAlive: false }) : undefined;
   a.defaults.timeout = 30_000;
   const settings = (a.defaults as unknown as { acmeSettings: { retryMaxAttempts: number; retryDefaultDelay: number } }).acmeSettings;
-  settings.retryMaxAttempts = e.retries ?? 3;
+  settings.retryMaxAttempts = e.retries ?? 2;
   settings.retryDefaultDelay = 2;
 }
 
@@ -50,6 +50,24 @@ export function acmeErrorText(e: unknown): string {
   if (d?.type || d?.detail) return `${d.type ?? `HTTP ${x.response?.status}`}: ${d.detail ?? ''}`.trim();
   if (x.code && x.message) return `${x.code}: ${x.message}`;
   return x.message ?? String(e);
+}
+
+/**
+ * acme-client loses the cause of a network error once its retries are spent (it reports "Cannot read
+ * properties of undefined"); ask the directory once more ourselves to say what is wrong.
+ */
+async function networkCause(e: AcmeEndpoint, err: unknown): Promise<string> {
+  const x = err as { response?: unknown };
+  if (x.response !== undefined || !(err instanceof TypeError)) return acmeErrorText(err);
+  const { get } = await import('node:https');
+  return new Promise((resolve) => {
+    const req = get(e.directory, { agent: e.caRoot ? new HttpsAgent({ ca: [...rootCertificates, e.caRoot] }) : undefined, timeout: 10_000 }, (res) => {
+      res.resume();
+      resolve(`ACME directory ${e.directory} answered HTTP ${res.statusCode ?? '?'} but the request failed: ${acmeErrorText(err)}`);
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out after 10 s')));
+    req.on('error', (ne: NodeJS.ErrnoException) => resolve(`ACME directory ${e.directory} unreachable: ${ne.code ? `${ne.code} ` : ''}${ne.message}`));
+  });
 }
 
 /** Orders, validates over HTTP-01 and downloads a certificate for `names`; resolves with the PEM chain. */
@@ -74,18 +92,19 @@ export async function issueCertificate(req: IssueRequest): Promise<string> {
       },
     });
   } catch (e) {
-    throw new Error(acmeErrorText(e));
+    throw new Error(`order for ${req.names.join(',')}: ${await networkCause(req, e)}`);
   }
 }
 
 /** Revokes a certificate this account obtained (RFC 8555 §7.6). */
-export async function revokeCertificate(e: AcmeEndpoint & { accountKeyPem: string; certPem: string; reason?: number }): Promise<void> {
+export async function revokeCertificate(e: AcmeEndpoint & { email: string; accountKeyPem: string; certPem: string; reason?: number }): Promise<void> {
   const c = client(e, e.accountKeyPem);
   try {
-    await c.createAccount({ termsOfServiceAgreed: true, onlyReturnExisting: true });
+    // finds the account of this key (as auto() does); revocation is signed with it
+    await c.createAccount({ termsOfServiceAgreed: true, contact: [`mailto:${e.email}`] });
     await c.revokeCertificate(e.certPem, { reason: e.reason ?? 0 });
   } catch (err) {
-    throw new Error(acmeErrorText(err));
+    throw new Error(await networkCause(e, err));
   }
 }
 

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ReconcileContext, ReconcileReport, Reconciler } from '../agent/reconciler.js';
 import type { Config } from '../config/schema.js';
 import { ACME_STATE_DIR, afterAttempt, CHALLENGE_DIR, describeCert, mayAttempt, renewalDecision, type WantedCertificate, wantedCertificates } from './plan.js';
-import { accountKey, ensureDir, installCertificate, newPrivateKey, publishLocal, readCertFacts, readRetry, unpublishLocal, writeRetry } from './store.js';
+import { accountKey, caRootPem, ensureDir, installCertificate, newPrivateKey, publishLocal, readCertFacts, readRetry, unpublishLocal, writeRetry } from './store.js';
 
 export interface CertsReconcilerOptions {
   stateDir?: string;
@@ -42,8 +42,7 @@ export function createCertsReconciler(o: CertsReconcilerOptions = {}): CertsReco
     log.info({ names: w.names, reason, directory: acmeCfg.directory }, 'requesting a certificate from the ACME CA');
     try {
       const { issueCertificate, makeCsr } = await import('./acme.js');
-      const { readFileSync } = await import('node:fs');
-      const caRoot = acmeCfg.caRoot === undefined ? undefined : acmeCfg.caRoot.startsWith('-----') ? acmeCfg.caRoot : readFileSync(acmeCfg.caRoot, 'utf8');
+      const caRoot = caRootPem(acmeCfg.caRoot);
       const keyPem = newPrivateKey(); // a fresh key for every certificate; it reaches disk only next to its certificate
       const csrPem = await makeCsr(w.names, keyPem);
       const pctx = { config: ctx.config, log };

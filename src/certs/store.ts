@@ -96,3 +96,9 @@ export function unpublishLocal(dir: string, token: string): void {
   if (!isAcmeToken(token)) return;
   rmSync(join(dir, token), { force: true });
 }
+
+/** The `acme.caRoot` setting as PEM: inline as it is, or read from its path on the node. */
+export function caRootPem(caRoot: string | undefined): string | undefined {
+  if (caRoot === undefined) return undefined;
+  return caRoot.startsWith('-----') ? caRoot : readFileSync(caRoot, 'utf8');
+}
