@@ -21,6 +21,16 @@ export interface WantedCertificate {
   key: string;
 }
 
+/** The certificate and key files of the router's TLS listeners (one entry per distinct certificate file). Pure. */
+export function tlsFiles(cfg: Config): { listener: string; cert: string; key: string }[] {
+  const out: { listener: string; cert: string; key: string }[] = [];
+  cfg.router.listeners.forEach((l, i) => {
+    if (l.type !== 'websocket' || !l.tls || out.some((o) => o.cert === l.tls?.cert)) return;
+    out.push({ listener: l.fdName ?? String(i), cert: l.tls.cert, key: l.tls.key });
+  });
+  return out;
+}
+
 /** The certificates this node wants from its ACME CA: one per distinct TLS file pair of its websocket listeners. Pure. */
 export function wantedCertificates(cfg: Config, nodeName: string): WantedCertificate[] {
   const acme = cfg.acme;
@@ -114,3 +124,6 @@ export function describeCert(f: CertFacts | undefined, now: Date): string {
   if (!f) return 'certificate: none';
   return `certificate ${f.names.join(',') || '(no DNS names)'} issuer "${f.issuer}"${f.selfSigned ? ' (self-signed)' : ''}, ${daysLeft(f, now)} days left, serial ${f.serial}`;
 }
+
+/** Below this many days left a certificate fails the audit (renewal should have happened long before). */
+export const AUDIT_MIN_DAYS = 14;

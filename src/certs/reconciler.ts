@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { ReconcileContext, ReconcileReport, Reconciler } from '../agent/reconciler.js';
 import type { Config } from '../config/schema.js';
-import { ACME_STATE_DIR, afterAttempt, CHALLENGE_DIR, describeCert, mayAttempt, renewalDecision, type WantedCertificate, wantedCertificates } from './plan.js';
+import { ACME_STATE_DIR, afterAttempt, CHALLENGE_DIR, describeCert, mayAttempt, renewalDecision, tlsFiles, type WantedCertificate, wantedCertificates } from './plan.js';
 import { accountKey, caRootPem, ensureDir, installCertificate, newPrivateKey, publishLocal, readCertFacts, readRetry, unpublishLocal, writeRetry } from './store.js';
 
 export interface CertsReconcilerOptions {
@@ -75,11 +75,12 @@ export function createCertsReconciler(o: CertsReconcilerOptions = {}): CertsReco
     async reconcile(ctx: ReconcileContext): Promise<ReconcileReport> {
       const report: ReconcileReport = { name: 'certs', changed: false, drift: [], notes: [] };
       const acmeCfg = ctx.config.acme;
+      const t = now();
       if (!acmeCfg) {
-        report.notes.push('no acme: section: listeners keep their own certificate files');
+        // still shown in `bulwark status`: what each TLS listener presents
+        for (const f of tlsFiles(ctx.config)) report.notes.push(describeCert(readCertFacts(f.cert), t));
         return report;
       }
-      const t = now();
       const wanted = wantedCertificates(ctx.config, ctx.nodeName);
       if (wanted.length === 0) report.notes.push('no TLS listener: no certificate wanted');
       try {

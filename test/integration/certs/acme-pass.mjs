@@ -6,12 +6,15 @@ import { parseConfig } from '../../../dist/src/config/index.js';
 import { createCertsReconciler } from '../../../dist/src/certs/reconciler.js';
 import { accountKey, caRootPem } from '../../../dist/src/certs/store.js';
 import { revokeCertificate } from '../../../dist/src/certs/acme.js';
+import { certsAudit } from '../../../dist/src/certs/audit.js';
 import { createLogger } from '../../../dist/src/log/logger.js';
 
 const o = JSON.parse(process.argv[2]);
 const config = parseConfig(o.config, 'acme-test.yaml');
 const log = createLogger({ name: 'bulwark-agent', pretty: false, destination: process.stderr, level: 'debug' });
-if (o.op === 'revoke') {
+if (o.op === 'audit') {
+  process.stdout.write(JSON.stringify({ checks: await certsAudit.run({ config, nodeName: o.node }) }) + '\n');
+} else if (o.op === 'revoke') {
   const caRoot = caRootPem(config.acme.caRoot);
   const certPem = readFileSync(config.router.listeners.find((l) => l.type === 'websocket').tls.cert, 'utf8');
   await revokeCertificate({ directory: config.acme.directory, caRoot, email: config.acme.email, accountKeyPem: accountKey(o.stateDir), certPem, reason: 4 });

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, runOk } from '../../../src/util/exec.js';
 import { certFacts } from '../../../src/certs/x509.js';
 import type { ReconcileReport } from '../../../src/agent/reconciler.js';
+import type { AuditCheck } from '../../../src/audit/check.js';
 import { tempDir } from '../router/helpers.js';
 
 // The agent's certs capability against Debian's pebble (a real RFC 8555 CA) in a namespace of its own:
@@ -74,6 +75,7 @@ async function pass(opts: { extra?: string; challengeDir?: string; op?: string }
   if (r.code !== 0) throw new Error(`acme-pass exit ${r.code}: ${r.stderr}`);
   return { ...(JSON.parse(r.stdout) as { first: ReconcileReport; second: ReconcileReport }), log: r.stderr };
 }
+const audit = async () => (JSON.parse((await runOk(['ip', 'netns', 'exec', NS, process.execPath, join(ROOT, 'test/integration/certs/acme-pass.mjs'), JSON.stringify({ config: clusterConfig(), node: 'n1', op: 'audit' })])).stdout) as { checks: AuditCheck[] }).checks;
 
 const served = async (name: string): Promise<{ verified: boolean; serial: string; out: string }> => {
   const r = await run(['ip', 'netns', 'exec', NS, 'openssl', 's_client', '-connect', `${NODE}:443`, '-servername', name, '-verify_hostname', name, '-CAfile', f('root.pem'), '-verify_return_error', '-showcerts'], { timeoutMs: 20_000 });
@@ -144,6 +146,7 @@ describe('ACME against pebble', () => {
 
   it('replaces the self-signed certificate with one for the own and the shared name; keys stay 0600/0640 and out of the log', async () => {
     expect((await served('n1.example.org')).verified).toBe(false); // self-signed: does not verify
+    expect((await audit()).map((c) => `${c.id} ${c.status}`)).toEqual(['certs.https.expiry pass', 'certs.https.issuer fail', 'certs.https.names fail']);
     const p = await pass();
     expect(p.first.drift).toEqual(['certificate for n1.example.org,wamp.example.org due: self-signed']);
     expect(p.second.drift).toEqual([]);
@@ -164,6 +167,9 @@ describe('ACME against pebble', () => {
     expect(p.log).toContain('certificate installed; the router reloads it live');
     expect(p.log).not.toMatch(/PRIVATE KEY|BEGIN EC/);
     expect(readdirSync(f('challenge'))).toEqual([]); // answers removed after validation
+    const after = await audit();
+    expect(after.map((x) => `${x.id} ${x.status}`)).toEqual(['certs.https.expiry pass', 'certs.https.issuer pass', 'certs.https.names pass']);
+    expect(after[0]?.evidence).toMatch(/^n1\.example\.org,wamp\.example\.org issuer "Pebble Intermediate CA [0-9a-f]+", 89 days left/);
     firstSerial = c.serial;
   });
 
