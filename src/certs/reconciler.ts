@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { ReconcileContext, ReconcileReport, Reconciler } from '../agent/reconciler.js';
 import type { Config } from '../config/schema.js';
 import { ACME_STATE_DIR, afterAttempt, CHALLENGE_DIR, describeCert, mayAttempt, renewalDecision, tlsFiles, type WantedCertificate, wantedCertificates } from './plan.js';
-import { accountKey, caRootPem, ensureDir, installCertificate, newPrivateKey, publishLocal, readCertFacts, readRetry, unpublishLocal, writeRetry } from './store.js';
+import type { PublishTarget } from './mesh-publish.js';
+import { accountKey, caRootPem, ensureDir, installCertificate, newPrivateKey, pruneAnswers, publishLocal, readCertFacts, readRetry, unpublishLocal, writeRetry } from './store.js';
 
 export interface CertsReconcilerOptions {
   stateDir?: string;
@@ -32,6 +33,20 @@ export function createCertsReconciler(o: CertsReconcilerOptions = {}): CertsReco
   const challengeDir = o.challengeDir ?? CHALLENGE_DIR;
   const now = o.now ?? (() => new Date());
   let job: { names: string; started: Date; done: Promise<void> } | undefined;
+  let target: PublishTarget | undefined;
+  let publisher: { publish(token: string, ka: string, name: string): Promise<void>; unpublish(token: string, name: string): Promise<void> } | undefined;
+
+  /** With a shared name, answers travel over the mesh (both ways); a one-node cluster needs no mesh. */
+  async function meshAnswers(ctx: ReconcileContext): Promise<void> {
+    publisher = undefined;
+    if (ctx.config.nodes.length === 1) return;
+    const { sharedNodeMesh } = await import('../mesh/node.js');
+    const { acceptMeshAnswers, meshPublisher } = await import('./mesh-publish.js');
+    const node = sharedNodeMesh(ctx.config, ctx.nodeName, ctx.log);
+    if (!node.keys.initialized()) return;
+    acceptMeshAnswers(node, () => target);
+    if (target) publisher = meshPublisher(node, target);
+  }
 
   async function issue(ctx: ReconcileContext, w: WantedCertificate, reason: string): Promise<void> {
     const acmeCfg = ctx.config.acme;
@@ -53,8 +68,19 @@ export function createCertsReconciler(o: CertsReconcilerOptions = {}): CertsReco
         accountKeyPem: accountKey(stateDir),
         csrPem,
         names: w.names,
-        publish: (token, ka, name) => (o.publish ? o.publish(pctx, token, ka, name) : Promise.resolve(publishLocal(challengeDir, token, ka, gid))),
-        unpublish: (token, name) => (o.unpublish ? o.unpublish(pctx, token, name) : Promise.resolve(unpublishLocal(challengeDir, token))),
+        publish: async (token, ka, name) => {
+          if (o.publish) return o.publish(pctx, token, ka, name);
+          if (name === acmeCfg.sharedName && ctx.config.nodes.length > 1) {
+            if (!publisher) throw new Error(`the answer for ${name} must reach every node, but this node has not joined the mesh yet`);
+            return publisher.publish(token, ka, name);
+          }
+          publishLocal(challengeDir, token, ka, gid);
+        },
+        unpublish: async (token, name) => {
+          if (o.unpublish) return o.unpublish(pctx, token, name);
+          if (publisher && name === acmeCfg.sharedName) return publisher.unpublish(token, name);
+          unpublishLocal(challengeDir, token);
+        },
         progress: (msg) => log.info({ names: w.names }, msg),
       });
       installCertificate(w, keyPem, chain, gid);
@@ -88,6 +114,14 @@ export function createCertsReconciler(o: CertsReconcilerOptions = {}): CertsReco
       } catch (e) {
         report.error = `cannot create ${stateDir}: ${(e as Error).message}`;
         return report;
+      }
+      target = { config: ctx.config, challengeDir, log: ctx.log };
+      try {
+        if (acmeCfg.sharedName && !o.publish) await meshAnswers(ctx);
+        const pruned = pruneAnswers(challengeDir, 15 * 60_000);
+        if (pruned) report.notes.push(`${pruned} stale http-01 answer(s) removed`);
+      } catch (e) {
+        report.notes.push(`shared-name answers over the mesh unavailable: ${(e as Error).message}`);
       }
       for (const w of wanted) {
         const facts = readCertFacts(w.cert);

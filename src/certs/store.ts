@@ -1,6 +1,6 @@
 /** The files of this capability on a node: ACME account key and retry state, challenge answers, installed certificates. */
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { isAcmeToken, type RetryState, type WantedCertificate } from './plan.js';
@@ -101,4 +101,18 @@ export function unpublishLocal(dir: string, token: string): void {
 export function caRootPem(caRoot: string | undefined): string | undefined {
   if (caRoot === undefined) return undefined;
   return caRoot.startsWith('-----') ? caRoot : readFileSync(caRoot, 'utf8');
+}
+
+/** Removes answers older than `maxAgeMs` (an unpublish that never came); returns how many. */
+export function pruneAnswers(dir: string, maxAgeMs: number, now = Date.now()): number {
+  if (!existsSync(dir)) return 0;
+  let n = 0;
+  for (const f of readdirSync(dir)) {
+    const p = join(dir, f);
+    if (now - statSync(p).mtimeMs > maxAgeMs) {
+      rmSync(p, { force: true });
+      n++;
+    }
+  }
+  return n;
 }

@@ -8,7 +8,7 @@ import { tryKernelInterface, WireguardGoSupervisor, WireguardGoUnit, wireguardGo
 import { isWgKey, keysEqual } from './keys.js';
 import { KeyStore, MEMBERS_FILE, writeSecretFile, type NodeKeys } from './keystore.js';
 import { desiredInterface, formatEndpoint, meshPeers, planPeerOps, type DesiredInterface, type MeshPeer, type PeerOp } from './plan.js';
-import { bodySchemas, envelopeSchema, type Body, type MessageType, type MeshTransport } from './protocol.js';
+import { bodySchemas, envelopeSchema, type Body, type CapabilityMessage, type MessageType, type MeshTransport } from './protocol.js';
 import { decapsulatePsk, encapsulatePsk, encapsulator } from './psk.js';
 import { rotateKey, sleepUntil, type RotationResult } from './rotation.js';
 import type { MeshConfig } from './schema.js';
@@ -315,6 +315,13 @@ export class MeshNode {
     return this.transport.send(to, this.sign(to, type, body));
   }
 
+  /** Handlers other capabilities add for their own message types (signature and body already checked). */
+  private readonly capabilityHandlers = new Map<CapabilityMessage, (from: string, body: unknown) => Promise<unknown>>();
+  /** Lets a capability answer its own message type (e.g. certs: acme.publish); replaces an earlier handler. */
+  onMessage<T extends CapabilityMessage>(type: T, fn: (from: string, body: Body<T>) => Promise<unknown>): void {
+    this.capabilityHandlers.set(type, fn as (from: string, body: unknown) => Promise<unknown>);
+  }
+
   /** Handles a message from another agent: validated, signature checked, then acted on. */
   async handle(raw: unknown): Promise<unknown> {
     const env = envelopeSchema.parse(raw);
@@ -343,6 +350,12 @@ export class MeshNode {
         return this.onPskOffer(from, body as Body<'psk.offer'>);
       case 'psk.rotate':
         return { rotated: await this.rotatePsks() };
+      case 'acme.publish':
+      case 'acme.unpublish': {
+        const h = this.capabilityHandlers.get(type);
+        if (!h) throw new Error(`${type} is not handled on ${this.name}`);
+        return h(msg.from, body);
+      }
       case 'members.remove': {
         const b = body as Body<'members.remove'>;
         if (b.name === this.name) throw new Error(`${this.name} cannot be told to forget itself`);
