@@ -45,7 +45,9 @@ export function createCertsReconciler(o: CertsReconcilerOptions = {}): CertsReco
     const node = sharedNodeMesh(ctx.config, ctx.nodeName, ctx.log);
     if (!node.keys.initialized()) return;
     acceptMeshAnswers(node, () => target);
-    if (target) publisher = meshPublisher(node, target);
+    // every configured node must be a member, or the CA may ask one that never got the answer
+    const members = new Set(node.getMembers().map((m) => m.name));
+    if (target && ctx.config.nodes.every((n) => members.has(n.name))) publisher = meshPublisher(node, target);
   }
 
   async function issue(ctx: ReconcileContext, w: WantedCertificate, reason: string): Promise<void> {
@@ -142,6 +144,10 @@ export function createCertsReconciler(o: CertsReconcilerOptions = {}): CertsReco
         }
         if (!d.due) continue;
         if (!mayAttempt(retry, t)) continue;
+        if (acmeCfg.sharedName && ctx.config.nodes.length > 1 && !publisher && !o.publish) {
+          report.notes.push(`waiting for every node to join the mesh: the answer for ${acmeCfg.sharedName} must reach them all`);
+          continue;
+        }
         report.drift.push(`certificate for ${w.names.join(',')} due: ${d.reason}`);
         const started = t;
         const done = issue(ctx, w, d.reason).finally(() => {
