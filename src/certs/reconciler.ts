@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { ReconcileContext, ReconcileReport, Reconciler } from '../agent/reconciler.js';
 import type { Config } from '../config/schema.js';
-import { ACME_STATE_DIR, afterAttempt, CHALLENGE_DIR, describeCert, mayAttempt, renewalDecision, tlsFiles, type WantedCertificate, wantedCertificates } from './plan.js';
+import { ACME_STATE_DIR, AUDIT_MIN_DAYS, afterAttempt, daysLeft, CHALLENGE_DIR, describeCert, mayAttempt, renewalDecision, tlsFiles, type WantedCertificate, wantedCertificates } from './plan.js';
 import type { PublishTarget } from './mesh-publish.js';
 import { accountKey, caRootPem, ensureDir, installCertificate, newPrivateKey, pruneAnswers, publishLocal, readCertFacts, readRetry, unpublishLocal, writeRetry } from './store.js';
 
@@ -130,13 +130,13 @@ export function createCertsReconciler(o: CertsReconcilerOptions = {}): CertsReco
         report.notes.push(describeCert(facts, t));
         const retry = readRetry(stateDir, w.cert);
         const d = renewalDecision(w.names, facts, t, acmeCfg.renewBefore);
-        const usable = facts !== undefined && !facts.selfSigned && facts.notAfter.getTime() > t.getTime();
+        // A failing renewal while the installed certificate has weeks left is a note (it is retried); without a
+        // trusted certificate, or with under AUDIT_MIN_DAYS left, the capability fails.
+        const usable = facts !== undefined && !facts.selfSigned && daysLeft(facts, t) >= AUDIT_MIN_DAYS;
         if (retry.failures > 0) {
           const line = `last ACME attempt failed (${retry.failures}x): ${retry.lastError ?? '?'}; next try ${retry.nextAttemptAt ?? 'now'}`;
-          // A failing renewal with a good certificate in place is a warning; without one the node serves no trusted TLS.
-          if (usable && !d.due) report.notes.push(line);
-          else if (!job) report.error = line;
-          else report.notes.push(line);
+          if (usable || job) report.notes.push(line);
+          else report.error = line;
         }
         if (job) {
           report.notes.push(`certificate request for ${job.names} under way since ${job.started.toISOString()}`);
