@@ -14,6 +14,7 @@ export async function loadReconcilers(): Promise<Reconciler<Config>[]> {
     (await import('../hardening/reconciler.js')).reconciler,
     (await import('../mesh/reconciler.js')).meshReconciler,
     (await import('../containers/reconciler.js')).containersReconciler,
+    (await import('../certs/reconciler.js')).createCertsReconciler({ peers: (await import('../mesh/peers.js')).meshPeerMessenger }),
   ];
 }
 
@@ -23,6 +24,7 @@ export async function loadAuditProviders(): Promise<AuditProvider<Config>[]> {
     (await import('../hardening/audit.js')).provider,
     (await import('../mesh/audit.js')).meshAuditProvider,
     (await import('../containers/audit.js')).containersAudit,
+    (await import('../certs/audit.js')).certsAudit,
   ];
 }
 

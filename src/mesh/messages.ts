@@ -1,6 +1,6 @@
 import type { MeshContext } from './context.js';
 import { onPeerRotation, rotateOwnKey } from './key-rotation.js';
-import { bodySchemas, envelopeSchema, type Body, type MessageType } from './protocol.js';
+import { bodySchemas, envelopeSchema, type Body, type CapabilityMessage, type MessageType } from './protocol.js';
 import { onPskOffer, rotateAllPsks, rotatePsks } from './psk-rotation.js';
 import { signMessage, type MessageVerifier, type SignedMessage } from './signing.js';
 
@@ -11,9 +11,16 @@ export function signFor<T extends MessageType>(ctx: MeshContext, to: string, typ
 
 /**
  * Handles a message from another agent: validated, signature checked against the sender's key on record, then
- * acted on. `forgetMember` is the node's own (it reconverges the interface).
+ * acted on. `forgetMember` is the node's own (it reconverges the interface); `capabilityHandlers` answer the message
+ * types other capabilities own (e.g. certs: acme.publish).
  */
-export async function handleMessage(ctx: MeshContext, verifier: MessageVerifier, raw: unknown, forgetMember: (name: string) => Promise<void>): Promise<unknown> {
+export async function handleMessage(
+  ctx: MeshContext,
+  verifier: MessageVerifier,
+  raw: unknown,
+  forgetMember: (name: string) => Promise<void>,
+  capabilityHandlers: ReadonlyMap<CapabilityMessage, (from: string, body: unknown) => Promise<unknown>> = new Map(),
+): Promise<unknown> {
   const env = envelopeSchema.parse(raw);
   const msg = verifier.verify(env as SignedMessage);
   const type = env.type;
@@ -40,6 +47,12 @@ export async function handleMessage(ctx: MeshContext, verifier: MessageVerifier,
       return onPskOffer(ctx, from, body as Body<'psk.offer'>);
     case 'psk.rotate':
       return { rotated: await rotatePsks(ctx) };
+    case 'acme.publish':
+    case 'acme.unpublish': {
+      const h = capabilityHandlers.get(type);
+      if (!h) throw new Error(`${type} is not handled on ${ctx.name}`);
+      return h(msg.from, body);
+    }
     case 'members.remove': {
       const b = body as Body<'members.remove'>;
       if (b.name === ctx.name) throw new Error(`${ctx.name} cannot be told to forget itself`);

@@ -8,7 +8,7 @@ import { KeyStore } from './keystore.js';
 import { Membership, type MemberFacts } from './members.js';
 import { handleMessage, signFor } from './messages.js';
 import { desiredInterface, formatEndpoint, meshPeers, planPeerOps, type DesiredInterface, type MeshPeer, type PeerOp } from './plan.js';
-import type { Body, MessageType, MeshTransport } from './protocol.js';
+import type { Body, CapabilityMessage, MessageType, MeshTransport } from './protocol.js';
 import { pairsDueForPsk, rotateAllPsks, rotatePsks } from './psk-rotation.js';
 import type { RotationResult } from './rotation.js';
 import type { MeshConfig } from './schema.js';
@@ -276,9 +276,16 @@ export class MeshNode implements MeshContext {
     return this.transport.send(to, this.sign(to, type, body));
   }
 
+  /** Handlers other capabilities add for their own message types (signature and body already checked). */
+  private readonly capabilityHandlers = new Map<CapabilityMessage, (from: string, body: unknown) => Promise<unknown>>();
+  /** Lets a capability answer its own message type (e.g. certs: acme.publish); replaces an earlier handler. */
+  onMessage<T extends CapabilityMessage>(type: T, fn: (from: string, body: Body<T>) => Promise<unknown>): void {
+    this.capabilityHandlers.set(type, fn as (from: string, body: unknown) => Promise<unknown>);
+  }
+
   /** Handles a message from another agent: validated, signature checked, then acted on. */
   handle(raw: unknown): Promise<unknown> {
-    return handleMessage(this, this.verifier, raw, (name) => this.forgetMember(name));
+    return handleMessage(this, this.verifier, raw, (name) => this.forgetMember(name), this.capabilityHandlers);
   }
 
   /** Rotates this node's WireGuard key with every peer (see rotation.ts). */

@@ -137,6 +137,8 @@ const redirectListener = z.strictObject({
   ...bindFields,
   /** https origin to send to; default: https:// + the request's Host without port. */
   to: z.string().regex(/^https:\/\/[^/\s]+$/).optional(),
+  /** Serve ACME HTTP-01 answers (/.well-known/acme-challenge/TOKEN) from this directory before redirecting. */
+  acmeChallengeDir: z.string().regex(/^\//, 'must be an absolute path').optional(),
 });
 
 const listenerSchema = z
@@ -256,11 +258,11 @@ export const routerSchema = z
         ctx.addIssue({ code: 'custom', path: ['listeners', i, 'component'], message: `no component "${l.component}" in router.components` });
       }
       if (l.type === 'websocket') {
-        l.paths?.forEach((p, j) =>
+        l.paths?.forEach((p, j) => {
           p.realms?.forEach((r, k) => {
             if (!realms.has(r)) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'paths', j, 'realms', k], message: `no realm "${r}" in router.realms` });
-          }),
-        );
+          });
+        });
       }
     });
     for (const m of ['ticket', 'wampcra', 'cryptosign'] as const) {

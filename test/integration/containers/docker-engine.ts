@@ -68,7 +68,6 @@ export async function startDockerEngine(work: string, say: (m: string) => void =
   const runSystemd = join(work, 'run-systemd');
   mkdirSync(join(runSystemd, 'journal'), { recursive: true });
   const journalFile = join(work, 'journal.jsonl');
-  const logFile = join(work, 'dockerd.log');
   const receiver = spawn('/usr/bin/python3', ['-c', JOURNAL_RECEIVER, join(runSystemd, 'journal/socket'), journalFile], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     receiver.once('error', reject);
