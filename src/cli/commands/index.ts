@@ -16,5 +16,6 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
   firewall: { summary: 'plan, apply, confirm, roll back and inspect the nftables firewall', load: async () => (await import('../../firewall/command.js')).command },
   audit: { summary: 'check live nodes against the policy; exit 1 on any failure', load: async () => (await import('../../audit/audit-command.js')).command },
   router: { summary: 'run the WAMP router in the foreground (what bulwark-router runs)', load: async () => (await import('../../router/command.js')).command },
+  principal: { summary: 'WAMP principals: add, list, rotate, revoke, enroll, approve, reject', load: async () => (await import('../../principals/command.js')).command },
   app: { summary: 'app containers: add, remove, list, logs', load: async () => (await import('../../containers/command.js')).command },
 };
