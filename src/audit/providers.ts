@@ -7,5 +7,6 @@ export async function loadAuditProviders(): Promise<AuditProvider[]> {
     (await import('../hardening/audit.js')).provider,
     (await import('../mesh/audit.js')).meshAuditProvider,
     (await import('../containers/audit.js')).containersAudit,
+    (await import('../principals/audit.js')).principalsAudit,
   ];
 }

@@ -190,3 +190,23 @@ describe('command line', () => {
     expect(() => parsePrincipalArgs(['revoke', 'bad name'])).toThrow(/valid authid/);
   });
 });
+
+describe('audit', () => {
+  it('flags principals past expiry and credentials older than the rotation age', async () => {
+    const { evaluatePrincipals, evaluateStoreFiles } = await import('../../../src/principals/audit.js');
+    const D = 86_400_000;
+    const old = add(T0 - 100 * D);
+    const fresh = planAdd(undefined, { realm: 'app', authid: 'fresh', role: 'user', method: 'ticket', value: 'scrypt$fresh-xxxxxxxxxx' }, T0 - D);
+    const gone = planAdd(undefined, { realm: 'app', authid: 'gone', role: 'user', method: 'ticket', value: 'scrypt$gone-xxxxxxxxxxx', expiresAt: T0 - 1 }, T0 - 2 * D);
+    const revoked = planRevoke(planAdd(undefined, { realm: 'app', authid: 'rev', role: 'user', method: 'ticket', value: 'scrypt$rev-xxxxxxxxxxxx', expiresAt: T0 - 1 }, T0 - 200 * D), T0 - 150 * D);
+    const store = [old, fresh, gone, revoked].reduce((s, r) => applyRecord(s, r).store, emptyStore());
+    const [expired, age] = evaluatePrincipals(store, T0, 90);
+    expect(expired).toMatchObject({ id: 'principals.expired', status: 'fail', evidence: 'past expiry, not revoked: app/gone' });
+    expect(age).toMatchObject({ id: 'principals.rotation-age', status: 'fail', evidence: 'not rotated in 90 days: app/alice (100 d)' });
+    const rotated = planRotate(old, 'scrypt$rotated-xxxxxxxxxx', H, T0);
+    expect(evaluatePrincipals(applyRecord(emptyStore(), rotated).store, T0, 90).map((c) => c.status)).toEqual(['pass', 'pass']);
+    expect(evaluatePrincipals(store, T0, 0)[1]!.status).toBe('n/a');
+    expect(evaluateStoreFiles({ mode: 0o100640, uid: 0 }, { mode: 0o40750, uid: 0 }).status).toBe('pass');
+    expect(evaluateStoreFiles({ mode: 0o100644, uid: 0 }, { mode: 0o40750, uid: 0 }).status).toBe('fail');
+  });
+});
