@@ -79,7 +79,8 @@ router:
     # 443 and 80 are systemd's sockets, handed to the router container by name.
     - type: websocket
       fdName: https
-      auth: [anonymous]
+      # anonymous for the public role; ticket/cryptosign for principals from \`bulwark principal\`
+      auth: [anonymous, ticket, cryptosign]
       # Made on each node at first start (self-signed); replace with your CA's certificate.
       tls: { cert: /var/lib/bulwark/router/tls/cert.pem, key: /var/lib/bulwark/router/tls/key.pem }
     - { type: redirect, fdName: http }
