@@ -66,7 +66,7 @@ a later one. The router re-reads the store on reload (SIGHUP): no restart, no ot
 
   --realm R       the realm (default: the only realm in router.realms)
   --expires WHEN  the principal stops authenticating then: a duration (90d, 12h) or an ISO date
-  --overlap D     durations: 90s, 15m, 24h, 7d
+  --overlap D, --code-ttl D   durations like 90s, 15m, 24h, 7d
   --node N/--all  the nodes to act on (default: all nodes; on a node: this node only)
   --json          one JSON document on stdout
 
@@ -155,6 +155,13 @@ export function parsePrincipalArgs(args: string[]): ParsedPrincipalArgs {
     }
   };
   if (v.all && v.node?.length) throw new UsageError('give --node or --all, not both');
+  if (v.expires !== undefined) {
+    try {
+      parseExpiry(v.expires, Date.now());
+    } catch (e) {
+      throw new UsageError(`--expires: ${(e as Error).message}`);
+    }
+  }
   return {
     sub: s,
     name,

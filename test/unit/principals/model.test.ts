@@ -210,3 +210,38 @@ describe('audit', () => {
     expect(evaluateStoreFiles({ mode: 0o100644, uid: 0 }, { mode: 0o40750, uid: 0 }).status).toBe('fail');
   });
 });
+
+describe('planChange and list rows (the CLI core)', () => {
+  it('add/rotate tickets: the shown ticket verifies against the stored hash, the old one keeps its overlap; list shows lagging nodes and pending keys', async () => {
+    const { planChange, listRows } = await import('../../../src/principals/command.js');
+    const { verifyTicket } = await import('../../../src/router/auth/ticket.js');
+    const { configSchema } = await import('../../../src/config/schema.js');
+    const cfg = configSchema.parse({
+      cluster: 'lab',
+      nodes: [{ name: 'n1', ssh: 'root@198.51.100.11', endpoint: '192.0.2.11' }],
+      router: { realms: [{ name: 'app', roles: [{ name: 'user' }] }], principals: { rotationOverlapSeconds: 60 } },
+    });
+    const added = planChange(parsePrincipalArgs(['add', 'alice', '--method', 'ticket', '--role', 'user']), cfg, 'app', undefined, [], T0);
+    expect(verifyTicket(String(added.reveal.ticket), added.record.credentials[0]!.value)).toBe(true);
+    const rotated = planChange(parsePrincipalArgs(['rotate', 'alice']), cfg, 'app', added.record, [], T0 + 1000);
+    expect(rotated.record.credentials.map((c) => c.notAfter)).toEqual([T0 + 61_000, undefined]);
+    expect(verifyTicket(String(rotated.reveal.ticket), rotated.record.credentials[1]!.value)).toBe(true);
+    expect(() => planChange(parsePrincipalArgs(['approve', 'alice']), cfg, 'app', rotated.record, [], T0 + 2000)).toThrow(PrincipalError);
+    const enrolled = planChange(parsePrincipalArgs(['enroll', 'dev1', '--role', 'user']), cfg, 'app', undefined, [], T0);
+    expect(codeMatches(String(enrolled.reveal.activationCode), enrolled.record.enrolment!.codeHash)).toBe(true);
+    const sub: Submission = { realm: 'app', authid: 'dev1', enrolmentId: enrolled.record.enrolment!.id, pubkey: KEY_A, at: T0, source: '192.0.2.1' };
+    const rows = listRows(
+      [
+        { node: 'n1', dump: { store: { format: 1, principals: [rotated.record, enrolled.record] }, submissions: [sub] } },
+        { node: 'n2', dump: { store: { format: 1, principals: [added.record, enrolled.record] }, submissions: [] } },
+        { node: 'n3' },
+      ],
+      T0 + 3000,
+    );
+    expect(rows.map((r) => [r.authid, r.state, r.lagging])).toEqual([
+      ['alice', 'active', ['n2']],
+      ['dev1', 'pending', []],
+    ]);
+    expect(rows[1]!.submitted).toEqual([{ node: 'n1', pubkey: KEY_A, at: T0, source: '192.0.2.1' }]);
+  });
+});
