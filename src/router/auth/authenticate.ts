@@ -102,10 +102,12 @@ export function startAuth(cfg: RouterConfig, listener: WampListenerConfig, realm
           extra: {},
           verify: (sig) => {
             if (p) return verifyTicket(sig, p.hash) ? { realm, authid, authrole: p.role, authmethod: 'ticket', authprovider: 'static' } : null;
-            // every live hash (two during a rotation's overlap); hash even for unknown authids so timing does not tell them apart
-            const hashes = rec && env ? liveCredentials(rec, env.now()).map((c) => c.value) : [];
+            // the record as it is now (a revoke may have come since HELLO); every live hash (two during a
+            // rotation's overlap); hash even for unknown authids so timing does not tell them apart
+            const now = rec ? storeRecord(env, realm, authid, 'ticket') : undefined;
+            const hashes = now && env ? liveCredentials(now, env.now()).map((c) => c.value) : [];
             if (hashes.length === 0) return (verifyTicket(sig, DECOY_TICKET), null);
-            return hashes.some((h) => verifyTicket(sig, h)) && rec && env ? storeOutcome(rec, authid, 'ticket', env) : null;
+            return hashes.some((h) => verifyTicket(sig, h)) && now && env ? storeOutcome(now, authid, 'ticket', env) : null;
           },
         };
       }
@@ -132,9 +134,10 @@ export function startAuth(cfg: RouterConfig, listener: WampListenerConfig, realm
           verify: (sig) => {
             if (p) return verifyCra(p.derivedKey, challenge, sig) ? { realm, authid, authrole: p.role, authmethod: 'wampcra', authprovider: 'static' } : null;
             // a rotation keeps salt and iterations, so old and new secrets answer the same challenge
-            const keys = rec && env ? liveCredentials(rec, env.now()).map((c) => c.value) : [];
+            const now = rec ? storeRecord(env, realm, authid, 'wampcra') : undefined;
+            const keys = now && env && now.cra?.salt === salt ? liveCredentials(now, env.now()).map((c) => c.value) : [];
             if (keys.length === 0) return (verifyCra(DECOY.toString('base64'), challenge, sig), null);
-            return keys.some((k) => verifyCra(k, challenge, sig)) && rec && env ? storeOutcome(rec, authid, 'wampcra', env) : null;
+            return keys.some((k) => verifyCra(k, challenge, sig)) && now && env ? storeOutcome(now, authid, 'wampcra', env) : null;
           },
         };
       }
@@ -143,7 +146,6 @@ export function startAuth(cfg: RouterConfig, listener: WampListenerConfig, realm
         if (pubkey === undefined) continue;
         if (authextra.activation_code !== undefined) return startEnrolment(realm, authid, pubkey, authextra.activation_code, env);
         const p = cfg.auth.cryptosign.find((t) => t.realm === realm && t.pubkeys.includes(pubkey) && (authid === undefined || t.authid === authid));
-        const found = p || !env ? undefined : env.book?.byPubkey(realm, pubkey, authid, env.now());
         const challenge = randomBytes(32).toString('hex');
         return {
           kind: 'challenge',
@@ -152,6 +154,8 @@ export function startAuth(cfg: RouterConfig, listener: WampListenerConfig, realm
           verify: (sig) => {
             if (!verifyCryptosign(pubkey, challenge, sig)) return null;
             if (p) return { realm, authid: p.authid, authrole: p.role, authmethod: 'cryptosign', authprovider: 'static' };
+            // looked up now, not at HELLO: a revoke may have come in between
+            const found = env?.book?.byPubkey(realm, pubkey, authid, env.now());
             if (!found || !env) return null;
             if (found.how === 'live' || env.autoApprove) return storeOutcome(found.rec, found.rec.authid, 'cryptosign', env);
             logSecurityEvent(env.log, 'principal.refused', { why: 'pending', realm, authid: found.rec.authid, peer: env.source });

@@ -148,6 +148,18 @@ describe('store principals at the message level', () => {
     expect(lines.some((l) => l.event === 'session.killed' && l.authid === 'dave')).toBe(true);
   });
 
+  it('a revoke that lands between HELLO and AUTHENTICATE is honoured', () => {
+    const r = ticketRec('gina', 'gina-t');
+    const { router, peer, write } = setup([r]);
+    const p = peer();
+    p.in([1, 'app', { ...ROLES, authmethods: ['ticket'], authid: 'gina' }]);
+    expect(p.take()[0]?.[0]).toBe(CHALLENGE);
+    write([planRevoke(r, T())]);
+    router.reloadPrincipals();
+    p.in([AUTHENTICATE, 'gina-t', {}]);
+    expect(p.take()[0]).toEqual([ABORT, { message: 'authentication failed' }, 'wamp.error.authentication_failed']);
+  });
+
   it('a bad store on reload keeps the previous principals', () => {
     const { router, peer } = setup([ticketRec('erin', 'erin-t')]);
     writeFileSync(router.book!.file, '{"format":1,"principals":[{"realm":"app"}]}');
