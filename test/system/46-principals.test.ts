@@ -83,4 +83,29 @@ describe('bulwark principal on the lab', () => {
     const log = await onMachine('n2', 'journalctl -u bulwark-router -o cat --no-pager | grep session.killed | tail -1');
     expect(log.stdout).toContain('"authid":"lab-client"');
   }, 120_000);
+
+  it('expiry: an expired principal is refused with principal_expired, listed as expired and flagged by audit', async () => {
+    const r = await principal(['add', 'lab-temp', '--method', 'ticket', '--role', 'public', '--expires', '20s']);
+    const list = (await principal(['list'])) as { principals: { authid: string; expiresAt: number; state: string }[] };
+    const rec = list.principals.find((p) => p.authid === 'lab-temp')!;
+    expect(rec.state).toBe('active');
+    expect(await join_('n1', String(r.ticket))).toMatchObject({ ok: true, authid: 'lab-temp' });
+    await new Promise((res) => setTimeout(res, Math.max(0, rec.expiresAt - Date.now()) + 300));
+    const refused = await join_('n3', String(r.ticket));
+    expect(refused.ok).toBe(false);
+    expect(refused.error).toMatch(/bulwark.error.principal_expired/);
+    const after = (await principal(['list'])) as { principals: { authid: string; state: string }[] };
+    expect(after.principals.find((p) => p.authid === 'lab-temp')?.state).toBe('expired');
+    const audit = await bulwark(['audit', '--node', 'n2', '--json'], { timeoutMs: 120_000 });
+    expect(audit.code).toBe(1);
+    const checks = (JSON.parse(audit.stdout) as { nodes: { checks: { id: string; status: string; evidence: string }[] }[] }).nodes[0]!.checks;
+    expect(checks.find((c) => c.id === 'principals.expired')).toMatchObject({ status: 'fail', evidence: 'past expiry, not revoked: app/lab-temp' });
+    expect(checks.find((c) => c.id === 'principals.store-mode')?.status).toBe('pass');
+    expect(checks.find((c) => c.id === 'container.router.mounts')?.status).toBe('pass');
+    // revoking clears the audit finding
+    await principal(['revoke', 'lab-temp']);
+    const clean = await bulwark(['audit', '--node', 'n2', '--json'], { timeoutMs: 120_000 });
+    const c2 = (JSON.parse(clean.stdout) as { nodes: { checks: { id: string; status: string }[] }[] }).nodes[0]!.checks;
+    expect(c2.find((c) => c.id === 'principals.expired')?.status).toBe('pass');
+  }, 180_000);
 });
