@@ -17,8 +17,8 @@ const CLIENT = resolve('test/system/clients/join.mjs');
 let holder: ChildProcess | undefined;
 
 /** Joins node `n` from outside with a ticket; the client's verdict line. */
-async function join_(n: string, ticket: string): Promise<{ ok: boolean; authid?: string; authprovider?: string; error?: string }> {
-  const r = await runCmd(['ip', 'netns', 'exec', OUTSIDE_NS, 'node', CLIENT, url(n), ca(n), 'lab-client', ticket], { timeoutMs: 30_000 });
+async function join_(n: string, ticket: string, authid = 'lab-client'): Promise<{ ok: boolean; authid?: string; authprovider?: string; error?: string }> {
+  const r = await runCmd(['ip', 'netns', 'exec', OUTSIDE_NS, 'node', CLIENT, url(n), ca(n), authid, ticket], { timeoutMs: 30_000 });
   const line = r.stdout.split('\n').find((l) => l.startsWith('{"ok"'));
   return JSON.parse(line ?? `{"ok":false,"error":${JSON.stringify(r.stdout + r.stderr)}}`) as { ok: boolean };
 }
@@ -89,9 +89,9 @@ describe('bulwark principal on the lab', () => {
     const list = (await principal(['list'])) as { principals: { authid: string; expiresAt: number; state: string }[] };
     const rec = list.principals.find((p) => p.authid === 'lab-temp')!;
     expect(rec.state).toBe('active');
-    expect(await join_('n1', String(r.ticket))).toMatchObject({ ok: true, authid: 'lab-temp' });
+    expect(await join_('n1', String(r.ticket), 'lab-temp')).toMatchObject({ ok: true, authid: 'lab-temp' });
     await new Promise((res) => setTimeout(res, Math.max(0, rec.expiresAt - Date.now()) + 300));
-    const refused = await join_('n3', String(r.ticket));
+    const refused = await join_('n3', String(r.ticket), 'lab-temp');
     expect(refused.ok).toBe(false);
     expect(refused.error).toMatch(/bulwark.error.principal_expired/);
     const after = (await principal(['list'])) as { principals: { authid: string; state: string }[] };
