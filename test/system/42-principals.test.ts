@@ -1,3 +1,4 @@
+// Runs before 44-first-app and 45-acme (which switches the lab to ACME certificates): it pins each node's self-made certificate.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -96,7 +97,7 @@ describe('bulwark principal on the lab', () => {
     expect(refused.error).toMatch(/bulwark.error.principal_expired/);
     const after = (await principal(['list'])) as { principals: { authid: string; state: string }[] };
     expect(after.principals.find((p) => p.authid === 'lab-temp')?.state).toBe('expired');
-    const audit = await bulwark(['audit', '--node', 'n2', '--json'], { timeoutMs: 120_000 });
+    const audit = await bulwark(['audit', 'n2', '--json'], { timeoutMs: 120_000 });
     expect(audit.code).toBe(1);
     const checks = (JSON.parse(audit.stdout) as { nodes: { checks: { id: string; status: string; evidence: string }[] }[] }).nodes[0]!.checks;
     expect(checks.find((c) => c.id === 'principals.expired')).toMatchObject({ status: 'fail', evidence: 'past expiry, not revoked: app/lab-temp' });
@@ -104,7 +105,7 @@ describe('bulwark principal on the lab', () => {
     expect(checks.find((c) => c.id === 'container.router.mounts')?.status).toBe('pass');
     // revoking clears the audit finding
     await principal(['revoke', 'lab-temp']);
-    const clean = await bulwark(['audit', '--node', 'n2', '--json'], { timeoutMs: 120_000 });
+    const clean = await bulwark(['audit', 'n2', '--json'], { timeoutMs: 120_000 });
     const c2 = (JSON.parse(clean.stdout) as { nodes: { checks: { id: string; status: string }[] }[] }).nodes[0]!.checks;
     expect(c2.find((c) => c.id === 'principals.expired')?.status).toBe('pass');
   }, 180_000);
