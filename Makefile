@@ -5,7 +5,7 @@ NODE  ?= node
 BULWARK := $(NODE) dist/src/cli/main.js
 LAB_CONFIG ?= .lab/bulwark.yaml
 
-.PHONY: all deps build test unit lab lab-down lab-status bench clean
+.PHONY: all deps build format test unit lab lab-down lab-status bench clean
 
 all: build
 
@@ -13,9 +13,13 @@ deps: ## apt + npm dependencies (idempotent; apt only when something is missing)
 	@bash .ci/install-deps.sh
 
 build: node_modules/.package-lock.json
+	@echo "build: lint (biome)"; npx biome lint --reporter=summary
 	@echo "build: tsc"; npx tsc -p tsconfig.json
 	@echo "build: type-check tests and benchmarks"; npx tsc -p tsconfig.check.json
-	@$(NODE) dist/src/provision/runtime-build.js
+	@$(NODE) dist/tools/runtime-build.js
+
+format: node_modules/.package-lock.json ## rewrite src, test, bench and tools in the project's format (biome.json)
+	npx biome format --write
 
 node_modules/.package-lock.json: package.json package-lock.json
 	@bash .ci/install-deps.sh

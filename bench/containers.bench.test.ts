@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import autobahn from 'autobahn';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { appContainerName, podmanAppArgv } from '../src/containers/argv.js';
-import { buildAppImageArchive, echoAppSpec } from '../src/containers/image-app.js';
+import { buildAppImageArchive, echoAppSpec } from '../test/helpers/image-app.js';
 import { loadImageArchive, podman } from '../src/containers/podman.js';
 import { routerComponents } from '../src/containers/plan.js';
 import { mergeComponents } from '../src/containers/router-components.js';

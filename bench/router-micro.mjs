@@ -13,10 +13,10 @@ const cfg = routerSchema.parse({
 });
 const router = new Router(cfg, pino({ level: 'silent' }));
 const listener = { name: 'l', cfg: cfg.listeners[0], component: { realm: 'app', authid: 'bench', authrole: 'bench', authmethod: 'anonymous', authprovider: 'static' } };
-let bytes = 0;
+let _bytes = 0;
 function conn(onMsg) {
   return { serializer: cbor, info: { type: 'rawsocket', protocol: 'wamp.2.cbor', peer: 'unix', source: 'unix', listener: 'l', tls: false },
-    send(out) { const b = out.encode(cbor); bytes += b.length; onMsg?.(b); }, close() {} };
+    send(out) { const b = out.encode(cbor); _bytes += b.length; onMsg?.(b); }, close() {} };
 }
 const HELLO = cbor.encode([1, 'app', { roles: { caller: {}, callee: {}, publisher: {}, subscriber: {} } }]);
 function session(onMsg) { const s = router.attach(conn(onMsg), listener); s.receive(cbor.decode(HELLO)); return s; }
@@ -54,7 +54,7 @@ function memorySocket() {
   const s = new EventEmitter();
   return Object.assign(s, {
     destroyed: false, writableLength: 0, setNoDelay() {}, cork() {}, uncork() {}, end() {}, destroy() { s.destroyed = true; },
-    write(b, cb) { bytes += b.length; if (cb) process.nextTick(cb); return true; },
+    write(b, cb) { _bytes += b.length; if (cb) process.nextTick(cb); return true; },
   });
 }
 const rsFrame = (p) => { const h = Buffer.alloc(4); h.writeUIntBE(p.length, 1, 3); return Buffer.concat([h, p]); };

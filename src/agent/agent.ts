@@ -9,8 +9,7 @@ import type { Config } from '../config/schema.js';
 import { sdNotify, watchdogIntervalMs } from '../systemd/notify.js';
 import { VERSION } from '../version.js';
 import { serveControl, type ControlRequest } from './control.js';
-import type { ReconcileReport, Reconciler } from './reconciler.js';
-import { loadReconcilers } from './reconcilers.js';
+import type { ReconcileReport, Reconciler } from '../core/reconciler.js';
 
 export interface AgentStatus {
   node: string;
@@ -29,8 +28,8 @@ export interface AgentOptions {
   identityPath?: string;
   socketPath?: string;
   intervalMs?: number;
-  /** Defaults to every capability's reconciler (reconcilers.ts). */
-  reconcilers?: Reconciler[];
+  /** Every capability's reconciler, in the order they run (src/cli/plugins.ts). */
+  reconcilers: Reconciler<Config>[];
   /** How long one reconciler may hold up a pass (default 15 s); it finishes in the background. */
   budgetMs?: number;
 }
@@ -50,7 +49,7 @@ export function summarize(reports: ReconcileReport[] | undefined, configError?: 
 export class Agent {
   private config?: Config;
   private configError?: string;
-  private reconcilers: Reconciler[] = [];
+  private reconcilers: Reconciler<Config>[] = [];
   private last?: AgentStatus['lastReconcile'];
   private running?: Promise<ReconcileReport[]>;
   private timer?: NodeJS.Timeout;
@@ -141,7 +140,7 @@ export class Agent {
 
   async start(): Promise<void> {
     this.loadConfig();
-    this.reconcilers = this.o.reconcilers ?? (await loadReconcilers());
+    this.reconcilers = this.o.reconcilers;
     this.server = await serveControl(this.o.socketPath ?? AGENT_SOCKET, (req: ControlRequest) =>
       req.op === 'status' ? Promise.resolve(this.status()) : (req.op === 'reload' ? this.reload() : this.reconcile()).then(() => this.status()),
     );

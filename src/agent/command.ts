@@ -1,7 +1,12 @@
-import { EXIT, type Command } from '../cli/command.js';
+import type { Config } from '../config/schema.js';
+import { parseArgs } from 'node:util';
+import { EXIT, type Command } from '../core/command.js';
+import { UsageError } from '../core/errors.js';
+import type { Reconciler } from '../core/reconciler.js';
 import { Agent } from './agent.js';
 
-export const command: Command = {
+/** `bulwark agent`; `reconcilers` are the capabilities' reconcilers, in order (src/cli/plugins.ts). */
+export const agentCommand = (reconcilers: () => Promise<Reconciler<Config>[]>): Command => ({
   name: 'agent',
   summary: 'run the host agent (what bulwark-agent.service starts)',
   help: `Usage: bulwark agent
@@ -16,7 +21,9 @@ reconcile, and returns when that is done; a bad config is rejected and the last 
 
 Exit codes: 0 stopped by SIGTERM / reloaded, 1 could not start / the reloaded config was rejected.`,
   async run(ctx, args) {
-    if (args[0] === 'reload') {
+    const { positionals } = parseArgs({ args, options: {}, allowPositionals: true, strict: true });
+    if (positionals.length > 1 || (positionals[0] !== undefined && positionals[0] !== 'reload')) throw new UsageError(`unexpected ${positionals.join(' ')}`);
+    if (positionals[0] === 'reload') {
       const { askAgent } = await import('./control.js');
       const { AGENT_SOCKET } = await import('../config/locate.js');
       const st = (await askAgent(AGENT_SOCKET, { op: 'reload' }, 120_000)) as { summary?: string; error?: string };
@@ -24,7 +31,7 @@ Exit codes: 0 stopped by SIGTERM / reloaded, 1 could not start / the reloaded co
       ctx.out.write(`${st.summary}\n`);
       return st.summary?.startsWith('config error') ? EXIT.CHECK_FAILED : EXIT.OK;
     }
-    const agent = new Agent({ log: ctx.log });
+    const agent = new Agent({ log: ctx.log, reconcilers: await reconcilers() });
     process.on('SIGHUP', () => void agent.reload());
     const stopped = new Promise<void>((resolve) => {
       const stop = () => void agent.stop().then(resolve, resolve);
@@ -40,4 +47,4 @@ Exit codes: 0 stopped by SIGTERM / reloaded, 1 could not start / the reloaded co
     setTimeout(() => process.exit(EXIT.OK), 300).unref();
     return EXIT.OK;
   },
-};
+});

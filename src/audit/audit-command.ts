@@ -1,14 +1,17 @@
 import { parseArgs } from 'node:util';
-import { EXIT, type Command } from '../cli/command.js';
+import type { Config } from '../config/schema.js';
+import type { AuditProvider } from '../core/audit.js';
+import { EXIT, type Command } from '../core/command.js';
 import { loadConfig } from '../config/index.js';
-import { onNode, resolveTargets, runOnNodes } from '../provision/fanout.js';
-import { loadAuditProviders } from './providers.js';
+import { actOnNodes, reportFailures } from '../remote/act.js';
+import { TARGET_OPTIONS } from '../remote/select.js';
 import { auditFailed, renderAudit, runProviders, type NodeAudit } from './run-providers.js';
 
-export const command: Command = {
+/** `bulwark audit`; `providers` are the capabilities' checks (src/cli/plugins.ts). */
+export const auditCommand = (providers: () => Promise<AuditProvider<Config>[]>): Command => ({
   name: 'audit',
   summary: 'check live nodes against the policy (firewall, dumps, sysctls, ...); exit 1 on any failure',
-  help: `Usage: bulwark [-c FILE] audit [NODE...|--all] [--json]
+  help: `Usage: bulwark [-c FILE] audit [NODE...|--node N...|--all] [--json]
 
 Runs every capability's checks on the node: table inet bulwark present and equal to the plan, chain
 policies drop, each core/kernel dump mechanism (file and live value), each hardening sysctl, and more as
@@ -21,26 +24,21 @@ nodes (or --all) over SSH.
 
 Exit codes: 0 every check passed or is n/a, 1 a check failed, 2 usage or config error, 3 a node failed.`,
   async run(ctx, args) {
-    const { values, positionals } = parseArgs({ args, options: { all: { type: 'boolean' } }, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({ args, options: TARGET_OPTIONS, allowPositionals: true, strict: true });
     const config = loadConfig(ctx.configPath);
-    const self = onNode();
-    const audits: NodeAudit[] = [];
-    let nodeFailed = false;
-    if (self && !values.all && (positionals.length === 0 || (positionals.length === 1 && positionals[0] === self))) {
-      audits.push({ node: self, checks: await runProviders(await loadAuditProviders(), { config, nodeName: self }) });
-    } else {
-      const nodes = resolveTargets(config, positionals, Boolean(values.all));
-      for (const r of await runOnNodes(ctx, config, nodes, ['audit', '--json'])) {
-        try {
-          audits.push(...(JSON.parse(r.stdout) as { nodes: NodeAudit[] }).nodes);
-        } catch {
-          nodeFailed = true;
-          ctx.err.write(`${r.node}: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}\n`);
-        }
-      }
-    }
+    const { outcomes, code } = await actOnNodes<NodeAudit[]>(ctx, {
+      targets: { names: [...positionals, ...(values.node ?? [])], all: Boolean(values.all) },
+      whenNone: 'required',
+      config: () => config,
+      async local(self) {
+        const audit = { node: self, checks: await runProviders(await providers(), { config, nodeName: self }) };
+        return { node: self, code: auditFailed([audit]) ? EXIT.CHECK_FAILED : EXIT.OK, result: [audit] };
+      },
+      remote: { argv: ['audit', '--json'], parse: (stdout) => (JSON.parse(stdout) as { nodes: NodeAudit[] }).nodes },
+    });
+    reportFailures(ctx, outcomes);
+    const audits = outcomes.flatMap((o) => o.result ?? []);
     ctx.out.write(ctx.json ? JSON.stringify({ nodes: audits }) + '\n' : renderAudit(audits));
-    if (nodeFailed) return EXIT.NODE_FAILED;
-    return auditFailed(audits) ? EXIT.CHECK_FAILED : EXIT.OK;
+    return code;
   },
-};
+});

@@ -1,4 +1,4 @@
-import type { AuditCheck, AuditContext, AuditProvider } from './check.js';
+import type { AuditCheck, AuditContext, AuditProvider } from '../core/audit.js';
 
 export interface NodeAudit {
   node: string;
@@ -6,7 +6,7 @@ export interface NodeAudit {
 }
 
 /** Runs every provider; a provider that throws becomes one failing check (so nothing is silently skipped). */
-export async function runProviders(providers: readonly AuditProvider[], ctx: AuditContext): Promise<AuditCheck[]> {
+export async function runProviders<C>(providers: readonly AuditProvider<C>[], ctx: AuditContext<C>): Promise<AuditCheck[]> {
   const out: AuditCheck[] = [];
   for (const p of providers) {
     try {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
-import { EXIT, UsageError, type CliContext } from './command.js';
+import { EXIT, type CliContext } from '../core/command.js';
+import { BulwarkError, UsageError } from '../core/errors.js';
+import { splitArgv } from './args.js';
 import { COMMANDS } from './commands/index.js';
 import { ConfigError } from '../config/errors.js';
 import { locateConfig } from '../config/locate.js';
@@ -9,7 +10,8 @@ import { VERSION } from '../version.js';
 
 const GLOBAL_HELP = `bulwark ${VERSION}: a hardened three-node WAMP cluster from fresh Debian/Ubuntu servers
 
-Usage: bulwark [-c FILE] [--json] [-v] COMMAND [ARGS]   (bulwark COMMAND --help for details)
+Usage: bulwark [-c FILE] [--json] [-v] COMMAND [ARGS]   (bulwark COMMAND --help for details;
+       -c, --json and -v may also follow the command)
 
 Global options:
   -c, --config FILE   cluster inventory (default: ./bulwark.yaml, else /etc/bulwark/bulwark.yaml on a node;
@@ -29,37 +31,16 @@ function globalHelp(): string {
   return GLOBAL_HELP + Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(width)}  ${v.summary}`).join('\n') + '\n';
 }
 
-/** Splits global flags (anywhere before the command) from the command's own argv. */
-export function splitArgv(argv: string[]): { globals: string[]; name?: string; rest: string[] } {
-  const globals: string[] = [];
-  let i = 0;
-  for (; i < argv.length; i++) {
-    const a = argv[i] ?? '';
-    if (a === '-c' || a === '--config') {
-      globals.push(a, argv[++i] ?? '');
-    } else if (a.startsWith('--config=') || a === '--json' || a === '-v' || a === '--verbose' || a === '-h' || a === '--help' || a === '--version') {
-      globals.push(a);
-    } else break;
-  }
-  return { globals, name: argv[i], rest: argv.slice(i + 1) };
-}
-
 export async function main(argv: string[]): Promise<number> {
-  const { globals, name, rest } = splitArgv(argv);
-  const { values } = parseArgs({
-    args: globals,
-    options: {
-      config: { type: 'string', short: 'c' },
-      json: { type: 'boolean' },
-      verbose: { type: 'boolean', short: 'v' },
-      help: { type: 'boolean', short: 'h' },
-      version: { type: 'boolean' },
-    },
-    strict: true,
-  });
-  // `--json` may also come after the command name; commands see it via ctx.json.
-  const json = Boolean(values.json) || rest.includes('--json');
-  const args = rest.filter((a) => a !== '--json');
+  let split: ReturnType<typeof splitArgv>;
+  try {
+    split = splitArgv(argv, (n) => COMMANDS[n]?.ownOptions ?? []);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`bulwark: ${e.message} (see bulwark --help)\n`);
+    return EXIT.USAGE;
+  }
+  const { globals: values, name, args } = split;
   if (values.version) {
     process.stdout.write(`${VERSION}\n`);
     return EXIT.OK;
@@ -76,22 +57,24 @@ export async function main(argv: string[]): Promise<number> {
   const log = createLogger({ level: values.verbose ? 'debug' : undefined });
   setLogger(log);
   const cfg = locateConfig(values.config);
-  const ctx: CliContext = { configPath: cfg.path, configExplicit: cfg.explicit, json, log, out: process.stdout, err: process.stderr };
+  const ctx: CliContext = { configPath: cfg.path, configExplicit: cfg.explicit, json: values.json, log, out: process.stdout, err: process.stderr };
   const command = await entry.load();
-  if (args.includes('--help') || args.includes('-h')) {
+  const beforeDashes = args.includes('--') ? args.slice(0, args.indexOf('--')) : args;
+  if (beforeDashes.includes('--help') || beforeDashes.includes('-h')) {
     process.stdout.write(command.help.endsWith('\n') ? command.help : command.help + '\n');
     return EXIT.OK;
   }
   try {
     return await command.run(ctx, args);
   } catch (e) {
+    // An error that knows its exit code: usage errors point at --help; config errors are FILE:LINE:COL lines.
     if (e instanceof UsageError) {
       process.stderr.write(`bulwark ${name}: ${e.message}\n(see bulwark ${name} --help)\n`);
-      return EXIT.USAGE;
+      return e.exitCode;
     }
-    if (e instanceof ConfigError) {
-      process.stderr.write(e.message + '\n');
-      return EXIT.USAGE;
+    if (e instanceof BulwarkError) {
+      process.stderr.write(e instanceof ConfigError ? e.message + '\n' : `bulwark ${name}: ${e.message}\n`);
+      return e.exitCode;
     }
     if (e instanceof TypeError && 'code' in e && String((e as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`bulwark ${name}: ${e.message}\n(see bulwark ${name} --help)\n`);

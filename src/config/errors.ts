@@ -1,3 +1,6 @@
+import { EXIT } from '../core/command.js';
+import { BulwarkError } from '../core/errors.js';
+
 export interface ConfigProblem {
   file: string;
   line: number;
@@ -12,9 +15,9 @@ export function formatProblem(p: ConfigProblem): string {
 }
 
 /** A config file that failed to load; carries every problem found, not only the first. */
-export class ConfigError extends Error {
+export class ConfigError extends BulwarkError {
   override name = 'ConfigError';
   constructor(readonly problems: ConfigProblem[]) {
-    super(problems.map(formatProblem).join('\n'));
+    super(problems.map(formatProblem).join('\n'), EXIT.USAGE);
   }
 }

@@ -5,8 +5,6 @@ import { dirname, join } from 'node:path';
 export const NODE_CONFIG = '/etc/bulwark/bulwark.yaml';
 /** Which node this is (written by bootstrap): { "name": "n1" }. */
 export const NODE_IDENTITY = '/etc/bulwark/node.json';
-export const STATE_DIR = '/var/lib/bulwark';
-export const RUN_DIR = '/run/bulwark';
 export const AGENT_SOCKET = '/run/bulwark/agent.sock';
 
 /** Config path: -c, then $BULWARK_CONFIG, then ./bulwark.yaml, then the node's own copy. */
@@ -21,3 +19,16 @@ export function locateConfig(explicit: string | undefined, env: NodeJS.ProcessEn
 export function knownHostsPath(configPath: string): string {
   return join(dirname(configPath), 'bulwark.known_hosts');
 }
+
+/** The mesh's state on a node; the firewall reads its member list (MEMBERS_FILE under it) for its peers. */
+export const DEFAULT_MESH_ROOT = '/var/lib/bulwark/mesh';
+/** The member list, under the mesh root. */
+export const MEMBERS_FILE = 'members.json';
+/** The template unit bootstrap installs for the mesh's wireguard-go (units/bulwark-wireguard-go@.service). */
+export const WIREGUARD_GO_UNIT_FILE = '/etc/systemd/system/bulwark-wireguard-go@.service';
+
+/** The principals store (`bulwark principal`): root:router 0750, read-only in the router container. */
+export const PRINCIPALS_DIR = '/var/lib/bulwark/principals';
+export const PRINCIPALS_FILE = `${PRINCIPALS_DIR}/principals.json`;
+/** The router's only writable state: activation codes it took (router:router 0700). */
+export const ENROLMENTS_DIR = '/var/lib/bulwark/enrolments';

@@ -4,6 +4,7 @@ import { hardeningSchema } from '../hardening/schema.js';
 import { meshSchema } from '../mesh/schema.js';
 import { routerSchema } from '../router/config.js';
 import { appsSchema } from '../containers/schema.js';
+import { acmeSchema, checkAcme } from '../certs/schema.js';
 
 const NAME = /^[a-z][a-z0-9-]{0,30}$/;
 
@@ -50,6 +51,7 @@ export const configSchema = z
     mesh: meshSchema,
     router: routerSchema,
     apps: appsSchema,
+    acme: acmeSchema.optional(),
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();
@@ -62,10 +64,10 @@ export const configSchema = z
       if (prevE !== undefined) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'endpoint'], message: `endpoint ${n.endpoint} is also used by nodes.${prevE} (${cfg.nodes[prevE]?.name})` });
       seenEndpoint.set(n.endpoint, i);
     });
+    checkAcme(cfg.acme, cfg.nodes.map((n) => n.name), cfg.router.listeners, ctx);
   });
 
 export type Config = z.infer<typeof configSchema>;
-export type ConfigInput = z.input<typeof configSchema>;
 
 export function parseSshTarget(target: string): { user: string; host: string; port: number } {
   const m = SSH_TARGET.exec(target);

@@ -28,6 +28,16 @@ firewall:
   # TCP/80 only to redirect to https.
   httpRedirect: true
 
+# Certificates from an ACME CA for every node (its own name and the cluster's shared name), renewed by
+# the agent and reloaded live. Needs DNS for the names and the router's port-80 listener, e.g.
+#   router: { listeners: [ ..., { type: redirect, fdName: http, acmeChallengeDir: /var/lib/bulwark/router/acme-challenge } ] }
+# Without it each node keeps the self-signed certificate it made itself.
+# acme:
+#   directory: https://acme-v02.api.letsencrypt.org/directory
+#   email: ops@example.org
+#   names: { n1: n1.example.org, n2: n2.example.org, n3: n3.example.org }
+#   sharedName: wamp.example.org
+
 provisioning:
   # "apt": packages come from each node's own apt sources.
   # "bundle": the CLI downloads the .debs here and uploads them (air-gapped nodes).

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { runOk } from '../util/exec.js';
-import { Systemctl, type UnitState } from '../systemd/systemctl.js';
+import type { Systemctl, UnitState } from '../systemd/systemctl.js';
 import { installUnitFiles, writeIfChanged } from '../systemd/units.js';
 import { podmanOk, loadImageArchive } from './podman.js';
 import { appSpecSchema, type AppSpec, type AppsConfig } from './schema.js';
@@ -39,13 +39,18 @@ export interface AppDeps {
   paths: AppPaths;
 }
 
+/** The image reference in `docker load` output ("Loaded image: REF" or "Loaded image ID: sha256:..."). Pure. */
+export function dockerLoadedRef(stdout: string): string | undefined {
+  return /Loaded image(?: ID)?:\s*(\S+)/.exec(stdout)?.[1];
+}
+
 /** Resolves an image reference or archive to the image id the unit pins (the recorded digest). */
 async function resolveImage(req: AddRequest, runtime: AppSpec['runtime']): Promise<string> {
   if (runtime === 'docker') {
     let ref = req.image;
     if (req.imageArchive) {
       const r = await runOk(['docker', 'load', '--input', req.imageArchive], { timeoutMs: 600_000 });
-      ref = /Loaded image(?: ID)?:\s*(\S+)/.exec(r.stdout)?.[1];
+      ref = dockerLoadedRef(r.stdout);
     }
     if (!ref) throw new Error('docker load gave no image reference');
     return (await runOk(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref])).stdout.trim();

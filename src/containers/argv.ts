@@ -6,6 +6,8 @@
  * Every string is one argument: values are never split or interpreted by a shell.
  */
 
+import { ENROLMENTS_DIR, PRINCIPALS_DIR } from '../config/locate.js';
+
 /** Where a component's socket directory appears inside its app container. */
 export const APP_SOCKET_MOUNT = '/run/wamp';
 export const APP_SOCKET_NAME = 'router.sock';
@@ -113,9 +115,9 @@ export interface RouterRunParams {
 /** State the router reads: its TLS key and certificate, made at bootstrap, owned by the router's uid. */
 export const ROUTER_STATE_DIR = '/var/lib/bulwark/router';
 /** The principals store (root:router 0750, written by `bulwark principal`), read-only in the router. */
-export const ROUTER_PRINCIPALS_DIR = '/var/lib/bulwark/principals';
+export const ROUTER_PRINCIPALS_DIR = PRINCIPALS_DIR;
 /** The router's only writable state: activation codes it took (router:router 0700). */
-export const ROUTER_ENROLMENTS_DIR = '/var/lib/bulwark/enrolments';
+export const ROUTER_ENROLMENTS_DIR = ENROLMENTS_DIR;
 
 /**
  * `podman run` for the router. The listening sockets for 443/80 come from systemd socket activation:
@@ -148,5 +150,5 @@ export function podmanRouterArgv(p: RouterRunParams, podman = '/usr/bin/podman')
  * still expand), anything with spaces, quotes or backslashes is double-quoted with C escapes.
  */
 export function execLine(argv: readonly string[]): string {
-  return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./${}\-]+$/.test(a) ? a : `"${a.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`)).join(' ');
+  return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./${}-]+$/.test(a) ? a : `"${a.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`)).join(' ');
 }

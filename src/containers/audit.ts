@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
-import type { AuditCheck, AuditProvider } from '../audit/check.js';
+import type { AuditCheck, AuditProvider } from '../core/audit.js';
+import type { Config } from '../config/schema.js';
 import { run } from '../util/exec.js';
 import { parseUnit, securityExposure, unitValues } from '../systemd/units.js';
 import { APP_SOCKET_MOUNT, appContainerName, COMPONENTS_DIR, ROUTER_CONTAINER, ROUTER_ENROLMENTS_DIR, ROUTER_PRINCIPALS_DIR, ROUTER_STATE_DIR } from './argv.js';
@@ -96,11 +97,11 @@ export const EXPOSURE_LIMITS: Record<string, number> = { 'bulwark-router.service
 
 async function inspect(runtime: 'podman' | 'docker', name: string): Promise<ContainerInspect | undefined> {
   const r = await run([runtime, 'inspect', '--type', 'container', name], { timeoutMs: 30_000 }).catch(() => undefined);
-  if (!r || r.code !== 0) return undefined;
+  if (r?.code !== 0) return undefined;
   return parseInspect(r.stdout)[0];
 }
 
-export const containersAudit: AuditProvider = {
+export const containersAudit: AuditProvider<Config> = {
   name: 'containers',
   async run() {
     const checks: AuditCheck[] = [];

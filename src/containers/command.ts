@@ -2,9 +2,11 @@ import type { AddRequest } from './apps.js';
 import { spawn } from 'node:child_process';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import { EXIT, UsageError, type CliContext, type Command } from '../cli/command.js';
-import { ConfigError } from '../config/errors.js';
-import type { Config } from '../config/schema.js';
+import { EXIT, type CliContext, type Command } from '../core/command.js';
+import { UsageError } from '../core/errors.js';
+import type { Config, NodeSpec } from '../config/schema.js';
+import { combineExits } from '../remote/act.js';
+import { onNode, selectNodes } from '../remote/select.js';
 import { Systemctl } from '../systemd/systemctl.js';
 import { addAppLocal, appLogsArgv, listAppsLocal, NODE_PATHS, removeAppLocal, type AppDeps, type AppStatus } from './apps.js';
 import { appNameSchema, memorySchema } from './schema.js';
@@ -63,7 +65,7 @@ function num(flag: string, v: string | undefined, int: boolean): number | undefi
 
 /** Parses and checks `bulwark app` arguments. Pure (throws UsageError). */
 export function parseAppArgs(args: string[]): ParsedAppArgs {
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
   try {
     parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (e) {
@@ -166,13 +168,12 @@ async function runLocal(ctx: CliContext, p: ParsedAppArgs, cfg: Config): Promise
   });
 }
 
-async function runRemote(ctx: CliContext, p: ParsedAppArgs, cfg: Config): Promise<number> {
-  const { runOnNodes, resolveTargets } = await import('../provision/fanout.js');
-  const targets = p.nodes.length || p.all ? resolveTargets(cfg, p.nodes, p.all) : cfg.nodes;
+async function runRemote(ctx: CliContext, p: ParsedAppArgs, cfg: Config, targets: NodeSpec[]): Promise<number> {
+  const { runOnNodes } = await import('../remote/fanout.js');
   let remoteArchive: string | undefined;
   if (p.imageArchive) {
     remoteArchive = `${REMOTE_ARCHIVE_DIR}/${basename(p.imageArchive)}`;
-    const { NodeSession } = await import('../provision/ssh.js');
+    const { NodeSession } = await import('../remote/ssh.js');
     const { knownHostsPath } = await import('../config/locate.js');
     const failed = await Promise.all(
       targets.map(async (n) => {
@@ -196,11 +197,8 @@ async function runRemote(ctx: CliContext, p: ParsedAppArgs, cfg: Config): Promis
     }
   }
   const results = await runOnNodes(ctx, cfg, targets, nodeArgv(p, remoteArchive));
-  let worst: number = EXIT.OK;
   const out: Record<string, unknown> = {};
   for (const r of results) {
-    if (r.code === 255) worst = EXIT.NODE_FAILED;
-    else if (r.code !== 0 && worst !== EXIT.NODE_FAILED) worst = r.code === EXIT.CHECK_FAILED ? EXIT.CHECK_FAILED : EXIT.NODE_FAILED;
     if (p.sub === 'logs') {
       ctx.out.write(r.stdout);
       if (r.stderr) ctx.err.write(r.stderr);
@@ -221,7 +219,7 @@ async function runRemote(ctx: CliContext, p: ParsedAppArgs, cfg: Config): Promis
     } else ctx.out.write(`${r.node}: exit ${r.code}: ${(r.stderr || r.stdout).trim()}\n`);
   }
   if (ctx.json && p.sub !== 'logs') ctx.out.write(JSON.stringify(out) + '\n');
-  return worst;
+  return combineExits(results.map((r) => r.code));
 }
 
 export const command: Command = {
@@ -230,16 +228,8 @@ export const command: Command = {
   help: HELP,
   async run(ctx, args) {
     const p = parseAppArgs(args);
-    let cfg: Config;
-    try {
-      cfg = await loadAppsConfig(ctx);
-    } catch (e) {
-      if (!(e instanceof ConfigError)) throw e;
-      ctx.err.write(e.message + '\n');
-      return EXIT.USAGE;
-    }
-    const { onNode } = await import('../provision/targets.js');
-    if (onNode() !== undefined && p.nodes.length === 0 && !p.all) return runLocal(ctx, p, cfg);
-    return runRemote(ctx, p, cfg);
+    const cfg = await loadAppsConfig(ctx); // a ConfigError is printed by main (exit 2)
+    const where = selectNodes(() => cfg, { names: p.nodes, all: p.all }, onNode(), 'all');
+    return 'local' in where ? runLocal(ctx, p, cfg) : runRemote(ctx, p, cfg, where.nodes);
   },
 };

@@ -4,9 +4,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { runOk } from '../util/exec.js';
 import { renderEnvFile, writeIfChanged } from '../systemd/units.js';
-import { importArgv } from './image-app.js';
 import { ROUTER_COMMAND } from './unit-params.js';
-import { podmanOk, type PodmanEnv } from './podman.js';
+import { importArgv, podmanOk, type PodmanEnv } from './podman.js';
 
 /**
  * The router image, built on the node from the runtime Bulwark shipped (/usr/lib/bulwark: the node

@@ -40,3 +40,14 @@ export async function loadImageArchive(archive: string, env: PodmanEnv = {}): Pr
   if (!ref) throw new Error(`podman load ${archive}: no image reference in output: ${r.stdout.trim()}`);
   return ref;
 }
+
+/** `podman import --change ...` argv for a rootfs tar (pure). */
+export function importArgv(tar: string, ref: string, opts: { cmd?: readonly string[]; entrypoint?: readonly string[]; user?: string; workdir?: string; env?: Record<string, string> }): string[] {
+  const changes: string[] = [];
+  if (opts.entrypoint) changes.push(`ENTRYPOINT ${JSON.stringify(opts.entrypoint)}`);
+  if (opts.cmd) changes.push(`CMD ${JSON.stringify(opts.cmd)}`);
+  if (opts.user) changes.push(`USER ${opts.user}`);
+  if (opts.workdir) changes.push(`WORKDIR ${opts.workdir}`);
+  for (const [k, v] of Object.entries(opts.env ?? {})) changes.push(`ENV ${k}=${v}`);
+  return ['import', ...changes.flatMap((c) => ['--change', c]), tar, ref];
+}

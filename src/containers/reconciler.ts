@@ -1,6 +1,7 @@
 import { chownSync, existsSync, mkdirSync, chmodSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ReconcileContext, ReconcileReport, Reconciler } from '../agent/reconciler.js';
+import type { ReconcileContext, ReconcileReport, Reconciler } from '../core/reconciler.js';
+import type { Config } from '../config/schema.js';
 import { Systemctl } from '../systemd/systemctl.js';
 import { installUnitFiles, writeIfChanged } from '../systemd/units.js';
 import { run } from '../util/exec.js';
@@ -21,10 +22,10 @@ const ROUTER_SOCKETS = ['bulwark-router-https.socket', 'bulwark-router-http.sock
  * the apps on this node, the router's sockets and service running, and every app's unit active.
  * Does nothing where there is no installed runtime or no systemd (a build host).
  */
-export function createContainersReconciler(runtimeDir = DEFAULT_RUNTIME_DIR): Reconciler {
+export function createContainersReconciler(runtimeDir = DEFAULT_RUNTIME_DIR): Reconciler<Config> {
   return {
     name: 'containers',
-    async reconcile(ctx: ReconcileContext): Promise<ReconcileReport> {
+    async reconcile(ctx: ReconcileContext<Config>): Promise<ReconcileReport> {
       const report: ReconcileReport = { name: 'containers', changed: false, drift: [], notes: [] };
       try {
         if (!existsSync(join(runtimeDir, 'node'))) {
@@ -105,4 +106,4 @@ export function createContainersReconciler(runtimeDir = DEFAULT_RUNTIME_DIR): Re
   };
 }
 
-export const containersReconciler: Reconciler = createContainersReconciler();
+export const containersReconciler: Reconciler<Config> = createContainersReconciler();

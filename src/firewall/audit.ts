@@ -1,10 +1,11 @@
-import type { AuditCheck, AuditProvider } from '../audit/check.js';
+import type { AuditCheck, AuditProvider } from '../core/audit.js';
+import type { Config } from '../config/schema.js';
 import { diffTable } from './compare.js';
 import { nodeHost, planFor, type FirewallHost } from './local.js';
 import { readTable } from './nft.js';
 
 /** Firewall checks: our table present and equal to the plan; input/output/forward policies drop. */
-export function firewallAudit(host: () => FirewallHost = nodeHost): AuditProvider {
+export function firewallAudit(host: () => FirewallHost = nodeHost): AuditProvider<Config> {
   return {
     name: 'firewall',
     async run(ctx): Promise<AuditCheck[]> {

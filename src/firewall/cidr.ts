@@ -142,10 +142,6 @@ export function mustCidr(s: string): Cidr {
   return r.cidr;
 }
 
-export function isCidr(s: string): boolean {
-  return parseCidr(s).ok;
-}
-
 export function cidrToString(c: Cidr): string {
   const a = formatIp(c.v, c.bytes);
   return c.len === (c.v === 4 ? 32 : 128) ? a : `${a}/${c.len}`;

@@ -1,8 +1,10 @@
 import { parseArgs } from 'node:util';
-import { EXIT, UsageError, type CliContext, type Command } from '../cli/command.js';
+import { EXIT, type CliContext, type Command } from '../core/command.js';
+import { UsageError } from '../core/errors.js';
 import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/schema.js';
-import { onNode, resolveTargets, runOnNodes } from '../provision/fanout.js';
+import { actOnNodes, reportFailures } from '../remote/act.js';
+import { TARGET_OPTIONS } from '../remote/select.js';
 import { parseDuration } from './confirm.js';
 import { localApply, localConfirm, localPlan, localRollback, localStatus, nodeHost, type ApplyReport, type PlanReport, type StatusReport } from './local.js';
 
@@ -98,7 +100,7 @@ export const command: Command = {
     if (!sub || !['plan', 'apply', 'status', 'confirm', 'rollback'].includes(sub)) throw new UsageError(sub ? `unknown subcommand "${sub}"` : 'which subcommand? plan, apply, confirm, rollback or status');
     const { values, positionals } = parseArgs({
       args: rest,
-      options: { all: { type: 'boolean' }, force: { type: 'boolean' }, 'confirm-within': { type: 'string' }, token: { type: 'string' }, wait: { type: 'boolean' } },
+      options: { ...TARGET_OPTIONS, force: { type: 'boolean' }, 'confirm-within': { type: 'string' }, token: { type: 'string' }, wait: { type: 'boolean' } },
       allowPositionals: true,
       strict: true,
     });
@@ -110,29 +112,23 @@ export const command: Command = {
       }
     }
     const config = loadConfig(ctx.configPath);
-    const self = onNode();
-    let reports: Report[];
-    let failedNode = false;
-    if (self && !values.all && (positionals.length === 0 || (positionals.length === 1 && positionals[0] === self))) {
-      reports = [await runLocal(sub, config, self, values)];
-    } else {
-      const nodes = resolveTargets(config, positionals, Boolean(values.all));
-      const argv = ['firewall', sub, ...(values.force ? ['--force'] : []), ...(values['confirm-within'] ? ['--confirm-within', values['confirm-within']] : []), '--json'];
-      const runs = await runOnNodes(ctx, config, nodes, argv);
-      reports = [];
-      for (const r of runs) {
-        try {
-          const j = JSON.parse(r.stdout) as { nodes: Report[] };
-          reports.push(...j.nodes);
-        } catch {
-          failedNode = true;
-          ctx.err.write(`${r.node}: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}\n`);
-        }
-      }
-    }
+    const { outcomes, code } = await actOnNodes<Report[]>(ctx, {
+      targets: { names: [...positionals, ...(values.node ?? [])], all: Boolean(values.all) },
+      whenNone: 'required',
+      config: () => config,
+      async local(self) {
+        const r = await runLocal(sub, config, self, values);
+        return { node: self, code: exitFor(sub, r), result: [r] };
+      },
+      remote: {
+        argv: ['firewall', sub, ...(values.force ? ['--force'] : []), ...(values['confirm-within'] ? ['--confirm-within', values['confirm-within']] : []), '--json'],
+        parse: (stdout) => (JSON.parse(stdout) as { nodes: Report[] }).nodes,
+      },
+    });
+    reportFailures(ctx, outcomes);
+    const reports = outcomes.flatMap((o) => o.result ?? []);
     if (ctx.json) ctx.out.write(JSON.stringify({ nodes: reports }) + '\n');
     else for (const r of reports) ctx.out.write(render(sub, r));
-    if (failedNode) return EXIT.NODE_FAILED;
-    return reports.reduce<number>((acc, r) => Math.max(acc, exitFor(sub, r)), EXIT.OK);
+    return code;
   },
 };

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic-write.js';
 
 /** Confirm-or-rollback state under /var/lib/bulwark/firewall/ (a parameter for tests). */
 export const FIREWALL_STATE_DIR = '/var/lib/bulwark/firewall';
@@ -50,7 +51,7 @@ export class FirewallState {
   /** Saves the table as it was before an apply (`nft -j list table`), or "absent". */
   async savePrevious(listing: string | null): Promise<void> {
     await this.ensure();
-    await writeFile(this.previousPath, JSON.stringify({ savedAt: Date.now(), listing }), { mode: 0o600 });
+    writeFileAtomic(this.previousPath, JSON.stringify({ savedAt: Date.now(), listing }), { mode: 0o600 });
   }
   async readPrevious(): Promise<{ listing: string | null } | null> {
     try {
@@ -61,7 +62,7 @@ export class FirewallState {
   }
   async setPending(p: Pending): Promise<void> {
     await this.ensure();
-    await writeFile(this.pendingPath, JSON.stringify(p), { mode: 0o600 });
+    writeFileAtomic(this.pendingPath, JSON.stringify(p), { mode: 0o600 });
   }
   async readPending(): Promise<Pending | null> {
     try {
@@ -76,7 +77,7 @@ export class FirewallState {
   /** After a rollback the agent keeps the restored table until the plan changes (or `apply` runs again). */
   async setHold(planKey: string, reason: string): Promise<void> {
     await this.ensure();
-    await writeFile(this.holdPath, JSON.stringify({ planKey, reason, at: new Date().toISOString() }), { mode: 0o600 });
+    writeFileAtomic(this.holdPath, JSON.stringify({ planKey, reason, at: new Date().toISOString() }), { mode: 0o600 });
   }
   async readHold(): Promise<{ planKey: string; reason: string; at: string } | null> {
     try {

@@ -26,7 +26,3 @@ export const firewallFactsSchema = z.strictObject({
 });
 export type FirewallFacts = z.infer<typeof firewallFactsSchema>;
 export type FirewallFactsInput = z.input<typeof firewallFactsSchema>;
-
-export const DEFAULT_MESH_CIDR = '10.77.0.0/16';
-export const DEFAULT_MESH_PORT = 7946;
-export const DEFAULT_WG_PORT = 51820;

@@ -80,7 +80,7 @@ export async function localApply(config: Config, nodeName: string, host: Firewal
   const lockout = checkSshPath(plan, parseSshConnection(host.env.SSH_CONNECTION));
   const base = { node: nodeName, lockout, notes: plan.notes };
   if (!config.firewall.enabled) return { ...base, applied: false, changes: [], error: 'firewall.enabled is false: nothing applied' };
-  if (!lockout.ok && !opts.force) return { ...base, applied: false, changes: [], error: `refused: ${lockout.reason}` };
+  if (!lockout.ok && !opts.force) return { ...base, applied: false, changes: [], error: `refused: ${lockout.reason}; or pass --force` };
   const previous = await readTableJson({ netns: host.netns });
   const diff = diffTable(plan, previous === null ? null : (await readTable({ netns: host.netns })));
   if (!diff.equal) await host.state.savePrevious(previous);

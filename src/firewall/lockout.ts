@@ -1,5 +1,15 @@
+import type { Config } from '../config/schema.js';
+import type { BootstrapGuard } from '../core/cluster.js';
 import { ipInCidr } from './cidr.js';
-import type { FirewallPlan } from './plan.js';
+import { factsFromConfig } from './node-facts.js';
+import { planFirewall, type FirewallPlan } from './plan.js';
+
+/*
+ * The one SSH-lockout guard. `firewall apply` checks the plan it is about to apply; bootstrap checks the plan
+ * the node's agent will apply from the config (through `bootstrapGuard`, before anything is installed). Both ask
+ * the same question of the same plan: would a NEW connection from the SSH client to the port it came in on
+ * still be accepted?
+ */
 
 /** The SSH path a command runs over, from $SSH_CONNECTION ("client-ip client-port server-ip server-port"). */
 export interface SshPath {
@@ -9,7 +19,7 @@ export interface SshPath {
 
 export function parseSshConnection(value: string | undefined): SshPath | undefined {
   const f = value?.trim().split(/\s+/);
-  if (!f || f.length !== 4) return undefined;
+  if (f?.length !== 4) return undefined;
   const port = Number(f[3]);
   if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
   return { clientAddr: (f[0] ?? '').replace(/^::ffff:(?=\d+\.)/, ''), localPort: port };
@@ -29,6 +39,22 @@ export function checkSshPath(plan: FirewallPlan, path: SshPath | undefined): Loc
   if (hit) return { ok: true, reason: `${path.clientAddr} → port ${path.localPort} is accepted by ${hit.id}` };
   return {
     ok: false,
-    reason: `this ruleset would refuse new SSH connections from ${path.clientAddr} to port ${path.localPort} (the path this command runs over); add it to firewall.managementNetworks, or pass --force`,
+    reason: `this ruleset would refuse new SSH connections from ${path.clientAddr} to port ${path.localPort} (the path this command runs over): the firewall would lock out this machine. Add its network to firewall.managementNetworks, or set firewall.ssh.fromAnywhere: true if you mean it`,
   };
 }
+
+/** The guard for a config not yet on the node: the plan its agent will apply (no probed facts needed for SSH rules). Pure. */
+export function configLockout(config: Config, nodeName: string, sshConnection: string | undefined): LockoutVerdict {
+  if (!config.firewall.enabled) return { ok: true, reason: 'firewall.enabled is false' };
+  const plan = planFirewall(config.firewall, factsFromConfig(config, nodeName, { resolvers: [] }));
+  return checkSshPath(plan, parseSshConnection(sshConnection));
+}
+
+/** Bootstrap refuses a node whose firewall would cut the SSH path bootstrap is using. */
+export const bootstrapGuard: BootstrapGuard<Config> = {
+  name: 'firewall',
+  check(config, node, sshConnection) {
+    const v = configLockout(config, node, sshConnection);
+    return v.ok ? undefined : v.reason;
+  },
+};

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Config } from '../config/schema.js';
-import { DEFAULT_MESH_ROOT, MEMBERS_FILE } from '../mesh/paths.js';
+import { DEFAULT_MESH_ROOT, MEMBERS_FILE } from '../config/locate.js';
 import { parseIp } from './cidr.js';
 import type { FirewallFactsInput } from './facts.js';
 

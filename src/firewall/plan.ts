@@ -286,11 +286,3 @@ export function planTransaction(plan: FirewallPlan): NftDocument {
   for (const rule of plan.rules) cmds.push({ add: { rule } });
   return { nftables: cmds };
 }
-
-/** Delete only our table (used by `firewall disable` paths and tests). */
-export function deleteTransaction(): NftDocument {
-  const t = { family: FAMILY, name: TABLE };
-  return { nftables: [{ add: { table: t } }, { delete: { table: t } }] };
-}
-
-

@@ -23,4 +23,3 @@ export function mergeRanges(list: readonly PortRange[]): PortRange[] {
 
 export const rangeJson = ([lo, hi]: PortRange): Json => (lo === hi ? lo : range(lo, hi));
 export const portsJson = (specs: readonly PortSpec[]): Json => anon(mergeRanges(specs.map(portRange)).map(rangeJson));
-export const rangeText = ([lo, hi]: PortRange): string => (lo === hi ? String(lo) : `${lo}-${hi}`);

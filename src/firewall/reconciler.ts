@@ -1,4 +1,5 @@
-import type { Reconciler, ReconcileReport } from '../agent/reconciler.js';
+import type { Reconciler, ReconcileReport } from '../core/reconciler.js';
+import type { Config } from '../config/schema.js';
 import { diffTable } from './compare.js';
 import { applyPlan, readTable } from './nft.js';
 import { nodeHost, planFor, planKey, type FirewallHost } from './local.js';
@@ -7,7 +8,7 @@ import { nodeHost, planFor, planKey, type FirewallHost } from './local.js';
  * The agent's firewall loop: applies the plan at start and repairs drift (our table deleted or edited by hand; set
  * elements are fixed in place). After a rollback the restored table is kept until the plan changes.
  */
-export function firewallReconciler(host: () => FirewallHost = nodeHost): Reconciler {
+export function firewallReconciler(host: () => FirewallHost = nodeHost): Reconciler<Config> {
   return {
     name: 'firewall',
     async reconcile(ctx): Promise<ReconcileReport> {

@@ -75,7 +75,9 @@ export function setText(s: NftSet, indent = '\t'): string[] {
   if (s.timeout !== undefined) lines.push(`${indent}\ttimeout ${s.timeout}s`);
   if (s.elem?.length) {
     lines.push(`${indent}\telements = {`);
-    s.elem.forEach((e, i) => lines.push(`${indent}\t\t${exprText(e)}${i + 1 < (s.elem?.length ?? 0) ? ',' : ''}`));
+    s.elem.forEach((e, i) => {
+      lines.push(`${indent}\t\t${exprText(e)}${i + 1 < (s.elem?.length ?? 0) ? ',' : ''}`);
+    });
     lines.push(`${indent}\t}`);
   }
   lines.push(`${indent}}`);
@@ -111,7 +113,9 @@ export function elementCommandsText(cmds: readonly object[]): string {
     const el = ((cc.add ?? cc.delete) as { element?: { family: string; table: string; name: string; elem: Json[] } }).element;
     if (!el) continue;
     lines.push(`${verb} element ${el.family} ${el.table} ${el.name} {`);
-    el.elem.forEach((e, i) => lines.push(`\t${exprText(e)}${i + 1 < el.elem.length ? ',' : ''}`));
+    el.elem.forEach((e, i) => {
+      lines.push(`\t${exprText(e)}${i + 1 < el.elem.length ? ',' : ''}`);
+    });
     lines.push('}');
   }
   return lines.join('\n') + '\n';

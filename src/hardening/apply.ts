@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
-import { chmod, lstat, mkdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readlink, rm, symlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { run, type ExecResult } from '../util/exec.js';
 import { desiredSysctls, parseOsRelease, renderHardening, type Distro, type ManagedFile, type MaskedUnit } from './render.js';
 import type { HardeningConfig } from './schema.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 
 /** Where hardening acts: the real root by default; a temp dir (files) and a wrapped `sysctl` (namespaces) in tests. */
 export interface HardeningHost {
@@ -39,10 +40,7 @@ export async function writeManagedFiles(files: readonly ManagedFile[], root: str
     }
     if (!same) {
       await mkdir(dirname(p), { recursive: true, mode: 0o755 });
-      const tmp = `${p}.bulwark-tmp`;
-      await writeFile(tmp, f.content, { mode: f.mode });
-      await chmod(tmp, f.mode);
-      await rename(tmp, p);
+      writeFileAtomic(p, f.content, { mode: f.mode });
     }
     out.push({ path: f.path, mechanism: f.mechanism, status: same ? 'unchanged' : 'written' });
   }

@@ -1,6 +1,7 @@
 import { lstat, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AuditCheck, AuditProvider } from '../audit/check.js';
+import type { AuditCheck, AuditProvider } from '../core/audit.js';
+import type { Config } from '../config/schema.js';
 import { nodeHardeningHost, readDistro, readSysctls, sysctlPathReadOnly, type HardeningHost } from './apply.js';
 import { desiredSysctls, renderHardening } from './render.js';
 
@@ -13,7 +14,7 @@ async function readOr(p: string): Promise<string | undefined> {
 }
 
 /** Dump and sysctl checks: each owned file as rendered, each value live (or n/a where /proc/sys is read-only). */
-export function hardeningAudit(host: () => HardeningHost = nodeHardeningHost): AuditProvider {
+export function hardeningAudit(host: () => HardeningHost = nodeHardeningHost): AuditProvider<Config> {
   return {
     name: 'hardening',
     async run(ctx): Promise<AuditCheck[]> {

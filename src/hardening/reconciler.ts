@@ -1,8 +1,9 @@
-import type { Reconciler, ReconcileReport } from '../agent/reconciler.js';
+import type { Reconciler, ReconcileReport } from '../core/reconciler.js';
+import type { Config } from '../config/schema.js';
 import { applyHardening, nodeHardeningHost, type HardeningHost } from './apply.js';
 
 /** The agent's hardening loop: rewrites drifted files, re-masks dump services, re-applies sysctls that changed. */
-export function hardeningReconciler(host: () => HardeningHost = nodeHardeningHost): Reconciler {
+export function hardeningReconciler(host: () => HardeningHost = nodeHardeningHost): Reconciler<Config> {
   return {
     name: 'hardening',
     async reconcile(ctx): Promise<ReconcileReport> {

@@ -1,15 +1,17 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { EXIT, UsageError, type Command } from '../cli/command.js';
+import { EXIT, type Command } from '../core/command.js';
+import { UsageError } from '../core/errors.js';
 import { knownHostsPath } from '../config/locate.js';
 import { runOk } from '../util/exec.js';
 import { createNetwork, destroyNetwork, listNetns } from './netns.js';
 import { bootMachine, destroyMachine, machineDir, prepareMachine, waitForSsh } from './machine.js';
 import { ensureRootfs, type LabDebian } from './rootfs.js';
-import { labConfigYaml, planLab, type LabPlan } from './topology.js';
+import { startLabAcme } from './acme.js';
+import { labConfigYaml, planLab, planLabAcme, type LabPlan } from './topology.js';
 
-const HELP = `Usage: bulwark lab up [--nodes N] [--debian 12|13] [--config-out FILE]
+const HELP = `Usage: bulwark lab up [--nodes N] [--debian 12|13] [--config-out FILE] [--no-acme]
        bulwark lab down
        bulwark lab status [--json]
 
@@ -25,6 +27,12 @@ namespace and process. Needs root.
 --debian 13 boots Debian 13 machines instead. An offline bundle is built on the node's own release and
 this host is Debian 12, so those machines come with Bulwark's distro packages already installed
 (provisioning/packages/debian-13.txt): bootstrap then has nothing to install.
+
+The outside network also runs the lab's ACME CA (pebble, 192.0.2.1:443) and a DNS answer for the lab
+names (n1.lab.bulwark.test .., wamp.lab.bulwark.test for all nodes; pebble-challtestsrv): the config gets
+an acme: section, so every node's agent replaces its self-signed certificate with one from that CA.
+"status --json" names the CA root file as acme.root. --no-acme leaves acme: out of the config (the CA
+still runs; its section is in /var/lib/bwlab/acme/acme.yaml).
 
 Then: bulwark -c FILE bootstrap --all      (make lab does both)
 
@@ -42,7 +50,7 @@ export async function labDown(plan: LabPlan): Promise<void> {
   rmSync(plan.stateDir, { recursive: true, force: true });
 }
 
-export async function labUp(plan: LabPlan, configOut: string, say: (m: string) => void, debian: LabDebian = '12'): Promise<string> {
+export async function labUp(plan: LabPlan, configOut: string, say: (m: string) => void, debian: LabDebian = '12', acmeInConfig = true): Promise<string> {
   await labDown(plan);
   const rootfs = await ensureRootfs(plan.cacheDir, say, debian);
   mkdirSync(join(plan.stateDir, 'operator'), { recursive: true, mode: 0o700 });
@@ -65,8 +73,9 @@ export async function labUp(plan: LabPlan, configOut: string, say: (m: string) =
       }),
     ),
   );
+  const acme = await startLabAcme(plan, say);
   mkdirSync(dirname(configOut), { recursive: true });
-  writeFileSync(configOut, labConfigYaml(plan, key));
+  writeFileSync(configOut, labConfigYaml(plan, key, acmeInConfig ? acme.yaml : ''));
   rmSync(knownHostsPath(configOut), { force: true });
   return configOut;
 }
@@ -75,6 +84,8 @@ export interface LabStatus {
   prefix: string;
   machines: { name: string; pid?: number; running: boolean; pub: string; mgmt: string }[];
   namespaces: string[];
+  /** The lab's ACME CA: `root` is the CA root file that verifies every node's certificate. */
+  acme?: { root: string; directory: string; directoryCa: string };
 }
 
 export async function labStatus(plan: LabPlan): Promise<LabStatus> {
@@ -93,7 +104,8 @@ export async function labStatus(plan: LabPlan): Promise<LabStatus> {
     }
     return { name: n.name, pid, running, pub: n.pubAddr, mgmt: n.mgmtAddr };
   });
-  return { prefix: plan.prefix, machines, namespaces: ns };
+  const acme = planLabAcme(plan);
+  return { prefix: plan.prefix, machines, namespaces: ns, ...(existsSync(acme.root) ? { acme: { root: acme.root, directory: acme.directory, directoryCa: acme.directoryCa } } : {}) };
 }
 
 export const command: Command = {
@@ -104,7 +116,7 @@ export const command: Command = {
     const [verb, ...rest] = args;
     const { values } = parseArgs({
       args: rest,
-      options: { nodes: { type: 'string' }, debian: { type: 'string' }, 'config-out': { type: 'string' }, prefix: { type: 'string' } },
+      options: { nodes: { type: 'string' }, debian: { type: 'string' }, 'config-out': { type: 'string' }, prefix: { type: 'string' }, 'no-acme': { type: 'boolean' } },
       strict: true,
     });
     const count = values.nodes ? Number(values.nodes) : 3;
@@ -122,7 +134,7 @@ export const command: Command = {
         const t0 = Date.now();
         const out = resolve(values['config-out'] ?? join(plan.stateDir, 'bulwark.yaml'));
         try {
-          await labUp(plan, out, say, debian);
+          await labUp(plan, out, say, debian, !values['no-acme']);
         } catch (e) {
           ctx.err.write(`lab up failed: ${e instanceof Error ? e.message : String(e)}\n`);
           return EXIT.CHECK_FAILED;
@@ -141,6 +153,7 @@ export const command: Command = {
         else {
           for (const m of st.machines) ctx.out.write(`${m.name}  ${m.running ? 'running' : 'stopped'}  pub ${m.pub}  mgmt ${m.mgmt}${m.pid ? `  pid ${m.pid}` : ''}\n`);
           ctx.out.write(`namespaces: ${st.namespaces.join(' ') || '(none)'}\n`);
+          if (st.acme) ctx.out.write(`acme: directory ${st.acme.directory}, CA root ${st.acme.root}\n`);
         }
         return st.machines.every((m) => m.running) ? EXIT.OK : EXIT.CHECK_FAILED;
       }

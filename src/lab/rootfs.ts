@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadDistros, packagesFor } from '../provision/preflight.js';
+import { loadDistros, packagesFor } from '../config/distros.js';
 import { runOk } from '../util/exec.js';
 
 /** What the cached machine image holds: the minimum for systemd + SSH; everything else is bootstrap's job. */

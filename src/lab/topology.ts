@@ -47,8 +47,86 @@ export function planLab(count = 3, prefix = 'bwlab', stateDir = `/var/lib/${pref
   };
 }
 
+/** The lab's DNS names: each node's own, and the cluster's shared one (resolving to every node). */
+export const LAB_DOMAIN = 'lab.bulwark.test';
+export const labNodeName = (n: LabNode): string => `${n.name}.${LAB_DOMAIN}`;
+export const LAB_SHARED_NAME = `wamp.${LAB_DOMAIN}`;
+
+/**
+ * The lab's ACME CA, on the outside network (namespace PREFIX-out, 192.0.2.1): pebble's directory on 443
+ * (the nodes' firewall lets 443 out), its management API (the CA root) on 15000, and
+ * pebble-challtestsrv's DNS on 8053 answering the lab names, which pebble asks (-dnsserver).
+ */
+export interface LabAcme {
+  dir: string;
+  directory: string;
+  management: string;
+  dns: string;
+  dnsManagement: string;
+  /** The CA root of the issued certificates (fetched from pebble once it runs). */
+  root: string;
+  /** The CA that signs the directory's own TLS certificate (the config's acme.caRoot). */
+  directoryCa: string;
+  /** A records: name → addresses. */
+  records: { host: string; addresses: string[] }[];
+}
+
+export function planLabAcme(plan: LabPlan): LabAcme {
+  const dir = `${plan.stateDir}/acme`;
+  const a = plan.outsideAddr;
+  return {
+    dir,
+    directory: `https://${a}/dir`,
+    management: `https://${a}:15000`,
+    dns: `${a}:8053`,
+    dnsManagement: `http://${a}:8055`,
+    root: `${dir}/root.pem`,
+    directoryCa: `${dir}/directory-ca.pem`,
+    records: [...plan.nodes.map((n) => ({ host: labNodeName(n), addresses: [n.pubAddr] })), { host: LAB_SHARED_NAME, addresses: plan.nodes.map((n) => n.pubAddr) }],
+  };
+}
+
+/** pebble's config file (JSON) for the lab. Pure. */
+export function pebbleConfig(plan: LabPlan, acme: LabAcme): string {
+  const a = plan.outsideAddr;
+  return JSON.stringify(
+    {
+      pebble: {
+        listenAddress: `${a}:443`,
+        managementListenAddress: `${a}:15000`,
+        certificate: `${acme.dir}/directory.pem`,
+        privateKey: `${acme.dir}/directory.key`,
+        httpPort: 80,
+        tlsPort: 443,
+        // Put in every certificate so clients see where revocation would be checked (pebble runs no
+        // responder; testssl.sh rates a certificate with neither CRL nor OCSP URI as HIGH).
+        ocspResponderURL: `http://${a}:4002`,
+        externalAccountBindingRequired: false,
+        certificateValidityPeriod: 90 * 86_400,
+      },
+    },
+    null,
+    2,
+  );
+}
+
+/** The `acme:` section of the lab config (the directory CA inline: the nodes have no copy of it). Pure. */
+export function labAcmeYaml(plan: LabPlan, directoryCaPem: string): string {
+  const acme = planLabAcme(plan);
+  const names = plan.nodes.map((n) => `    ${n.name}: ${labNodeName(n)}\n`).join('');
+  const ca = directoryCaPem.trim().split('\n').map((l) => `    ${l}\n`).join('');
+  return `acme:
+  # The lab's own CA (pebble on the outside network); its root for clients: bulwark lab status --json (acme.root)
+  directory: ${acme.directory}
+  email: operator@${LAB_DOMAIN}
+  names:
+${names}  sharedName: ${LAB_SHARED_NAME}
+  caRoot: |
+${ca}`;
+}
+
 /** The bulwark.yaml the lab writes for its machines (packages come as a bundle: no mirror in the lab). */
-export function labConfigYaml(plan: LabPlan, identityFile: string): string {
+export function labConfigYaml(plan: LabPlan, identityFile: string, acmeYaml = ''): string {
   const nodes = plan.nodes
     .map((n) => `  - name: ${n.name}\n    ssh: root@${n.mgmtAddr}\n    endpoint: ${n.pubAddr}\n`)
     .join('');
@@ -81,10 +159,11 @@ router:
       fdName: https
       # anonymous for the public role; ticket/cryptosign for principals from \`bulwark principal\`
       auth: [anonymous, ticket, cryptosign]
-      # Made on each node at first start (self-signed); replace with your CA's certificate.
+      # Self-signed, made on each node at first start, until the agent has one from the ACME CA (acme:).
       tls: { cert: /var/lib/bulwark/router/tls/cert.pem, key: /var/lib/bulwark/router/tls/key.pem }
-    - { type: redirect, fdName: http }
+    # Port 80: ACME HTTP-01 answers, everything else redirected to https.
+    - { type: redirect, fdName: http, acmeChallengeDir: /var/lib/bulwark/router/acme-challenge }
   auth:
     anonymous: { role: public, realms: [app] }
-`;
+${acmeYaml}`;
 }

@@ -1,7 +1,13 @@
+import { EXIT } from '../core/command.js';
+import { BulwarkError } from '../core/errors.js';
 import { createHash } from 'node:crypto';
 
-export class MeshConfigError extends Error {
+/** A mesh setting or member list that can't work (a CIDR too small, an unknown member): a config error, exit 2. */
+export class MeshConfigError extends BulwarkError {
   override name = 'MeshConfigError';
+  constructor(message: string) {
+    super(message, EXIT.USAGE);
+  }
 }
 
 export interface Cidr {

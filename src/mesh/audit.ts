@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
-import type { AuditCheck, AuditContext, AuditProvider } from '../audit/check.js';
+import type { AuditCheck, AuditContext, AuditProvider } from '../core/audit.js';
+import type { Config } from '../config/schema.js';
 import { KeyStore, DEFAULT_MESH_ROOT } from './keystore.js';
-import { MeshNode } from './runtime.js';
+import type { MeshNode } from './runtime.js';
 
 /** A handshake older than this (seconds) means the peer is not talking (WireGuard rekeys every 120 s). */
 export const HANDSHAKE_FRESH_SEC = 180;
@@ -43,9 +44,9 @@ export async function meshChecks(node: MeshNode, configNodes: readonly string[],
   return checks;
 }
 
-export const meshAuditProvider: AuditProvider = {
+export const meshAuditProvider: AuditProvider<Config> = {
   name: 'mesh',
-  async run(ctx: AuditContext): Promise<AuditCheck[]> {
+  async run(ctx: AuditContext<Config>): Promise<AuditCheck[]> {
     if (!existsSync(DEFAULT_MESH_ROOT) || !new KeyStore().initialized()) {
       return [{ id: 'mesh.joined', status: 'fail', evidence: `no mesh keys under ${DEFAULT_MESH_ROOT} (bulwark mesh join ${ctx.nodeName})` }];
     }

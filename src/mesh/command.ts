@@ -1,9 +1,11 @@
 import { parseArgs } from 'node:util';
-import { EXIT, UsageError, type CliContext, type Command } from '../cli/command.js';
+import { EXIT, type CliContext, type Command } from '../core/command.js';
+import { UsageError } from '../core/errors.js';
 import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/schema.js';
-import { MeshConfigError } from './addresses.js';
-import { memberFactsSchema } from './runtime.js';
+import { actOnNodes, combineExits, reportFailures } from '../remote/act.js';
+import { onNode, resolveTargets } from '../remote/select.js';
+import { memberFactsSchema } from './members.js';
 import { renderStatus, nodeStatus, type NodeMeshStatus } from './status.js';
 import { z } from 'zod';
 
@@ -19,7 +21,7 @@ On a node (what the operator's commands run there): facts, set-members B64JSON, 
 Exit codes: 0 ok, 1 a peer is unreachable, 2 usage or config error, 3 a node failed.`;
 
 async function fanout(ctx: CliContext, cfg: Config, names: string[], argv: string[]) {
-  const { runOnNodes } = await import('../provision/fanout.js');
+  const { runOnNodes } = await import('../remote/fanout.js');
   return runOnNodes(ctx, cfg, cfg.nodes.filter((n) => names.includes(n.name)), argv);
 }
 
@@ -32,7 +34,7 @@ async function localNode(ctx: CliContext, self: string) {
 
 /** `mesh join NODE` from the operator: facts from every member, then the member list to each. */
 export async function joinFromOperator(ctx: CliContext, cfg: Config, name: string): Promise<number> {
-  if (!cfg.nodes.some((n) => n.name === name)) throw new UsageError(`unknown node ${name} (config has ${cfg.nodes.map((n) => n.name).join(', ')})`);
+  resolveTargets(cfg, [name], false); // an unknown NODE is a usage error
   const { syncMembers, MemberSyncError } = await import('./join.js');
   let synced: Awaited<ReturnType<typeof syncMembers>>;
   try {
@@ -54,35 +56,35 @@ export const command: Command = {
   help: HELP,
   async run(ctx, args) {
     const [sub, ...rest] = args;
-    const { onNode } = await import('../provision/targets.js');
     const self = onNode();
     switch (sub) {
       case 'status': {
         parseArgs({ args: rest, options: {}, strict: true });
-        let rows: NodeMeshStatus[] = [];
-        let code: number = EXIT.OK;
-        if (self) {
-          const { node } = await localNode(ctx, self);
-          node.init();
-          rows = [await nodeStatus(node)];
-        } else {
-          const cfg = loadConfig(ctx.configPath);
-          const runs = await fanout(ctx, cfg, cfg.nodes.map((n) => n.name), ['mesh', 'status', '--json']);
-          for (const r of runs) {
-            try {
-              rows.push(...(JSON.parse(r.stdout) as { nodes: NodeMeshStatus[] }).nodes);
-            } catch {
-              ctx.err.write(`${r.node}: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}\n`);
-              code = EXIT.NODE_FAILED;
-            }
-          }
-        }
+        const down = (rows: NodeMeshStatus[]) => rows.some((n) => !n.up || n.peers.some((p) => !p.reachable));
+        const { outcomes, code } = await actOnNodes<NodeMeshStatus[]>(
+          ctx,
+          {
+            targets: { names: [], all: false },
+            whenNone: 'all',
+            config: () => loadConfig(ctx.configPath),
+            async local(name) {
+              const { node } = await localNode(ctx, name);
+              node.init();
+              const rows = [await nodeStatus(node)];
+              return { node: name, code: down(rows) ? EXIT.CHECK_FAILED : EXIT.OK, result: rows };
+            },
+            remote: { argv: ['mesh', 'status', '--json'], parse: (stdout) => (JSON.parse(stdout) as { nodes: NodeMeshStatus[] }).nodes },
+          },
+          self,
+        );
+        reportFailures(ctx, outcomes);
+        const rows = outcomes.flatMap((o) => o.result ?? []);
         if (ctx.json) ctx.out.write(JSON.stringify({ nodes: rows }) + '\n');
         else ctx.out.write(renderStatus(rows));
-        if (code === EXIT.OK && rows.some((n) => !n.up || n.peers.some((p) => !p.reachable))) code = EXIT.CHECK_FAILED;
         return code;
       }
       case 'facts': {
+        parseArgs({ args: rest, options: {}, strict: true });
         if (!self) throw new UsageError('mesh facts runs on a node');
         const { node } = await localNode(ctx, self);
         node.init(); // makes the keys here on first use; only public keys are printed
@@ -92,6 +94,8 @@ export const command: Command = {
         return EXIT.OK;
       }
       case 'set-members': {
+        parseArgs({ args: rest, options: {}, allowPositionals: true, strict: true });
+        if (rest.length !== 1) throw new UsageError('mesh set-members B64JSON');
         if (!self) throw new UsageError('mesh set-members runs on a node');
         const members = z.array(memberFactsSchema).parse(JSON.parse(Buffer.from(rest[0] ?? '', 'base64').toString('utf8')));
         const { node } = await localNode(ctx, self);
@@ -102,6 +106,8 @@ export const command: Command = {
       }
       case 'forget':
       case 'leave': {
+        parseArgs({ args: rest, options: {}, allowPositionals: true, strict: true });
+        if (rest.length !== (sub === 'forget' ? 1 : 0)) throw new UsageError(sub === 'forget' ? 'mesh forget NODE' : 'mesh leave');
         if (!self) throw new UsageError(`mesh ${sub} runs on a node`);
         const { node } = await localNode(ctx, self);
         node.init();
@@ -111,18 +117,18 @@ export const command: Command = {
       }
       case 'join':
       case 'remove': {
+        parseArgs({ args: rest, options: {}, allowPositionals: true, strict: true });
         const name = rest[0];
         if (!name || rest.length !== 1) throw new UsageError(`mesh ${sub} NODE`);
         const cfg = loadConfig(ctx.configPath);
         if (sub === 'join') return joinFromOperator(ctx, cfg, name);
-        if (!cfg.nodes.some((n) => n.name === name)) throw new MeshConfigError(`unknown node ${name}`);
+        resolveTargets(cfg, [name], false); // an unknown NODE is a usage error (exit 2)
         const others = cfg.nodes.map((n) => n.name).filter((n) => n !== name);
         const runs = [...(await fanout(ctx, cfg, others, ['mesh', 'forget', name])), ...(await fanout(ctx, cfg, [name], ['mesh', 'leave']))];
         // The others' firewalls close NODE's endpoint now (their member lists no longer have it).
         runs.push(...(await fanout(ctx, cfg, others, ['agent', 'reload'])));
-        const failed = runs.filter((r) => r.code !== 0);
-        for (const r of failed) ctx.err.write(`${r.node}: ${(r.stderr || r.stdout).trim()}\n`);
-        return failed.length ? EXIT.NODE_FAILED : EXIT.OK;
+        for (const r of runs.filter((x) => x.code !== 0)) ctx.err.write(`${r.node}: ${(r.stderr || r.stdout).trim()}\n`);
+        return combineExits(runs.map((r) => r.code));
       }
       default:
         throw new UsageError(sub ? `unknown mesh command "${sub}"` : 'which mesh command?');

@@ -3,16 +3,10 @@ import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { run, runOk } from '../util/exec.js';
-import { WIREGUARD_GO_UNIT_FILE } from './paths.js';
+import { WIREGUARD_GO_UNIT_FILE } from '../config/locate.js';
 import { WgDevice } from './wg.js';
 
 export type Backend = 'kernel' | 'wireguard-go';
-
-/** Tries `ip link add IFACE type wireguard`; false when the kernel has no WireGuard ("Unknown device type"). */
-export async function tryKernelInterface(iface: string, netns?: string): Promise<boolean> {
-  const r = await run(['ip', 'link', 'add', 'dev', iface, 'type', 'wireguard'], netns ? { netns } : {});
-  return r.code === 0;
-}
 
 async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, stepMs = 20): Promise<boolean> {
   const end = Date.now() + timeoutMs;

@@ -1,13 +1,11 @@
 import type { Config } from '../config/schema.js';
-import type { NodeRun } from '../provision/fanout.js';
+import type { NodeRun, NodeRunner } from '../core/cluster.js';
 import { allocateAddresses } from './addresses.js';
-import { memberFactsSchema, type MemberFacts } from './runtime.js';
-
-/** Runs `bulwark ARGV` on the named nodes (over SSH from the operator, or over open bootstrap sessions). */
-export type NodeRunner = (names: string[], argv: string[]) => Promise<NodeRun[]>;
+import { memberFactsSchema, type MemberFacts } from './members.js';
+import { NodeError } from '../core/errors.js';
 
 /** A member sync that would drop a node others still mesh with, or a join of a node that can't report. */
-export class MemberSyncError extends Error {
+export class MemberSyncError extends NodeError {
   override name = 'MemberSyncError';
 }
 

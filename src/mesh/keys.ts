@@ -43,7 +43,7 @@ export function generatePsk(): string {
 
 /** Constant-time equality of two base64 keys (or any strings). */
 export function keysEqual(a: string | null | undefined, b: string | null | undefined): boolean {
-  if (a == null || b == null) return a == b;
+  if (a == null || b == null) return (a ?? null) === (b ?? null);
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);

@@ -1,25 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { generatePrivateKey, publicKeyOf } from './keys.js';
-import { DEFAULT_MESH_ROOT } from './paths.js';
+import { DEFAULT_MESH_ROOT } from '../config/locate.js';
 import { generateKemKeyPair, kemPublicKeyOf } from './psk.js';
 import { generateSigningKey, signingPublicKey } from './signing.js';
 
-export { DEFAULT_MESH_ROOT, MEMBERS_FILE } from './paths.js';
+export { DEFAULT_MESH_ROOT } from '../config/locate.js';
 
-/** Writes a file atomically with mode 0600 (temp file + fsync + rename). */
+/** Writes a secret file atomically with mode 0600 (util/atomic-write.ts). */
 export function writeSecretFile(path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-  const fd = openSync(tmp, 'wx', 0o600);
-  try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, path);
+  writeFileAtomic(path, data, { mode: 0o600 });
 }
 
 /** Overwrites then removes a key file (best effort on journaling filesystems; the key is gone from here). */

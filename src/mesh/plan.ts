@@ -1,5 +1,5 @@
 import { allocateAddresses } from './addresses.js';
-import type { WgDump, WgPeerState } from './dump.js';
+import type { WgPeerState } from './dump.js';
 import { keysEqual } from './keys.js';
 import type { MeshConfig } from './schema.js';
 
@@ -156,12 +156,4 @@ export function renderPeerOp(iface: string, op: PeerOp, pskFile?: string): strin
     }
   }
   return argv;
-}
-
-/** What to change on the interface itself (besides peers). Pure. */
-export function planInterface(desired: DesiredInterface, dump: WgDump): { listenPort?: number; privateKey: boolean } {
-  return {
-    ...(dump.iface.listenPort !== desired.listenPort ? { listenPort: desired.listenPort } : {}),
-    privateKey: !keysEqual(dump.iface.publicKey, desired.publicKey),
-  };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { PeerMessageType } from '../core/peers.js';
 import { WG_KEY } from './keys.js';
 import type { SignedMessage } from './signing.js';
 
@@ -18,10 +19,15 @@ export const bodySchemas = {
   'psk.offer': z.strictObject({ from: z.string(), to: z.string(), epoch: z.number().int().min(0), ciphertext: z.string().max(2000) }),
   'psk.rotate': z.strictObject({}),
   'members.remove': z.strictObject({ name: z.string() }),
+  /** An ACME HTTP-01 answer for the cluster's shared name, to serve on port 80 until unpublished (src/certs). */
+  'acme.publish': z.strictObject({ name: z.string().max(253), token: z.string().regex(/^[A-Za-z0-9_-]{22,256}$/), keyAuthorization: z.string().max(600).regex(/^[A-Za-z0-9_-]{22,256}\.[A-Za-z0-9_-]{22,100}$/) }),
+  'acme.unpublish': z.strictObject({ name: z.string().max(253), token: z.string().regex(/^[A-Za-z0-9_-]{22,256}$/) }),
   /** From a node to its own agent (signed with its own key): run a rotation here. */
   'rotate.run': z.strictObject({ what: z.enum(['wireguard', 'psk']) }),
 } as const;
 export type MessageType = keyof typeof bodySchemas;
+/** Message types another capability answers through MeshNode.onMessage. */
+export type CapabilityMessage = PeerMessageType;
 export type Body<T extends MessageType> = z.infer<(typeof bodySchemas)[T]>;
 
 export const envelopeSchema = z.strictObject({

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
-import type { Reconciler, ReconcileContext, ReconcileReport } from '../agent/reconciler.js';
+import type { Reconciler, ReconcileContext, ReconcileReport } from '../core/reconciler.js';
+import type { Config } from '../config/schema.js';
 import { sharedNodeMesh } from './node.js';
 import type { MeshNode } from './runtime.js';
 import { serveAgentMessages } from './transport.js';
@@ -11,9 +12,9 @@ let server: { node: MeshNode; addr: string; srv: Server } | undefined;
  * supervised when the kernel has no WireGuard), peers as a diff; serves the other agents on the mesh
  * address; renews PSKs this node encapsulates when missing or older than mesh.pskRotationHours.
  */
-export const meshReconciler: Reconciler = {
+export const meshReconciler: Reconciler<Config> = {
   name: 'mesh',
-  async reconcile(ctx: ReconcileContext): Promise<ReconcileReport> {
+  async reconcile(ctx: ReconcileContext<Config>): Promise<ReconcileReport> {
     const report: ReconcileReport = { name: 'mesh', changed: false, drift: [], notes: [] };
     try {
       const node = sharedNodeMesh(ctx.config, ctx.nodeName, ctx.log);

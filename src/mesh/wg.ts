@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { parseDump, type WgDump } from './dump.js';
@@ -7,7 +7,14 @@ import { destroyFile, writeSecretFile } from './keystore.js';
 import { renderPeerOp, type PeerOp } from './plan.js';
 import { run, runOk } from '../util/exec.js';
 
-/** Thin adapter over `wg` and `ip` for one WireGuard interface, optionally inside a network namespace. */
+function hex(b64: string): string {
+  return Buffer.from(b64, 'base64').toString('hex');
+}
+
+/**
+ * Thin adapter over `wg`, `ip` and wireguard-go's control socket (UAPI) for one WireGuard interface, optionally
+ * inside a network namespace: every raw WireGuard call of the mesh is here.
+ */
 export class WgDevice {
   constructor(
     readonly iface: string,
@@ -34,6 +41,11 @@ export class WgDevice {
       return;
     }
     await runOk(renderPeerOp(this.iface, op), this.opts());
+  }
+
+  /** Tries `ip link add IFACE type wireguard`; false when the kernel has no WireGuard ("Unknown device type"). */
+  async createKernel(): Promise<boolean> {
+    return (await run(['ip', 'link', 'add', 'dev', this.iface, 'type', 'wireguard'], this.opts())).code === 0;
   }
 
   /** True when the link exists. */
@@ -112,6 +124,35 @@ export class WgDevice {
       });
       sock.write(`set=1\n${lines.join('\n')}\n\n`);
     });
+  }
+
+  /**
+   * Loads a private key (from its 0600 file; never argv) and makes every listed peer handshake now (a keepalive
+   * toggled on sends one at once; `keepalive` 0 turns it off again). wireguard-go: one control-socket
+   * transaction; kernel: `wg set … private-key FILE`.
+   */
+  async loadPrivateKey(file: string, peerKeys: readonly string[], keepalive: number): Promise<void> {
+    const key = readFileSync(file, 'utf8').trim();
+    const lines = [`private_key=${hex(key)}`];
+    for (const k of peerKeys) {
+      lines.push(`public_key=${hex(k)}`, 'update_only=true', 'persistent_keepalive_interval=0');
+      lines.push(`public_key=${hex(k)}`, 'update_only=true', `persistent_keepalive_interval=${keepalive || 1}`);
+      if (!keepalive) lines.push(`public_key=${hex(k)}`, 'update_only=true', 'persistent_keepalive_interval=0');
+    }
+    if (await this.uapiSet(lines)) return;
+    const argv = ['wg', 'set', this.iface, 'private-key', file];
+    for (const k of peerKeys) {
+      argv.push('peer', k, 'persistent-keepalive', '0', 'peer', k, 'persistent-keepalive', String(keepalive || 1));
+      if (!keepalive) argv.push('peer', k, 'persistent-keepalive', '0');
+    }
+    const r = await run(argv, this.netns ? { netns: this.netns } : {});
+    if (r.code !== 0) throw new Error(`wg set private-key failed: ${r.stderr.trim()}`);
+  }
+
+  /** Moves allowed-ips onto one peer in one transaction (they leave whichever peer had them). */
+  async moveAllowedIps(publicKey: string, allowedIps: readonly string[]): Promise<void> {
+    const lines = [`public_key=${hex(publicKey)}`, 'update_only=true', 'replace_allowed_ips=true', ...allowedIps.map((a) => `allowed_ip=${a}`)];
+    if (!(await this.uapiSet(lines))) await this.applyOps([{ kind: 'set', publicKey, allowedIps: [...allowedIps] }]);
   }
 
   async delete(): Promise<void> {

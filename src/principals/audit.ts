@@ -1,8 +1,9 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { AuditCheck, AuditProvider } from '../audit/check.js';
-import { principalState, type PrincipalStore } from './model.js';
-import { PRINCIPALS_FILE, readStore } from './store.js';
+import type { Config } from '../config/schema.js';
+import type { AuditCheck, AuditProvider } from '../core/audit.js';
+import { principalState, type PrincipalStore } from '../router/principals/model.js';
+import { PRINCIPALS_FILE, readStore } from '../router/principals/store.js';
 
 const DAY = 86_400_000;
 
@@ -45,7 +46,7 @@ export function evaluateStoreFiles(file: { mode: number; uid: number } | undefin
   return { id: 'principals.store-mode', status: ok ? 'pass' : 'fail', evidence: `file ${(file.mode & 0o777).toString(8)} uid ${file.uid}, directory ${(dir.mode & 0o777).toString(8)} uid ${dir.uid} (want 640/750, root)` };
 }
 
-export const principalsAudit: AuditProvider = {
+export const principalsAudit: AuditProvider<Config> = {
   name: 'principals',
   async run(ctx) {
     const st = (p: string) => (existsSync(p) ? statSync(p) : undefined);

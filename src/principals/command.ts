@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { EXIT, UsageError, type CliContext, type Command } from '../cli/command.js';
+import { EXIT, type CliContext, type Command } from '../core/command.js';
+import { UsageError } from '../core/errors.js';
 import { ConfigError } from '../config/errors.js';
 import type { Config } from '../config/schema.js';
 import { hashTicket } from '../router/auth/ticket.js';
@@ -26,7 +27,7 @@ import {
   type PrincipalMethod,
   type PrincipalRecord,
   type Submission,
-} from './model.js';
+} from '../router/principals/model.js';
 import type { NodeDump, PutResult } from './node.js';
 
 const HELP = `Usage: bulwark principal add NAME --method ticket|wampcra|cryptosign [--pubkey HEX] --role ROLE [--realm R] [--expires WHEN]
@@ -241,56 +242,42 @@ export function planChange(p: ParsedPrincipalArgs, cfg: Config, realm: string, p
   }
 }
 
-/** Where the command acts: this node, or the nodes over SSH. The one seam to re-point at another transport. */
+/** Where the command acts: this node, or the nodes over SSH (remote/act.ts: the one "here or on the nodes" rule). */
 interface Targets {
   dump(): Promise<{ node: string; dump?: NodeDump; error?: string }[]>;
   put(rec: PrincipalRecord): Promise<{ node: string; result?: PutResult; error?: string }[]>;
 }
 
-function localTargets(ctx: CliContext, cfg: Config, node: string): Targets {
+/** The last line of a node's stdout as JSON (throws when it isn't: the node then counts as failed). */
+const lastJson = <T>(stdout: string): T => JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as T;
+
+function targets(ctx: CliContext, cfg: Config, p: ParsedPrincipalArgs): Targets {
+  const run = async <T>(local: () => Promise<T>, argv: string[]) => {
+    const { actOnNodes } = await import('../remote/act.js');
+    const { outcomes } = await actOnNodes<T>(ctx, {
+      targets: { names: p.nodes, all: p.all },
+      whenNone: 'all',
+      config: () => cfg,
+      local: async (self) => {
+        try {
+          return { node: self, code: EXIT.OK, result: await local() };
+        } catch (e) {
+          return { node: self, code: EXIT.NODE_FAILED, error: (e as Error).message };
+        }
+      },
+      remote: { argv, parse: (out) => lastJson<T>(out) },
+    });
+    return outcomes.map((o) => (o.result !== undefined && o.code === EXIT.OK ? { node: o.node, value: o.result } : { node: o.node, error: o.error ?? `exit ${o.code}` }));
+  };
   return {
     dump: async () => {
       const { dumpNode } = await import('./node.js');
-      try {
-        return [{ node, dump: dumpNode() }];
-      } catch (e) {
-        return [{ node, error: (e as Error).message }];
-      }
+      return (await run(async () => dumpNode(), ['principal', 'node-dump'])).map((r) => ('value' in r ? { node: r.node, dump: r.value } : r));
     },
     put: async (rec) => {
       const { putOnNode } = await import('./node.js');
-      try {
-        return [{ node, result: await putOnNode(rec, cfg.apps.routerUid, ctx.log) }];
-      } catch (e) {
-        return [{ node, error: (e as Error).message }];
-      }
-    },
-  };
-}
-
-async function remoteTargets(ctx: CliContext, cfg: Config, p: ParsedPrincipalArgs): Promise<Targets> {
-  const { runOnNodes, resolveTargets } = await import('../provision/fanout.js');
-  const nodes = p.nodes.length || p.all ? resolveTargets(cfg, p.nodes, p.all) : cfg.nodes;
-  const lastJson = (s: string): unknown => {
-    try {
-      return JSON.parse(s.trim().split('\n').at(-1) ?? '');
-    } catch {
-      return undefined;
-    }
-  };
-  const fail = (r: { code: number; stderr: string; stdout: string }) => (r.stderr || r.stdout).trim() || `exit ${r.code}`;
-  return {
-    dump: async () =>
-      (await runOnNodes(ctx, cfg, nodes, ['principal', 'node-dump'])).map((r) => {
-        const j = r.code === 0 ? (lastJson(r.stdout) as NodeDump | undefined) : undefined;
-        return j ? { node: r.node, dump: j } : { node: r.node, error: fail(r) };
-      }),
-    put: async (rec) => {
       const arg = Buffer.from(JSON.stringify(rec)).toString('base64');
-      return (await runOnNodes(ctx, cfg, nodes, ['principal', 'node-put', arg])).map((r) => {
-        const j = r.code === 0 ? (lastJson(r.stdout) as PutResult | undefined) : undefined;
-        return j ? { node: r.node, result: j } : { node: r.node, error: fail(r) };
-      });
+      return (await run(() => putOnNode(rec, cfg.apps.routerUid, ctx.log), ['principal', 'node-put', arg])).map((r) => ('value' in r ? { node: r.node, result: r.value } : r));
     },
   };
 }
@@ -369,11 +356,9 @@ export const command: Command = {
       ctx.out.write(JSON.stringify(await putOnNode(rec, cfg.apps.routerUid, ctx.log)) + '\n');
       return EXIT.OK;
     }
-    const { onNode } = await import('../provision/targets.js');
-    const self = onNode();
-    const targets = self !== undefined && p.nodes.length === 0 && !p.all ? localTargets(ctx, cfg, self) : await remoteTargets(ctx, cfg, p);
+    const where = targets(ctx, cfg, p);
     const now = Date.now();
-    const dumps = await targets.dump();
+    const dumps = await where.dump();
     const down = dumps.filter((d) => d.error !== undefined);
     for (const d of down) ctx.err.write(`${d.node}: ${d.error}\n`);
 
@@ -417,7 +402,7 @@ export const command: Command = {
       ctx.err.write(`${realm}/${p.name}: ${e.message}\n`);
       return EXIT.CHECK_FAILED;
     }
-    const results = await targets.put(change.record);
+    const results = await where.put(change.record);
     const failed = results.filter((r) => r.error !== undefined);
     const state = principalState(change.record, now);
     if (ctx.json) {

@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { logSecurityEvent } from '../log/security-event.js';
 import { Systemctl } from '../systemd/systemctl.js';
-import { applyRecord, recordSchema, type PrincipalRecord, type PrincipalStore, type Submission } from './model.js';
-import { ENROLMENTS_DIR, PRINCIPALS_FILE, pruneSubmissions, readStore, readSubmissions, writeStore } from './store.js';
+import { applyRecord, recordSchema, type PrincipalRecord, type PrincipalStore, type Submission } from '../router/principals/model.js';
+import { ENROLMENTS_DIR, PRINCIPALS_FILE, pruneSubmissions, readStore, readSubmissions, writeStore } from '../router/principals/store.js';
 
 /** One node's principals: its store and the activation codes its router took. */
 export interface NodeDump {

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import type { Config, NodeSpec } from '../config/schema.js';
+import type { BootstrapGuard, ClusterStep, NodeRun } from '../core/cluster.js';
 import { assetRoot } from '../util/assets.js';
-import { loadClusterSteps } from './hooks.js';
-import { HostKeyChangedError } from './known-hosts.js';
+import { runBulwark } from '../remote/fanout.js';
+import { HostKeyChangedError } from '../remote/known-hosts.js';
 import { runtimeArtifact } from './runtime-artifact.js';
-import { NodeSession } from './ssh.js';
+import { NodeSession } from '../remote/ssh.js';
 import { installAgentUnit, installConfig, installPackages, installRuntime, preflight, waitAgentReady, type StepResult } from './steps.js';
 
 export interface NodeReport {
@@ -21,6 +22,10 @@ export interface BootstrapOptions {
   configPath: string;
   knownHosts: string;
   say: (node: string, msg: string) => void;
+  /** Run after every node finished its own steps, with the nodes that succeeded (src/cli/plugins.ts). */
+  clusterSteps: ClusterStep<Config>[];
+  /** Checked on each node before anything is installed (the firewall's lockout guard). */
+  guards: BootstrapGuard<Config>[];
 }
 
 async function bootstrapOne(node: NodeSpec, cfg: Config, configText: string, artifact: { path: string; sha256: string }, o: BootstrapOptions, sessions: Map<string, NodeSession>): Promise<NodeReport> {
@@ -32,7 +37,7 @@ async function bootstrapOne(node: NodeSpec, cfg: Config, configText: string, art
     say('connecting');
     s = await NodeSession.connect(node, cfg, o.knownHosts);
     if (s.pinnedFingerprint) say(`host key pinned on first use: ${s.pinnedFingerprint}`);
-    const pf = await preflight(s, cfg);
+    const pf = await preflight(s, cfg, o.guards);
     steps.push(pf.result);
     say(`preflight ok: ${pf.result.detail}`);
     const pk = await installPackages(s, node, cfg, pf.facts, pf.distro, say);
@@ -72,21 +77,41 @@ export async function bootstrap(cfg: Config, nodes: NodeSpec[], o: BootstrapOpti
   try {
     const reports = await Promise.all(nodes.map((n) => bootstrapOne(n, cfg, configText, artifact, o, sessions)));
     const cluster: (StepResult & { error?: string })[] = [];
-    const connect = (name: string) => {
+    // Cluster steps reach every configured node: over the sessions bootstrap opened, else a new one (host key checked).
+    const opened = new Map<string, NodeSession>();
+    const session = async (name: string): Promise<NodeSession> => {
+      const s = sessions.get(name) ?? opened.get(name);
+      if (s) return s;
       const spec = cfg.nodes.find((n) => n.name === name);
-      if (!spec) return Promise.reject(new Error(`unknown node ${name}`));
-      return NodeSession.connect(spec, cfg, o.knownHosts);
+      if (!spec) throw new Error(`unknown node ${name}`);
+      const fresh = await NodeSession.connect(spec, cfg, o.knownHosts);
+      opened.set(name, fresh);
+      return fresh;
     };
-    for (const step of await loadClusterSteps()) {
-      if (sessions.size === 0) break;
-      try {
-        const r = await step.run(cfg, sessions, o.say, connect);
-        cluster.push({ step: step.name, ...r });
-      } catch (e) {
-        const error = e instanceof Error ? e.message : String(e);
-        o.say('cluster', `${step.name} FAILED: ${error}`);
-        cluster.push({ step: step.name, changed: false, detail: `FAILED: ${error}`, error });
+    const runner = (names: string[], argv: string[]): Promise<NodeRun[]> =>
+      Promise.all(
+        names.map(async (name): Promise<NodeRun> => {
+          try {
+            return await runBulwark(await session(name), argv);
+          } catch (e) {
+            return { node: name, code: 255, stdout: '', stderr: e instanceof Error ? e.message : String(e) };
+          }
+        }),
+      );
+    try {
+      for (const step of o.clusterSteps) {
+        if (sessions.size === 0) break;
+        try {
+          const r = await step.run(cfg, runner, o.say);
+          cluster.push({ step: step.name, ...r });
+        } catch (e) {
+          const error = e instanceof Error ? e.message : String(e);
+          o.say('cluster', `${step.name} FAILED: ${error}`);
+          cluster.push({ step: step.name, changed: false, detail: `FAILED: ${error}`, error });
+        }
       }
+    } finally {
+      for (const s of opened.values()) s.close();
     }
     return { reports, cluster };
   } finally {

@@ -1,15 +1,18 @@
 import { parseArgs } from 'node:util';
-import { EXIT, type Command } from '../cli/command.js';
-import { Progress } from '../cli/progress.js';
+import type { Config } from '../config/schema.js';
+import type { BootstrapGuard, ClusterStep } from '../core/cluster.js';
+import { EXIT, type Command } from '../core/command.js';
+import { Progress } from '../core/progress.js';
 import { loadConfig } from '../config/index.js';
 import { knownHostsPath } from '../config/locate.js';
 import { bootstrap } from './bootstrap.js';
-import { resolveTargets } from './targets.js';
+import { resolveTargets, TARGET_OPTIONS } from '../remote/select.js';
 
-export const command: Command = {
+/** `bulwark bootstrap`; the capabilities' guards and cluster-wide steps come from src/cli/plugins.ts. */
+export const bootstrapCommand = (plugins: { guards: () => Promise<BootstrapGuard<Config>[]>; clusterSteps: () => Promise<ClusterStep<Config>[]> }): Command => ({
   name: 'bootstrap',
   summary: 'provision nodes over SSH: preflight, packages, runtime, units',
-  help: `Usage: bulwark [-c FILE] bootstrap (NODE...|--all) [--json]
+  help: `Usage: bulwark [-c FILE] bootstrap (NODE...|--node N...|--all) [--json]
 
 Provisions fresh Debian 12/13 or Ubuntu 22.04/24.04 servers over SSH, all named nodes in parallel:
   connect    host key pinned on first use in bulwark.known_hosts beside the config; a changed key is
@@ -26,15 +29,17 @@ Re-running on a converged node changes nothing and restarts nothing ("no changes
 Exit codes: 0 every node ok, 2 usage or config error, 3 at least one node failed (the others finish) or
 the mesh step could not run (member lists are then left as they were).`,
   async run(ctx, args) {
-    const { values, positionals } = parseArgs({ args, options: { all: { type: 'boolean' } }, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({ args, options: TARGET_OPTIONS, allowPositionals: true, strict: true });
     const cfg = loadConfig(ctx.configPath);
-    const nodes = resolveTargets(cfg, positionals, Boolean(values.all));
+    const nodes = resolveTargets(cfg, [...positionals, ...(values.node ?? [])], Boolean(values.all));
     const progress = new Progress(ctx.err);
     const t0 = Date.now();
     const { reports, cluster } = await bootstrap(cfg, nodes, {
       configPath: ctx.configPath,
       knownHosts: knownHostsPath(ctx.configPath),
       say: (node, msg) => progress.update(node, msg),
+      clusterSteps: await plugins.clusterSteps(),
+      guards: await plugins.guards(),
     });
     const seconds = (Date.now() - t0) / 1000;
     if (ctx.json) {
@@ -51,4 +56,4 @@ the mesh step could not run (member lists are then left as they were).`,
     }
     return reports.every((r) => r.ok) && cluster.every((c) => !c.error) ? EXIT.OK : EXIT.NODE_FAILED;
   },
-};
+});

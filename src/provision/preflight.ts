@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { z } from 'zod';
-import { assetPath } from '../util/assets.js';
+import type { Distro, Distros } from '../config/distros.js';
 
 /** The shell snippet that collects facts on a node (run as root), one key=value per line. */
 export const FACTS_SCRIPT = [
@@ -41,17 +39,6 @@ export function parseFacts(text: string): NodeFacts {
   };
 }
 
-const distrosSchema = z.object({
-  supported: z.array(z.object({ id: z.string(), version: z.string(), codename: z.string(), packages: z.string() })),
-  architectures: z.record(z.string(), z.string()),
-});
-export type Distros = z.infer<typeof distrosSchema>;
-export type Distro = Distros['supported'][number];
-
-export function loadDistros(file = assetPath('provisioning', 'distros.json')): Distros {
-  return distrosSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
-}
-
 export interface PreflightResult {
   ok: boolean;
   problems: string[];
@@ -74,16 +61,4 @@ export function evaluatePreflight(f: NodeFacts, distros: Distros, minFreeMiB: nu
   if (!arch) problems.push(`unsupported architecture ${f.arch || 'unknown'}`);
   if (!(f.freeMiB >= minFreeMiB)) problems.push(`only ${Number.isFinite(f.freeMiB) ? f.freeMiB : '?'} MiB free on /, need ${minFreeMiB} MiB`);
   return { ok: problems.length === 0, problems, distro, arch };
-}
-
-/** Package names from a list file (comments and blank lines ignored). Pure. */
-export function parsePackageList(text: string): string[] {
-  return text
-    .split('\n')
-    .map((l) => l.replace(/#.*/, '').trim())
-    .filter(Boolean);
-}
-
-export function packagesFor(distro: Distro): string[] {
-  return parsePackageList(readFileSync(assetPath('provisioning', 'packages', distro.packages), 'utf8'));
 }

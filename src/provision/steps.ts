@@ -1,12 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Config, NodeSpec } from '../config/schema.js';
-import { WIREGUARD_GO_UNIT_FILE } from '../mesh/paths.js';
+import type { BootstrapGuard } from '../core/cluster.js';
+import { WIREGUARD_GO_UNIT_FILE } from '../config/locate.js';
 import { assetPath } from '../util/assets.js';
 import { bundleFor } from './bundle.js';
-import { evaluatePreflight, FACTS_SCRIPT, loadDistros, packagesFor, parseFacts, type Distro, type NodeFacts } from './preflight.js';
-import { lockoutProblem } from './lockout.js';
-import { shQuote, type NodeSession } from './ssh.js';
+import { loadDistros, packagesFor, type Distro } from '../config/distros.js';
+import { evaluatePreflight, FACTS_SCRIPT, parseFacts, type NodeFacts } from './preflight.js';
+import { shQuote, type NodeSession } from '../remote/ssh.js';
+import { NodeError } from '../core/errors.js';
 
 export interface StepResult {
   step: string;
@@ -14,15 +16,17 @@ export interface StepResult {
   detail: string;
 }
 
-export class PreflightError extends Error {
+export class PreflightError extends NodeError {
   override name = 'PreflightError';
 }
 
-export async function preflight(s: NodeSession, cfg: Config): Promise<{ facts: NodeFacts; distro: Distro; result: StepResult }> {
+export async function preflight(s: NodeSession, cfg: Config, guards: readonly BootstrapGuard<Config>[] = []): Promise<{ facts: NodeFacts; distro: Distro; result: StepResult }> {
   const r = await s.exec(FACTS_SCRIPT);
   const conn = await s.exec('echo "$SSH_CONNECTION"');
-  const lockout = lockoutProblem(cfg, conn.stdout);
-  if (lockout) throw new PreflightError(lockout);
+  for (const g of guards) {
+    const refused = g.check(cfg, s.node.name, conn.stdout);
+    if (refused) throw new PreflightError(refused);
+  }
   if (r.code !== 0 && s.sudo) throw new PreflightError('sudo without a password is required for a non-root SSH user');
   const facts = parseFacts(r.stdout);
   const verdict = evaluatePreflight(facts, loadDistros(), cfg.provisioning.minFreeDiskMiB);

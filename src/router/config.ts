@@ -26,7 +26,43 @@ const permissionSchema = z.strictObject({
 export type Permission = z.infer<typeof permissionSchema>;
 
 const roleSchema = z.strictObject({ name: z.string().regex(NAME), permissions: z.array(permissionSchema).default([]) });
-const realmSchema = z.strictObject({ name: z.string().regex(REALM, 'must be a URI like com.example.app'), roles: z.array(roleSchema).default([]) });
+/** Event retention (PUBLISH retain / SUBSCRIBE get_retained): the last retained event per topic, in memory. */
+const retentionSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    /** Topics with a retained event; past it the topic retained longest ago is forgotten. */
+    maxTopics: z.number().int().min(1).max(1_000_000).default(1000),
+    /** Payload bytes of all retained events together (same eviction). */
+    maxBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(4 * 1024 * 1024),
+  })
+  .prefault({});
+
+/** Event history: a ring of the last `limit` events per configured topic (wamp.topic.history.*). */
+const historySchema = z
+  .strictObject({
+    topics: z
+      .array(
+        z.strictObject({
+          /** A topic URI, or a prefix (match: prefix): each topic under it gets its own ring. */
+          uri: z.string().regex(/^[^\s#]*$/, 'must be a URI (no spaces or #)'),
+          match: z.enum(['exact', 'prefix']).default('exact'),
+          limit: z.number().int().min(1).max(100_000).default(100),
+        }),
+      )
+      .default([]),
+    /** Topics with a ring (prefix entries can make many); past it the topic written longest ago is dropped. */
+    maxTopics: z.number().int().min(1).max(1_000_000).default(1000),
+    /** Payload bytes of all rings together; past it the realm's oldest events go first. */
+    maxBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(16 * 1024 * 1024),
+  })
+  .prefault({});
+
+const realmSchema = z.strictObject({
+  name: z.string().regex(REALM, 'must be a URI like com.example.app'),
+  roles: z.array(roleSchema).default([]),
+  retention: retentionSchema,
+  history: historySchema,
+});
 
 const rateSchema = z.strictObject({
   /** HELLO messages per second per source address (tokens refilled per second). */
@@ -101,6 +137,8 @@ const redirectListener = z.strictObject({
   ...bindFields,
   /** https origin to send to; default: https:// + the request's Host without port. */
   to: z.string().regex(/^https:\/\/[^/\s]+$/).optional(),
+  /** Serve ACME HTTP-01 answers (/.well-known/acme-challenge/TOKEN) from this directory before redirecting. */
+  acmeChallengeDir: z.string().regex(/^\//, 'must be an absolute path').optional(),
 });
 
 const listenerSchema = z
@@ -247,11 +285,11 @@ export const routerSchema = z
         ctx.addIssue({ code: 'custom', path: ['listeners', i, 'component'], message: `no component "${l.component}" in router.components` });
       }
       if (l.type === 'websocket') {
-        l.paths?.forEach((p, j) =>
+        l.paths?.forEach((p, j) => {
           p.realms?.forEach((r, k) => {
             if (!realms.has(r)) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'paths', j, 'realms', k], message: `no realm "${r}" in router.realms` });
-          }),
-        );
+          });
+        });
       }
     });
     for (const m of ['ticket', 'wampcra', 'cryptosign'] as const) {

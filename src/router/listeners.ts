@@ -1,4 +1,4 @@
-import { chmodSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
@@ -8,6 +8,8 @@ import type { Router } from './core/router.js';
 import type { ListenerRuntime } from './core/session.js';
 import { serveRawSocket } from './transport/rawsocket.js';
 import { attachWebSocket } from './transport/websocket.js';
+import { serveAcmeChallenge } from './acme-challenge.js';
+import { readTlsFiles, watchTls } from './tls-reload.js';
 
 /** Mozilla "intermediate" (the Crossbar.io production list): ECDHE+AESGCM, ECDHE+CHACHA20, DHE+AESGCM/CHACHA20. */
 export const TLS_CIPHERS = [
@@ -84,8 +86,10 @@ export async function openListener(router: Router, cfg: RouterConfig, l: Listene
   const name = listenerName(l, index);
   const sockets = new Set<import('node:net').Socket>();
   let server: NetServer;
+  let unwatch: (() => void) | undefined;
   if (l.type === 'redirect') {
     const http = createHttpServer((req, res) => {
+      if (l.acmeChallengeDir !== undefined && serveAcmeChallenge(l.acmeChallengeDir, req, res)) return;
       const host = (req.headers.host ?? '').replace(/:\d+$/, '');
       const origin = l.to ?? (/^[A-Za-z0-9.-]+$|^\[[0-9a-fA-F:.]+\]$/.test(host) ? `https://${host}` : undefined);
       if (!origin) {
@@ -103,18 +107,11 @@ export async function openListener(router: Router, cfg: RouterConfig, l: Listene
       server = createNetServer((socket) => serveRawSocket(router, runtime, socket, cfg.limits));
     } else {
       const tls = l.tls;
-      const http = tls
-        ? createHttpsServer({
-            cert: readFileSync(tls.cert, 'utf8') + (tls.chain ? '\n' + readFileSync(tls.chain, 'utf8') : ''),
-            key: readFileSync(tls.key),
-            dhparam: tls.dhparam ? readFileSync(tls.dhparam) : undefined,
-            ciphers: tls.ciphers ?? TLS_CIPHERS,
-            minVersion: 'TLSv1.2',
-            honorCipherOrder: true,
-            ecdhCurve: 'X25519:prime256v1:secp384r1',
-            handshakeTimeout: cfg.limits.openHandshakeTimeoutMs,
-          })
-        : createHttpServer();
+      const base = { ciphers: tls?.ciphers ?? TLS_CIPHERS, minVersion: 'TLSv1.2' as const, honorCipherOrder: true, ecdhCurve: 'X25519:prime256v1:secp384r1' };
+      const https = tls ? createHttpsServer({ ...base, ...readTlsFiles(tls), handshakeTimeout: cfg.limits.openHandshakeTimeoutMs }) : undefined;
+      // A renewed certificate is picked up live (file watch or SIGHUP); open sessions are untouched.
+      if (tls && https) unwatch = watchTls(https, tls, base, router.log, name);
+      const http = https ?? createHttpServer();
       attachWebSocket(http, router, runtime, cfg.limits, tls !== undefined);
       server = http;
     }
@@ -132,6 +129,7 @@ export async function openListener(router: Router, cfg: RouterConfig, l: Listene
     address,
     port: l.port !== undefined ? Number(address.split(':').pop()) : undefined,
     close: async () => {
+      unwatch?.();
       const closing = closeServer(server);
       for (const s of sockets) s.destroy();
       await closing;

@@ -1,7 +1,8 @@
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { run } from '../util/exec.js';
 
 /** The unit files Bulwark ships (units/ in the source tree, /usr/lib/bulwark/units on a node). */
@@ -93,7 +94,7 @@ export function parseEnvFile(text: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const line of text.split('\n')) {
     const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
-    if (!m || !m[1]) continue;
+    if (!m?.[1]) continue;
     let v = (m[2] ?? '').trim();
     if (v.startsWith('"') && v.endsWith('"') && v.length >= 2) v = v.slice(1, -1).replace(/\\(.)/g, '$1');
     out[m[1]] = v;
@@ -106,11 +107,7 @@ export function writeIfChanged(path: string, content: string, mode = 0o644): boo
   const old = existsSync(path) ? readFileSync(path, 'utf8') : undefined;
   if (old === content) return false;
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(`${path}.tmp`, content, { mode });
-  chmodSync(`${path}.tmp`, mode);
-  cpSync(`${path}.tmp`, path);
-  rmSync(`${path}.tmp`);
-  chmodSync(path, mode);
+  writeFileAtomic(path, content, { mode });
   return true;
 }
 

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildAppImageArchive, echoAppSpec } from '../../src/containers/image-app.js';
+import { buildAppImageArchive, echoAppSpec } from '../helpers/image-app.js';
 import { callFromOutside, ISOLATED, ISOLATION_PROBE } from '../helpers/apps.js';
 import { bulwark, OUTSIDE_NS, onMachine, runCmd, waitFor } from '../helpers/lab.js';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { buildAppImageArchive, echoAppSpec } from '../../src/containers/image-app.js';
+import { buildAppImageArchive, echoAppSpec } from '../helpers/image-app.js';
 import { callFromOutside, ISOLATED, ISOLATION_PROBE } from '../helpers/apps.js';
 import { bulwark, onMachine, waitFor } from '../helpers/lab.js';
 
@@ -28,7 +28,7 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 describe('two Debian 13 machines', () => {
   it('lab up --debian 13 boots them (the trixie rootfs is built once and cached)', async () => {
     process.stderr.write('[system] lab up --debian 13 --nodes 2 (first run: debootstrap of trixie, a minute or two)\n');
-    const up = await bulwark(['lab', 'up', '--nodes', '2', '--debian', '13', '--config-out', config], { config: '', timeoutMs: 20 * 60_000 });
+    const up = await bulwark(['lab', 'up', '--nodes', '2', '--debian', '13', '--no-acme', '--config-out', config], { config: '', timeoutMs: 20 * 60_000 });
     expect(up.code, up.stderr).toBe(0);
     const release = await onMachine('n1', '. /etc/os-release && echo "$ID $VERSION_ID" && nft --version');
     expect(release.stdout).toMatch(/^debian 13\n/);

@@ -17,7 +17,7 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const say = (m: string) => process.stderr.write(`[system] ${m}\n`);
   say('lab up: three Debian 12 machines (the rootfs is built once and cached in /var/cache/bulwark/lab)');
-  const up = await bulwark(['lab', 'up', '--config-out', LAB_CONFIG], { config: '', timeoutMs: 20 * 60_000 });
+  const up = await bulwark(['lab', 'up', '--no-acme', '--config-out', LAB_CONFIG], { config: '', timeoutMs: 20 * 60_000 });
   if (up.code !== 0) throw new Error(`lab up failed (${up.code}): ${up.stderr}\n${up.stdout}`);
   say(up.stdout.trim());
   say('bootstrap --all (packages as an offline bundle, runtime, agent)');

@@ -1,7 +1,8 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { EXIT, type Command } from '../command.js';
+import { EXIT, type Command } from '../../core/command.js';
 import { STARTER } from '../../config/starter.js';
+import { writeFileAtomic } from '../../util/atomic-write.js';
 
 export const command: Command = {
   name: 'init',
@@ -18,7 +19,7 @@ Exit codes: 0 written, 2 the file exists (no --force).`,
       ctx.err.write(`bulwark init: ${ctx.configPath} exists; not overwriting (use --force)\n`);
       return EXIT.USAGE;
     }
-    writeFileSync(ctx.configPath, STARTER, { mode: 0o644 });
+    writeFileAtomic(ctx.configPath, STARTER, { mode: 0o644 });
     ctx.out.write(`wrote ${ctx.configPath}; edit the nodes, then run: bulwark validate\n`);
     return EXIT.OK;
   },

@@ -1,4 +1,5 @@
-import { EXIT, type Command } from '../command.js';
+import { parseArgs } from 'node:util';
+import { EXIT, type Command } from '../../core/command.js';
 import { ConfigError, loadConfig } from '../../config/index.js';
 
 export const command: Command = {
@@ -11,7 +12,8 @@ Checks the cluster inventory against the schema. Every problem is printed as
 Unknown keys are errors (a typo must not silently become a default).
 
 Exit codes: 0 valid, 2 invalid or unreadable.`,
-  async run(ctx) {
+  async run(ctx, args) {
+    parseArgs({ args, options: {}, strict: true });
     try {
       const cfg = loadConfig(ctx.configPath);
       if (ctx.json) ctx.out.write(JSON.stringify({ ok: true, file: ctx.configPath, nodes: cfg.nodes.map((n) => n.name) }) + '\n');

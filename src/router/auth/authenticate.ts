@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import type { AuthMethod, RouterConfig, WampListenerConfig } from '../config.js';
 import type { Logger } from 'pino';
 import { logSecurityEvent } from '../../log/security-event.js';
-import { codeMatches, liveCredentials, principalState, type PrincipalRecord } from '../../principals/model.js';
+import { codeMatches, liveCredentials, principalState, type PrincipalRecord } from '../principals/model.js';
 import type { Dict } from '../wamp/messages.js';
 import type { PrincipalBook } from './principal-book.js';
 import { verifyTicket } from './ticket.js';

@@ -1,5 +1,5 @@
-import { keyOf, liveCredentials, type PrincipalRecord, type Submission } from '../../principals/model.js';
-import { readStore, readSubmissions, writeSubmission } from '../../principals/store.js';
+import { keyOf, liveCredentials, type PrincipalRecord, type Submission } from '../principals/model.js';
+import { readStore, readSubmissions, writeSubmission } from '../principals/store.js';
 
 /**
  * The router's view of the principals store (src/principals): the store file, read at start and on

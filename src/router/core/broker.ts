@@ -4,10 +4,20 @@ import { Outgoing } from './connection.js';
 import { globalId, IdSequence } from './ids.js';
 import { matches, validUri, type MatchPolicy } from './uri.js';
 import type { Session } from './session.js';
+import type { RetainedEvents } from './retention.js';
+import type { EventHistory } from './history.js';
+import { audienceOf, snapshot, type StoredEvent } from './stored-event.js';
 
 export class Subscription {
   readonly subscribers = new Set<Session>();
+  readonly created = Date.now();
   constructor(readonly id: number, readonly topic: string, readonly match: MatchPolicy) {}
+}
+
+/** Told of subscription lifecycle changes (the subscription meta API). */
+export interface SubscriptionObserver {
+  subscribed(s: Session, sub: Subscription, created: boolean): void;
+  unsubscribed(s: Session, sub: Subscription, deleted: boolean): void;
 }
 
 /** Pub/sub for one realm: exact and pattern subscriptions, exclusion, black/white listing, disclosure. */
@@ -16,9 +26,43 @@ export class Broker {
   private readonly patterns = new Map<string, Subscription>();
   private readonly byId = new Map<number, Subscription>();
   private readonly ids = new IdSequence();
+  observer: SubscriptionObserver | undefined;
+  /** Event retention and history of the realm (history only set when topics are configured). */
+  retained: RetainedEvents | undefined;
+  history: EventHistory | undefined;
 
   get subscriptionCount(): number {
     return this.byId.size;
+  }
+
+  get(id: number): Subscription | undefined {
+    return this.byId.get(id);
+  }
+
+  all(): IterableIterator<Subscription> {
+    return this.byId.values();
+  }
+
+  /** The subscription for exactly this topic/pattern and policy. */
+  lookup(topic: string, match: MatchPolicy): Subscription | undefined {
+    return match === 'exact' ? this.exact.get(topic) : this.patterns.get(`${match}\u0000${topic}`);
+  }
+
+  /** Every subscription an event to `topic` would reach. */
+  matching(topic: string): Subscription[] {
+    const out: Subscription[] = [];
+    const ex = this.exact.get(topic);
+    if (ex) out.push(ex);
+    for (const sub of this.patterns.values()) if (matches(sub.topic, sub.match, topic)) out.push(sub);
+    return out;
+  }
+
+  /** Whether an event to `topic` would reach anyone (checked before building a meta event). */
+  hasSubscribers(topic: string): boolean {
+    if (this.exact.has(topic)) return true;
+    if (this.patterns.size === 0) return false;
+    for (const sub of this.patterns.values()) if (matches(sub.topic, sub.match, topic)) return true;
+    return false;
   }
 
   subscribe(s: Session, m: Msg): void {
@@ -29,14 +73,32 @@ export class Broker {
     const key = match === 'exact' ? topic : `${match}\u0000${topic}`;
     const map = match === 'exact' ? this.exact : this.patterns;
     let sub = map.get(key);
+    const created = sub === undefined;
     if (!sub) {
       sub = new Subscription(this.ids.take(), topic, match);
       map.set(key, sub);
       this.byId.set(sub.id, sub);
     }
+    const added = !sub.subscribers.has(s);
     sub.subscribers.add(s);
     s.subscriptions.add(sub);
     s.send([MT.SUBSCRIBED, m.request, sub.id]);
+    if (m.options?.get_retained === true && this.retained?.enabled === true) this.sendRetained(s, sub);
+    if (added) this.observer?.subscribed(s, sub, created);
+  }
+
+  /** Right after SUBSCRIBED: the retained event of each topic the subscription covers that `s` may receive. */
+  private sendRetained(s: Session, sub: Subscription): void {
+    const r = this.retained!;
+    const topics = sub.match === 'exact' ? [sub.topic] : [...r.topicNames()].filter((t) => matches(sub.topic, sub.match, t));
+    for (const topic of topics) {
+      if (sub.match !== 'exact' && !s.perms!.allows('subscribe', topic)) continue;
+      const e = r.latestFor(topic, s);
+      if (!e) continue;
+      const d: Dict = { ...e.details, retained: true };
+      if (sub.match !== 'exact') d.topic = topic;
+      s.send(withPayload([MT.EVENT, sub.id, e.publication, d], e.payload));
+    }
   }
 
   unsubscribe(s: Session, m: Msg): void {
@@ -49,11 +111,13 @@ export class Broker {
   private drop(s: Session, sub: Subscription): void {
     sub.subscribers.delete(s);
     s.subscriptions.delete(sub);
-    if (sub.subscribers.size === 0) {
+    const deleted = sub.subscribers.size === 0;
+    if (deleted) {
       this.byId.delete(sub.id);
       if (sub.match === 'exact') this.exact.delete(sub.topic);
       else this.patterns.delete(`${sub.match}\u0000${sub.topic}`);
     }
+    this.observer?.unsubscribed(s, sub, deleted);
   }
 
   removeSession(s: Session): void {
@@ -77,7 +141,19 @@ export class Broker {
     const pubId = globalId();
     const filter = eligibility(s, o);
     this.deliver(topic, pubId, details, m, filter);
+    if (o.retain === true || this.history !== undefined) this.store(s, topic, pubId, details, m, o);
     if (o.acknowledge === true) s.send([MT.PUBLISHED, m.request, pubId]);
+  }
+
+  /** Keeps a publication for retention (retain: true) and/or the topic's history (when configured). */
+  private store(s: Session, topic: string, pubId: number, details: Dict, m: Msg, o: Dict): void {
+    const retain = o.retain === true && this.retained?.enabled === true;
+    const history = this.history?.limitFor(topic) !== undefined;
+    if (!retain && !history) return;
+    const { payload, bytes } = snapshot(m);
+    const e: StoredEvent = { topic, publication: pubId, timestamp: Date.now(), details: { ...details }, payload, bytes, audience: audienceOf(s, o) };
+    if (retain) this.retained!.retain(e);
+    if (history) this.history!.record(e);
   }
 
   /** Router-originated events (meta API). */
@@ -90,15 +166,20 @@ export class Broker {
     if (ex) this.send(ex, pubId, details, m, filter);
     if (this.patterns.size === 0) return;
     for (const sub of this.patterns.values()) {
-      if (matches(sub.topic, sub.match, topic)) this.send(sub, pubId, { ...details, topic }, m, filter);
+      if (matches(sub.topic, sub.match, topic)) this.send(sub, pubId, { ...details, topic }, m, filter, topic);
     }
   }
 
-  /** One EVENT, encoded at most once per serializer, to every eligible subscriber of `sub`. */
-  private send(sub: Subscription, pubId: number, d: Dict, m: Msg, filter: ((t: Session) => boolean) | undefined): void {
+  /**
+   * One EVENT, encoded at most once per serializer, to every eligible subscriber of `sub`. `topic` is set
+   * for a pattern subscription: a subscriber gets only topics its role may subscribe (a broad pattern
+   * such as the empty prefix never reaches what a more specific rule denies, e.g. the wamp. meta events).
+   */
+  private send(sub: Subscription, pubId: number, d: Dict, m: Msg, filter: ((t: Session) => boolean) | undefined, topic?: string): void {
     let out: Outgoing | undefined;
     for (const t of sub.subscribers) {
       if (filter !== undefined && !filter(t)) continue;
+      if (topic !== undefined && !t.perms!.allows('subscribe', topic)) continue;
       out ??= new Outgoing(withPayload([MT.EVENT, sub.id, pubId, d], m));
       t.sendOut(out);
     }

@@ -9,6 +9,7 @@ export type InvokePolicy = 'single' | 'roundrobin' | 'random' | 'first' | 'last'
 export class Registration {
   readonly callees: Session[] = [];
   rr = 0;
+  readonly created = Date.now();
   constructor(readonly id: number, readonly procedure: string, readonly match: MatchPolicy, readonly invoke: InvokePolicy) {}
 }
 
@@ -20,6 +21,12 @@ export interface Pending {
   callerRequest: number;
   receiveProgress: boolean;
   timer?: NodeJS.Timeout;
+}
+
+/** Told of registration lifecycle changes (the registration meta API). */
+export interface RegistrationObserver {
+  registered(s: Session, reg: Registration, created: boolean): void;
+  unregistered(s: Session, reg: Registration, deleted: boolean): void;
 }
 
 /** A procedure the router itself implements (meta API). Returns [args, kwargs] or throws CallError. */
@@ -40,11 +47,30 @@ export class Dealer {
   private readonly byId = new Map<number, Registration>();
   private readonly ids = new IdSequence();
   readonly internal = new Map<string, InternalProcedure>();
+  observer: RegistrationObserver | undefined;
 
   constructor(private readonly maxPendingPerCaller: number) {}
 
   get registrationCount(): number {
     return this.byId.size;
+  }
+
+  get(id: number): Registration | undefined {
+    return this.byId.get(id);
+  }
+
+  all(): IterableIterator<Registration> {
+    return this.byId.values();
+  }
+
+  /** The registration for exactly this procedure/pattern and policy. */
+  lookupExact(proc: string, match: MatchPolicy): Registration | undefined {
+    return match === 'exact' ? this.exact.get(proc) : this.patterns.find((r) => r.procedure === proc && r.match === match);
+  }
+
+  /** The registration a call to `proc` would reach (exact, then the most specific pattern). */
+  match(proc: string): Registration | undefined {
+    return this.lookup(proc);
   }
 
   register(s: Session, m: Msg): void {
@@ -55,7 +81,8 @@ export class Dealer {
     if (!validUri(proc, match)) return s.sendError(MT.REGISTER, m.request!, E.invalidUri, `invalid procedure ${proc}`);
     if (proc.startsWith('wamp.')) return s.sendError(MT.REGISTER, m.request!, E.invalidUri, 'the wamp. namespace is reserved to the router');
     if (!s.authorize('register', proc, m)) return;
-    let reg = match === 'exact' ? this.exact.get(proc) : this.patterns.find((r) => r.procedure === proc && r.match === match);
+    let reg = this.lookupExact(proc, match);
+    const created = reg === undefined;
     if (reg) {
       if (reg.invoke === 'single' || invoke !== reg.invoke || reg.callees.includes(s)) {
         return s.sendError(MT.REGISTER, m.request!, E.procedureAlreadyExists, `${proc} is already registered`);
@@ -72,6 +99,7 @@ export class Dealer {
     reg.callees.push(s);
     s.registrations.add(reg);
     s.send([MT.REGISTERED, m.request, reg.id]);
+    this.observer?.registered(s, reg, created);
   }
 
   unregister(s: Session, m: Msg): void {
@@ -85,15 +113,18 @@ export class Dealer {
     const i = reg.callees.indexOf(s);
     if (i >= 0) reg.callees.splice(i, 1);
     s.registrations.delete(reg);
-    if (reg.callees.length === 0) {
+    const deleted = reg.callees.length === 0;
+    if (deleted) {
       this.byId.delete(reg.id);
       if (reg.match === 'exact') this.exact.delete(reg.procedure);
       else this.patterns.splice(this.patterns.indexOf(reg), 1);
     }
+    this.observer?.unregistered(s, reg, deleted);
   }
 
+  /** Pattern registrations (even the empty prefix) never serve the router's wamp. namespace. */
   private lookup(proc: string): Registration | undefined {
-    return this.exact.get(proc) ?? this.patterns.find((r) => matches(r.procedure, r.match, proc));
+    return this.exact.get(proc) ?? (proc.startsWith('wamp.') ? undefined : this.patterns.find((r) => matches(r.procedure, r.match, proc)));
   }
 
   private pick(reg: Registration): Session {
@@ -134,6 +165,9 @@ export class Dealer {
     if (!reg) return s.sendError(MT.CALL, m.request!, E.noSuchProcedure, `no callee registered for ${proc}`);
     if (s.calls.size >= this.maxPendingPerCaller) return s.sendError(MT.CALL, m.request!, E.canceled, 'too many calls in flight');
     const callee = this.pick(reg);
+    // a pattern reaches only procedures its callee's role may register (a broad pattern such as the empty
+    // prefix never serves what a more specific rule denies)
+    if (reg.match !== 'exact' && !callee.perms!.allows('register', proc)) return s.sendError(MT.CALL, m.request!, E.noSuchProcedure, `no callee registered for ${proc}`);
     const details: Dict = {};
     if (reg.match !== 'exact') details.procedure = proc;
     const receiveProgress = o.receive_progress === true;

@@ -3,16 +3,21 @@ import { E } from '../wamp/codes.js';
 import { RolePermissions } from './authorize.js';
 import { Broker } from './broker.js';
 import { CallError, Dealer } from './dealer.js';
+import { EventHistory, historyProcedures } from './history.js';
+import { metaProcedures, registrationObserver, subscriptionObserver } from './meta-subscription.js';
+import { RetainedEvents } from './retention.js';
 import type { Session } from './session.js';
 
 type RealmConfig = RouterConfig['realms'][number];
 
-/** A realm: its sessions, roles, broker, dealer and the session meta API. */
+/** A realm: its sessions, roles, broker, dealer, retention, history and the meta API. */
 export class Realm {
   readonly sessions = new Map<number, Session>();
   readonly roles = new Map<string, RolePermissions>();
   readonly broker = new Broker();
   readonly dealer: Dealer;
+  readonly retained: RetainedEvents;
+  readonly history: EventHistory;
 
   constructor(readonly name: string, cfg: RealmConfig, limits: RouterConfig['limits']) {
     for (const r of cfg.roles) this.roles.set(r.name, new RolePermissions(r.permissions));
@@ -29,6 +34,19 @@ export class Realm {
       if (!s) throw new CallError(E.noSuchSession, 'no such session');
       return [[s.describe()]];
     });
+    for (const [uri, proc] of metaProcedures(this.broker, this.dealer)) this.dealer.internal.set(uri, proc);
+    this.broker.observer = subscriptionObserver(this.broker);
+    this.dealer.observer = registrationObserver(this.broker);
+    this.retained = new RetainedEvents(cfg.retention);
+    this.broker.retained = this.retained;
+    this.history = new EventHistory(cfg.history);
+    // the broker looks at history only when the realm keeps some (publish checks one field otherwise)
+    if (this.history.configured) this.broker.history = this.history;
+    const exactTopic = (id: number) => {
+      const sub = this.broker.get(id);
+      return sub?.match === 'exact' ? sub.topic : undefined;
+    };
+    for (const [uri, proc] of historyProcedures(this.history, exactTopic, limits.maxMessageSize / 2)) this.dealer.internal.set(uri, proc);
   }
 
   join(s: Session): void {

@@ -1,6 +1,6 @@
 /**
  * WAMP URI rules (loose: components without whitespace, '.' or '#') and pattern matching
- * (exact, prefix, wildcard with empty components). Pure.
+ * (exact, prefix, wildcard with empty components). Pure. The empty prefix is valid and matches everything.
  */
 export type MatchPolicy = 'exact' | 'prefix' | 'wildcard';
 
@@ -9,7 +9,9 @@ const LOOSE_EMPTY = /^(([^\s.#]+\.)|\.)*([^\s.#]+)?$/;
 const PREFIX = /^([^\s.#]+\.)*[^\s.#]*$/;
 
 export function validUri(uri: string, match: MatchPolicy = 'exact'): boolean {
-  if (uri.length === 0 || uri.length > 1024) return false;
+  // the empty prefix matches every URI (SUBSCRIBE/REGISTER "" with match: prefix)
+  if (uri.length === 0) return match === 'prefix';
+  if (uri.length > 1024) return false;
   if (match === 'exact') return LOOSE.test(uri);
   if (match === 'prefix') return PREFIX.test(uri);
   return LOOSE_EMPTY.test(uri);

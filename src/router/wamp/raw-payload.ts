@@ -28,6 +28,13 @@ export class RawPayload {
     return copyBytes(this.source, this.start, this.end, target, at);
   }
 
+  /** The same payload over a copy of its bytes (kept past the read buffer it arrived in: retention, history). */
+  detached(): RawPayload {
+    const copy = Buffer.allocUnsafe(this.length);
+    this.copyTo(copy, 0);
+    return new RawPayload(this.serializer, copy, 0, copy.length, this.count, this.decodeItems);
+  }
+
   /** The payload elements as values: [args] or [args, kwargs]. */
   items(): unknown[] {
     return (this.values ??= this.decodeItems(this));

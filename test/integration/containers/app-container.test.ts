@@ -14,7 +14,7 @@ import { appContainerName, podmanAppArgv } from '../../../src/containers/argv.js
 import { appMounts, evaluateContainer, parseInspect } from '../../../src/containers/audit.js';
 import { routerComponents, type RouterComponents } from '../../../src/containers/plan.js';
 import { applyComponents, mergeComponents } from '../../../src/containers/router-components.js';
-import { buildAppImageArchive, echoAppSpec } from '../../../src/containers/image-app.js';
+import { buildAppImageArchive, echoAppSpec } from '../../helpers/image-app.js';
 import { loadImageArchive, podman } from '../../../src/containers/podman.js';
 import { startRouter, type RouterConfigInput, type RunningRouter } from '../../../src/router/index.js';
 import { createLogger } from '../../../src/log/logger.js';

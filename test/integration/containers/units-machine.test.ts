@@ -11,7 +11,7 @@ import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, op
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildAppImageArchive, echoAppSpec } from '../../../src/containers/image-app.js';
+import { buildAppImageArchive, echoAppSpec } from '../../helpers/image-app.js';
 import { ensureRootfs } from '../../../src/lab/rootfs.js';
 import { LAB_CACHE } from '../../../src/lab/topology.js';
 import { run, runOk, type ExecResult } from '../../../src/util/exec.js';

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, runOk } from '../../../src/util/exec.js';
-import { MeshNode, type MemberFacts } from '../../../src/mesh/runtime.js';
+import type { MemberFacts } from '../../../src/mesh/members.js';
+import { MeshNode } from '../../../src/mesh/runtime.js';
 import { meshSchema, type MeshConfig } from '../../../src/mesh/schema.js';
 import { InProcessTransport } from '../../../src/mesh/transport.js';
 

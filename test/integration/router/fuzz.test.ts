@@ -4,7 +4,7 @@ import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import WebSocket from 'ws';
-import autobahn from 'autobahn';
+import type autobahn from 'autobahn';
 import { startRouter, type RunningRouter } from '../../../src/router/index.js';
 import { cbor, json, msgpack } from '../../../src/router/wamp/serializers.js';
 import { abConnect, baseRealm, closeAb, memoryLogger, tempDir } from './helpers.js';

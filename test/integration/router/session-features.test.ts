@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import autobahn from 'autobahn';
+import type autobahn from 'autobahn';
 import nacl from 'tweetnacl';
 import WebSocket from 'ws';
 import { startRouter, type RunningRouter } from '../../../src/router/index.js';

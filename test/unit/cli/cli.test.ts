@@ -54,4 +54,60 @@ describe('bulwark CLI', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('nope.yaml:0:0: (document): no such file');
   });
+
+  // Every command, and every subcommand that takes options, rejects an option it doesn't know before doing
+  // anything, names it, and exits 2.
+  const BOGUS: string[][] = [
+    ...Object.keys(COMMANDS).map((name) => [name, '--bogus']),
+    ['validate', '--json', '--bogus'],
+    ['status', 'n1', '--bogus'],
+    ['audit', '--all', '--bogus'],
+    ['agent', 'reload', '--bogus'],
+    ['mesh', 'status', '--bogus'],
+    ['mesh', 'facts', '--bogus'],
+    ['mesh', 'join', 'n1', '--bogus'],
+    ['mesh', 'remove', 'n1', '--bogus'],
+    ['keys', 'rotate', '--psk', '--bogus'],
+    ['firewall', 'plan', '--bogus'],
+    ['firewall', 'apply', 'n1', '--bogus'],
+    ['lab', 'up', '--bogus'],
+    ['lab', 'status', '--bogus'],
+    ['app', 'list', '--bogus'],
+    ['router', 'hash-ticket', '--bogus'],
+  ];
+  it.concurrent.each(BOGUS)('%s %s %s %s: an unknown option exits 2 and is named', async (...argv) => {
+    const r = await bulwark(argv, { config: join(dir, 'bulwark.yaml') });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--bogus');
+    expect(r.stdout).toBe('');
+  });
+
+  it('global options work after the command: validate -c FILE checks FILE, not ./bulwark.yaml', async () => {
+    const good = join(dir, 'bulwark.yaml');
+    const ok = await bulwark(['validate', '-c', good], { config: '' });
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain(`${good}: ok`);
+    const typo = await bulwark(['validate', '--config', join(dir, 'typo.yaml'), '--json'], { config: good });
+    expect(typo.code).toBe(2);
+    expect(JSON.parse(typo.stdout)).toMatchObject({ ok: false, file: join(dir, 'typo.yaml') });
+  });
+
+  it('status --json -c FILE reads FILE (a missing one is a config error naming it, exit 2)', async () => {
+    const r = await bulwark(['status', '--json', '-c', join(dir, 'x.yaml')], { config: '' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${join(dir, 'x.yaml')}:0:0: (document): no such file`);
+  });
+
+  it('an unknown node is a usage error (exit 2) for every command that takes one', async () => {
+    const cfg = { config: join(dir, 'bulwark.yaml') };
+    const cases = [['mesh', 'remove', 'n9'], ['mesh', 'join', 'n9'], ['status', 'n9'], ['audit', 'n9'], ['firewall', 'plan', 'n9'], ['bootstrap', 'n9'], ['app', 'list', '--node', 'n9'], ['keys', 'rotate', '--wireguard', '--node', 'n9']];
+    const runs = await Promise.all(cases.map((argv) => bulwark(argv, cfg)));
+    runs.forEach((r, i) => {
+      expect({ argv: cases[i], code: r.code }).toEqual({ argv: cases[i], code: 2 });
+      expect(r.stderr).toContain('unknown node: n9 (config has n1, n2, n3)');
+    });
+    const both = await bulwark(['audit', 'n1', '--all'], cfg);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('give node names or --all, not both');
+  });
 });

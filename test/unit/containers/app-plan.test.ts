@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { UsageError } from '../../../src/cli/command.js';
+import { UsageError } from '../../../src/core/errors.js';
 import { nodeArgv, parseAppArgs } from '../../../src/containers/command.js';
 import { appLogsArgv } from '../../../src/containers/apps.js';
 import { appEnvFile, appUnit, memoryBytes, routerComponents, tmpfilesConf } from '../../../src/containers/plan.js';

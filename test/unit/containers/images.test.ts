@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { appImageKeys, echoAppSpec, importArgv } from '../../../src/containers/image-app.js';
+import { importArgv } from '../../../src/containers/podman.js';
+import { appImageKeys, echoAppSpec } from '../../helpers/image-app.js';
 import { imageAccounts, parseLdd } from '../../../src/containers/image-router.js';
 import { join } from 'node:path';
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decideRollback, parseDuration } from '../../../src/firewall/confirm.js';
-import { checkSshPath, parseSshConnection } from '../../../src/firewall/lockout.js';
+import { bootstrapGuard, checkSshPath, configLockout, parseSshConnection } from '../../../src/firewall/lockout.js';
+import { STARTER } from '../../../src/config/starter.js';
 import { factsFromConfig, parseMeshMembers, parseResolvConf, uidOf } from '../../../src/firewall/node-facts.js';
 import { planFirewall } from '../../../src/firewall/plan.js';
 import { parseConfig } from '../../../src/config/index.js';
@@ -24,7 +25,45 @@ describe('lockout guard', () => {
     expect(checkSshPath(planFirewall({ inbound: [{ name: 'alt', proto: 'tcp', ports: ['20-30'], from: ['198.51.100.1'] }] }, FACTS), path).ok).toBe(true);
     expect(checkSshPath(planFirewall({}, FACTS), undefined)).toEqual({ ok: true, reason: 'not running over SSH' });
     const refused = checkSshPath(planFirewall({}, FACTS), path);
-    expect(refused.reason).toMatch(/198\.51\.100\.1 to port 22.*--force/);
+    expect(refused.reason).toMatch(/198\.51\.100\.1 to port 22.*firewall\.managementNetworks/);
+  });
+});
+
+// Bootstrap and `firewall apply` ask the same guard (bootstrap with the plan the config will give the node).
+describe('one lockout guard for bootstrap and firewall apply', () => {
+  const withFw = (fw: string) => parseConfig(STARTER.replace(/firewall:\n( {2}.*\n|\s*#.*\n)*/, `firewall:\n${fw}\n`));
+  const starter = parseConfig(STARTER);
+  const refuses = (cfg: ReturnType<typeof parseConfig>, conn: string) => bootstrapGuard.check(cfg, 'n1', conn);
+  it('lets a management network in, refuses anywhere else, names the address', () => {
+    expect(refuses(starter, '198.51.100.1 50000 198.51.100.11 22')).toBeUndefined();
+    expect(refuses(starter, '203.0.113.9 50000 198.51.100.11 22')).toMatch(/refuse new SSH connections from 203\.0\.113\.9 to port 22.*lock out this machine.*managementNetworks/);
+    expect(refuses(withFw('  managementNetworks: []'), '198.51.100.1 5 198.51.100.11 22')).toMatch(/from 198\.51\.100\.1 to port 22/);
+  });
+  it('fromAnywhere, a disabled firewall, or no SSH session: nothing to guard', () => {
+    expect(refuses(withFw('  ssh: { fromAnywhere: true }'), '203.0.113.9 5 198.51.100.11 22')).toBeUndefined();
+    expect(refuses(withFw('  enabled: false'), '203.0.113.9 5 198.51.100.11 22')).toBeUndefined();
+    expect(refuses(starter, '')).toBeUndefined();
+  });
+  it('a session on another port than firewall.ssh.port is refused', () => {
+    expect(refuses(starter, '198.51.100.1 5 198.51.100.11 2222')).toMatch(/to port 2222/);
+  });
+  // Where the two guards used to disagree, the plan decides for both.
+  it('an inbound rule that admits the client to the SSH port is enough (bootstrap used to refuse it)', () => {
+    const cfg = withFw("  managementNetworks: []\n  inbound: [{ name: ops, proto: tcp, ports: ['22-22'], from: ['203.0.113.9'] }]");
+    expect(refuses(cfg, '203.0.113.9 5 192.0.2.11 22')).toBeUndefined();
+    expect(configLockout(cfg, 'n1', '203.0.113.9 5 192.0.2.11 22').reason).toMatch(/accepted by/);
+    expect(refuses(cfg, '203.0.113.10 5 192.0.2.11 22')).toBeDefined();
+  });
+  it('an IPv4-mapped client address is the IPv4 address; an unreadable $SSH_CONNECTION is no SSH path (as for apply)', () => {
+    expect(refuses(starter, '::ffff:198.51.100.1 5 ::ffff:198.51.100.11 22')).toBeUndefined();
+    expect(refuses(starter, '::ffff:203.0.113.9 5 ::ffff:198.51.100.11 22')).toMatch(/from 203\.0\.113\.9/);
+    expect(configLockout(starter, 'n1', '203.0.113.9 5')).toEqual({ ok: true, reason: 'not running over SSH' });
+  });
+  it('bootstrap and apply give the same verdict for the same plan and path', () => {
+    for (const conn of ['198.51.100.1 5 198.51.100.11 22', '203.0.113.9 5 198.51.100.11 22', '198.51.100.1 5 198.51.100.11 2222']) {
+      const apply = checkSshPath(planFirewall(starter.firewall, factsFromConfig(starter, 'n1', { resolvers: [] })), parseSshConnection(conn));
+      expect(configLockout(starter, 'n1', conn)).toEqual(apply);
+    }
   });
 });
 

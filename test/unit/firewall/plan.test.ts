@@ -79,7 +79,7 @@ describe('firewall promises hold for generated configs (property)', () => {
         };
         for (const r of plan.rules.filter((x) => x.chain === 'input')) {
           const s = summarizeAccept(r);
-          if (!s || !s.ports) continue;
+          if (!s?.ports) continue;
           const restricted = s.hasSaddr;
           for (const proto of s.protos ?? ['tcp', 'udp']) {
             const ok = allowed(proto, restricted);

@@ -5,7 +5,7 @@ import { MemberSyncError, syncMembers } from '../../../src/mesh/join.js';
 import { generatePrivateKey, publicKeyOf } from '../../../src/mesh/keys.js';
 import { generateKemKeyPair } from '../../../src/mesh/psk.js';
 import { generateSigningKey, signingPublicKey } from '../../../src/mesh/signing.js';
-import type { NodeRun } from '../../../src/provision/fanout.js';
+import type { NodeRun } from '../../../src/core/cluster.js';
 
 const cfg = parseConfig(STARTER); // n1, n2, n3
 const publicFacts = Object.fromEntries(

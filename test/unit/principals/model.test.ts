@@ -23,8 +23,8 @@ import {
   PrincipalError,
   type PrincipalRecord,
   type Submission,
-} from '../../../src/principals/model.js';
-import { pruneSubmissions, readStore, readSubmissions, StoreError, writeStore, writeSubmission } from '../../../src/principals/store.js';
+} from '../../../src/router/principals/model.js';
+import { pruneSubmissions, readStore, readSubmissions, StoreError, writeStore, writeSubmission } from '../../../src/router/principals/store.js';
 import { parsePrincipalArgs } from '../../../src/principals/command.js';
 
 const T0 = 1_800_000_000_000;

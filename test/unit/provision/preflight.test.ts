@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { evaluatePreflight, loadDistros, parseFacts, parsePackageList, packagesFor } from '../../../src/provision/preflight.js';
+import { loadDistros, parsePackageList, packagesFor } from '../../../src/config/distros.js';
+import { evaluatePreflight, parseFacts } from '../../../src/provision/preflight.js';
 
 const distros = loadDistros();
 const facts = (o: Record<string, string>) =>

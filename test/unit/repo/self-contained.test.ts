@@ -9,7 +9,7 @@ const SCANNED = ['Makefile', '.ci', 'src', 'test', 'bench', 'units', 'firewall',
 const SKIP = new Set(['node_modules', 'dist', 'build', 'fixtures', 'test-results', '.lab']);
 
 function walk(p: string): string[] {
-  let st;
+  let st: ReturnType<typeof statSync>;
   try { st = statSync(p); } catch { return []; }
   if (!st.isDirectory()) return [p];
   return readdirSync(p).flatMap((f) => (SKIP.has(f) ? [] : walk(join(p, f))));

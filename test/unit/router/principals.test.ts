@@ -11,8 +11,8 @@ import { Router } from '../../../src/router/core/router.js';
 import type { ListenerRuntime, Session } from '../../../src/router/core/session.js';
 import { json } from '../../../src/router/wamp/serializers.js';
 import { hashTicket } from '../../../src/router/auth/ticket.js';
-import { applyRecord, codeHash, emptyStore, planAdd, planApprove, planEnrol, planRevoke, planRotate, type PrincipalRecord } from '../../../src/principals/model.js';
-import { readSubmissions, writeStore } from '../../../src/principals/store.js';
+import { applyRecord, codeHash, emptyStore, planAdd, planApprove, planEnrol, planRevoke, planRotate, type PrincipalRecord } from '../../../src/router/principals/model.js';
+import { readSubmissions, writeStore } from '../../../src/router/principals/store.js';
 
 // Message-level tests of store principals: a Router with in-memory connections, the store in a temp dir.
 

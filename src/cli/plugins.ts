@@ -1,0 +1,38 @@
+import type { Config } from '../config/schema.js';
+import type { AuditProvider } from '../core/audit.js';
+import type { BootstrapGuard, ClusterStep } from '../core/cluster.js';
+import type { Reconciler } from '../core/reconciler.js';
+
+/**
+ * Every capability's plug-ins, in the order they run: the agent's reconcilers, `bulwark audit`'s checks,
+ * bootstrap's guards and cluster steps. The frameworks (src/agent, src/audit, src/provision) are handed these lists by the
+ * command registry (commands/index.ts) and never import a capability themselves. Add one line per capability.
+ */
+export async function loadReconcilers(): Promise<Reconciler<Config>[]> {
+  return [
+    (await import('../firewall/reconciler.js')).reconciler,
+    (await import('../hardening/reconciler.js')).reconciler,
+    (await import('../mesh/reconciler.js')).meshReconciler,
+    (await import('../containers/reconciler.js')).containersReconciler,
+    (await import('../certs/reconciler.js')).createCertsReconciler({ peers: (await import('../mesh/peers.js')).meshPeerMessenger }),
+  ];
+}
+
+export async function loadAuditProviders(): Promise<AuditProvider<Config>[]> {
+  return [
+    (await import('../firewall/audit.js')).provider,
+    (await import('../hardening/audit.js')).provider,
+    (await import('../mesh/audit.js')).meshAuditProvider,
+    (await import('../containers/audit.js')).containersAudit,
+    (await import('../principals/audit.js')).principalsAudit,
+    (await import('../certs/audit.js')).certsAudit,
+  ];
+}
+
+export async function loadBootstrapGuards(): Promise<BootstrapGuard<Config>[]> {
+  return [(await import('../firewall/lockout.js')).bootstrapGuard];
+}
+
+export async function loadClusterSteps(): Promise<ClusterStep<Config>[]> {
+  return [(await import('../mesh/bootstrap-step.js')).meshStep];
+}
