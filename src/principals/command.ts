@@ -109,7 +109,7 @@ export interface ParsedPrincipalArgs {
 
 /** Parses and checks `bulwark principal` arguments. Pure (throws UsageError). */
 export function parsePrincipalArgs(args: string[]): ParsedPrincipalArgs {
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
   try {
     parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (e) {

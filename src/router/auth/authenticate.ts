@@ -106,7 +106,10 @@ export function startAuth(cfg: RouterConfig, listener: WampListenerConfig, realm
             // rotation's overlap); hash even for unknown authids so timing does not tell them apart
             const now = rec ? storeRecord(env, realm, authid, 'ticket') : undefined;
             const hashes = now && env ? liveCredentials(now, env.now()).map((c) => c.value) : [];
-            if (hashes.length === 0) return (verifyTicket(sig, DECOY_TICKET), null);
+            if (hashes.length === 0) {
+              verifyTicket(sig, DECOY_TICKET);
+              return null;
+            }
             return hashes.some((h) => verifyTicket(sig, h)) && now && env ? storeOutcome(now, authid, 'ticket', env) : null;
           },
         };
@@ -136,7 +139,10 @@ export function startAuth(cfg: RouterConfig, listener: WampListenerConfig, realm
             // a rotation keeps salt and iterations, so old and new secrets answer the same challenge
             const now = rec ? storeRecord(env, realm, authid, 'wampcra') : undefined;
             const keys = now && env && now.cra?.salt === salt ? liveCredentials(now, env.now()).map((c) => c.value) : [];
-            if (keys.length === 0) return (verifyCra(DECOY.toString('base64'), challenge, sig), null);
+            if (keys.length === 0) {
+              verifyCra(DECOY.toString('base64'), challenge, sig);
+              return null;
+            }
             return keys.some((k) => verifyCra(k, challenge, sig)) && now && env ? storeOutcome(now, authid, 'wampcra', env) : null;
           },
         };

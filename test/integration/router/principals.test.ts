@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import autobahn from 'autobahn';
+import type autobahn from 'autobahn';
 import nacl from 'tweetnacl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codeHash, newActivationCode, planAdd, planApprove, planEnrol, planRevoke, planRotate, type PrincipalRecord } from '../../../src/router/principals/model.js';

@@ -21,7 +21,7 @@ const timer = setTimeout(() => {
   console.log(JSON.stringify({ ok: false, error: 'timeout' }));
   process.exit(1);
 }, 10_000);
-conn.onopen = (session, details) => {
+conn.onopen = (_session, details) => {
   joined = true;
   clearTimeout(timer);
   console.log(JSON.stringify({ ok: true, authid: details.authid, authprovider: details.authprovider }));
