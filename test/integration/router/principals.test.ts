@@ -207,6 +207,23 @@ describe('store principals with real clients, changed while the router runs', ()
     });
   });
 
+  it('admin meta procedures: only the admin role ends sessions by authid; a role allowed wamp.session.* is refused', async () => {
+    await put(planAdd(undefined, { realm: 'app', authid: 'root', role: 'ops', method: 'ticket', value: hashed('root-t') }, Date.now()));
+    await put(planAdd(undefined, { realm: 'app', authid: 'target', role: 'user', method: 'ticket', value: hashed('target-t') }, Date.now()));
+    const conn = await abConnect({ realm: 'app', url: url(), max_retries: 0, ...ticket('target', 'target-t') } as autobahn.IConnectionOptions);
+    open.push(conn);
+    const closed = new Promise<string>((res) => {
+      conn.connection.onclose = (_r, d) => (res(String((d as { reason?: string }).reason)), true);
+    });
+    const targetId = (await whoami(conn.session)).session;
+    await expect(bystander.call('wamp.session.kill_by_authid', ['target'])).rejects.toMatchObject({ error: 'wamp.error.not_authorized' });
+    const admin = await join_(ticket('root', 'root-t'));
+    expect(await admin.call('wamp.session.list_by_authid', ['target'])).toEqual([targetId]);
+    expect(await admin.call('wamp.session.kill_by_authid', ['target'])).toEqual([targetId]);
+    expect(await closed).toBe('wamp.close.killed');
+    expect(await admin.call('wamp.session.list_by_authid', ['target'])).toEqual([]);
+  });
+
   it('the bystander session survived every change', async () => {
     expect((await whoami(bystander)).authmethod).toBe('anonymous');
     expect(routerLines.filter((l) => l.msg === 'principals reloaded').length).toBeGreaterThanOrEqual(10);
