@@ -24,6 +24,7 @@ export async function loadAuditProviders(): Promise<AuditProvider<Config>[]> {
     (await import('../hardening/audit.js')).provider,
     (await import('../mesh/audit.js')).meshAuditProvider,
     (await import('../containers/audit.js')).containersAudit,
+    (await import('../principals/audit.js')).principalsAudit,
     (await import('../certs/audit.js')).certsAudit,
   ];
 }

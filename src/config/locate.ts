@@ -26,3 +26,9 @@ export const DEFAULT_MESH_ROOT = '/var/lib/bulwark/mesh';
 export const MEMBERS_FILE = 'members.json';
 /** The template unit bootstrap installs for the mesh's wireguard-go (units/bulwark-wireguard-go@.service). */
 export const WIREGUARD_GO_UNIT_FILE = '/etc/systemd/system/bulwark-wireguard-go@.service';
+
+/** The principals store (`bulwark principal`): root:router 0750, read-only in the router container. */
+export const PRINCIPALS_DIR = '/var/lib/bulwark/principals';
+export const PRINCIPALS_FILE = `${PRINCIPALS_DIR}/principals.json`;
+/** The router's only writable state: activation codes it took (router:router 0700). */
+export const ENROLMENTS_DIR = '/var/lib/bulwark/enrolments';

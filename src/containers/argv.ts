@@ -6,6 +6,8 @@
  * Every string is one argument: values are never split or interpreted by a shell.
  */
 
+import { ENROLMENTS_DIR, PRINCIPALS_DIR } from '../config/locate.js';
+
 /** Where a component's socket directory appears inside its app container. */
 export const APP_SOCKET_MOUNT = '/run/wamp';
 export const APP_SOCKET_NAME = 'router.sock';
@@ -107,11 +109,15 @@ export interface RouterRunParams {
   command: readonly string[];
   extra?: readonly string[];
   /** Host-side sources of the three mounts (tests use their own; the container sees the product paths). */
-  hostPaths?: { components?: string; etc?: string; state?: string };
+  hostPaths?: { components?: string; etc?: string; state?: string; principals?: string; enrolments?: string };
 }
 
 /** State the router reads: its TLS key and certificate, made at bootstrap, owned by the router's uid. */
 export const ROUTER_STATE_DIR = '/var/lib/bulwark/router';
+/** The principals store (root:router 0750, written by `bulwark principal`), read-only in the router. */
+export const ROUTER_PRINCIPALS_DIR = PRINCIPALS_DIR;
+/** The router's only writable state: activation codes it took (router:router 0700). */
+export const ROUTER_ENROLMENTS_DIR = ENROLMENTS_DIR;
 
 /**
  * `podman run` for the router. The listening sockets for 443/80 come from systemd socket activation:
@@ -131,6 +137,8 @@ export function podmanRouterArgv(p: RouterRunParams, podman = '/usr/bin/podman')
     '--volume', `${p.hostPaths?.components ?? COMPONENTS_DIR}:${COMPONENTS_DIR}:rw,nosuid,nodev,noexec`,
     '--volume', `${p.hostPaths?.etc ?? '/etc/bulwark'}:/etc/bulwark:ro,nosuid,nodev,noexec`,
     '--volume', `${p.hostPaths?.state ?? ROUTER_STATE_DIR}:${ROUTER_STATE_DIR}:ro,nosuid,nodev,noexec`,
+    '--volume', `${p.hostPaths?.principals ?? ROUTER_PRINCIPALS_DIR}:${ROUTER_PRINCIPALS_DIR}:ro,nosuid,nodev,noexec`,
+    '--volume', `${p.hostPaths?.enrolments ?? ROUTER_ENROLMENTS_DIR}:${ROUTER_ENROLMENTS_DIR}:rw,nosuid,nodev,noexec`,
     ...(p.extra ?? []),
     p.image,
     ...p.command,

@@ -106,7 +106,7 @@ export async function stageRouterRootfs(spec: RouterImageSpec, workDir: string):
   writeFileSync(join(root, 'etc/passwd'), acc.passwd);
   writeFileSync(join(root, 'etc/group'), acc.group);
   // Mount points the router container uses (the root is read-only at run time).
-  for (const d of ['tmp', 'run/bulwark/components', 'etc/bulwark', 'var/lib/bulwark/router', 'proc', 'sys', 'dev']) mkdirSync(join(root, d), { recursive: true });
+  for (const d of ['tmp', 'run/bulwark/components', 'etc/bulwark', 'var/lib/bulwark/router', 'var/lib/bulwark/principals', 'var/lib/bulwark/enrolments', 'proc', 'sys', 'dev']) mkdirSync(join(root, d), { recursive: true });
   const tar = join(workDir, 'rootfs.tar');
   await runOk(['tar', '--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '--mode=go-w,a+rX', '-C', root, '-cf', tar, '.']);
   return tar;

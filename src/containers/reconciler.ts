@@ -6,7 +6,7 @@ import { Systemctl } from '../systemd/systemctl.js';
 import { installUnitFiles, writeIfChanged } from '../systemd/units.js';
 import { run } from '../util/exec.js';
 import { VERSION } from '../version.js';
-import { ROUTER_STATE_DIR } from './argv.js';
+import { ROUTER_ENROLMENTS_DIR, ROUTER_PRINCIPALS_DIR, ROUTER_STATE_DIR } from './argv.js';
 import { DEFAULT_RUNTIME_DIR, defaultRouterImageSpec, ensureRouterImage } from './image-router.js';
 import { appUnit, routerComponents, ROUTER_COMPONENTS_FILE, TMPFILES_CONF, tmpfilesConf } from './plan.js';
 import { listAppSpecs } from './state.js';
@@ -50,6 +50,15 @@ export function createContainersReconciler(runtimeDir = DEFAULT_RUNTIME_DIR): Re
         } else if (statSync(ROUTER_STATE_DIR).gid !== uid) {
           chownSync(ROUTER_STATE_DIR, 0, uid);
           report.drift.push(`${ROUTER_STATE_DIR} had the wrong group`);
+        }
+        // the principals store (root:router 0750, read-only in the router) and the router's enrolment directory (router-owned 0700)
+        for (const [dir, owner, mode] of [[ROUTER_PRINCIPALS_DIR, 0, 0o750], [ROUTER_ENROLMENTS_DIR, uid, 0o700]] as const) {
+          const st = existsSync(dir) ? statSync(dir) : undefined;
+          if (st && st.uid === owner && st.gid === uid && (st.mode & 0o777) === mode) continue;
+          mkdirSync(dir, { recursive: true, mode });
+          chownSync(dir, owner, uid);
+          chmodSync(dir, mode);
+          report.drift.push(`${dir} ${st ? 'had the wrong owner or mode' : 'was missing'}`);
         }
         const tls = await ensureRouterTls(ctx.config, ctx.nodeName);
         if (tls.length) report.drift.push(`self-signed TLS certificate made: ${tls[0]}`);

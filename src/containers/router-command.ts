@@ -16,8 +16,11 @@ const HELP = `Usage: bulwark router --config FILE      run the WAMP router in th
 FILE holds the router section alone (realms, listeners, components, auth, limits; see
 src/router/README.md). Without --config, the router: section of the cluster config (-c) is used.
 Listeners with fdName take their socket from systemd (LISTEN_FDNAMES). Logs are pino JSON on stderr.
-Stops on SIGTERM/SIGINT. Without --config (on a node) it also serves the apps' component sockets listed in
-/etc/bulwark/router-components.json and re-reads that list on SIGHUP (systemctl reload bulwark-router).
+Stops on SIGTERM/SIGINT. SIGHUP re-reads the principals store (router.principals.store; see
+bulwark principal --help) and ends the sessions of revoked principals. Without --config (on a node) it
+also serves the apps' component sockets listed in /etc/bulwark/router-components.json and re-reads that
+list on SIGHUP (systemctl reload bulwark-router); there the store defaults to
+/var/lib/bulwark/principals/principals.json and used activation codes go to /var/lib/bulwark/enrolments.
 
 Exit codes: 0 stopped cleanly, 2 usage or config error.`;
 
@@ -54,10 +57,25 @@ export const command: Command = {
     const comps = await import('./router-components.js');
     const base = cfg;
     const withApps = values.config === undefined;
-    if (withApps) cfg = routerSchema.parse(comps.mergeComponents(base, comps.readRouterComponents()));
+    if (withApps) {
+      // on a node the principals store is always there (bulwark principal ...), unless the config points elsewhere
+      const { PRINCIPALS_FILE, ENROLMENTS_DIR } = await import('../config/locate.js');
+      base.principals.store ??= PRINCIPALS_FILE;
+      base.principals.enrolments ??= ENROLMENTS_DIR;
+      cfg = routerSchema.parse(comps.mergeComponents(base, comps.readRouterComponents()));
+    }
     const fds = listenFdsByName();
     unsetListenEnv();
     const running = await startRouter(cfg, { log: ctx.log.child({ component: 'router' }), fds });
+    // SIGHUP re-reads the principals store: revoked principals' sessions end at once, nothing else moves
+    process.on('SIGHUP', () => {
+      try {
+        const r = running.router.reloadPrincipals();
+        if (running.router.book) ctx.log.info(r, 'principals reloaded');
+      } catch (e) {
+        ctx.log.error({ err: e }, 'principals reload failed; the previous principals stay in force');
+      }
+    });
     if (withApps) {
       process.on('SIGHUP', () => {
         comps.applyComponents(running, base, comps.readRouterComponents()).then(

@@ -157,7 +157,8 @@ router:
     # 443 and 80 are systemd's sockets, handed to the router container by name.
     - type: websocket
       fdName: https
-      auth: [anonymous]
+      # anonymous for the public role; ticket/cryptosign for principals from \`bulwark principal\`
+      auth: [anonymous, ticket, cryptosign]
       # Self-signed, made on each node at first start, until the agent has one from the ACME CA (acme:).
       tls: { cert: /var/lib/bulwark/router/tls/cert.pem, key: /var/lib/bulwark/router/tls/key.pem }
     # Port 80: ACME HTTP-01 answers, everything else redirected to https.

@@ -209,6 +209,30 @@ const authSchema = z
   })
   .prefault({});
 
+/**
+ * Principals kept in a store file beside the config (`bulwark principal ...`, see src/principals). On a
+ * node the router uses /var/lib/bulwark/principals/principals.json and /var/lib/bulwark/enrolments unless
+ * these say otherwise; `bulwark router --config FILE` uses a store only when `store` is set.
+ */
+const principalsSchema = z
+  .strictObject({
+    /** The store file (read-only to the router; re-read on SIGHUP). */
+    store: z.string().optional(),
+    /** Directory where the router records used activation codes (writable by the router). */
+    enrolments: z.string().optional(),
+    /** A client that presents a valid activation code is let in at once on the node it used (default: it waits for `principal approve`). */
+    autoApprove: z.boolean().default(false),
+    /** Activation code attempts per source address (token bucket: refilled per second, burst). */
+    codeAttempts: z.strictObject({ perSecond: z.number().positive().default(0.1), burst: z.number().int().min(1).default(5) }).prefault({}),
+    /** How long old and new credentials both work after `principal rotate` (default 24 h). */
+    rotationOverlapSeconds: z.number().int().min(0).default(86_400),
+    /** How long an activation code from `principal enroll` is valid (default 15 min). */
+    codeTtlSeconds: z.number().int().min(10).default(900),
+    /** `bulwark audit` flags a principal whose newest credential is older than this (0: never). */
+    maxCredentialAgeDays: z.number().min(0).default(90),
+  })
+  .prefault({});
+
 const limitsSchema = z
   .strictObject({
     maxMessageSize: z.number().int().min(512).max(16 * 1024 * 1024).default(1024 * 1024),
@@ -237,6 +261,9 @@ export const routerSchema = z
     listeners: z.array(listenerSchema).default([]),
     components: z.array(componentSchema).default([]),
     auth: authSchema,
+    principals: principalsSchema,
+    /** The role allowed the session-killing meta procedures (wamp.session.kill*, wamp.session.list_by_authid). Unset: nobody. */
+    admin: z.strictObject({ role: z.string().regex(NAME) }).optional(),
     limits: limitsSchema,
   })
   .prefault({})

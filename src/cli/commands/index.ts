@@ -18,5 +18,6 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
   audit: { summary: 'check live nodes against the policy; exit 1 on any failure', load: async () => (await import('../../audit/audit-command.js')).auditCommand(loadAuditProviders) },
   // `bulwark router --config FILE` is the router's own config file; -c stays the cluster config
   router: { ownOptions: ['config'], summary: 'run the WAMP router in the foreground (what bulwark-router runs)', load: async () => (await import('../../containers/router-command.js')).command },
+  principal: { summary: 'WAMP principals: add, list, rotate, revoke, enroll, approve, reject', load: async () => (await import('../../principals/command.js')).command },
   app: { summary: 'app containers: add, remove, list, logs', load: async () => (await import('../../containers/command.js')).command },
 };

@@ -6,6 +6,13 @@ import { RateLimiter } from '../../util/ratelimit.js';
 import { Realm } from './realm.js';
 import { Session, type ListenerRuntime, type SessionHost } from './session.js';
 import { addTestamentApi } from './testament.js';
+import type { AuthEnv } from '../auth/authenticate.js';
+import { PrincipalBook } from '../auth/principal-book.js';
+import { logSecurityEvent } from '../../log/security-event.js';
+import { addAdminApi } from './admin.js';
+
+/** Close reason for sessions of a principal revoked (or changed) in the store. */
+export const REVOKED = 'bulwark.close.revoked';
 
 /** The routing core: realms, the connection cap, HELLO rate limits. Transports attach connections here. */
 export class Router implements SessionHost {
@@ -14,13 +21,53 @@ export class Router implements SessionHost {
   readonly sessions = new Set<Session>();
   /** Inputs seen: transport connections and decoded WAMP messages (for tests and status). */
   readonly stats = { connections: 0, messages: 0 };
+  /** Principals from the store file (config.principals.store); undefined: config principals only. */
+  readonly book: PrincipalBook | undefined;
+  private readonly codeLimiter: RateLimiter;
 
   constructor(readonly config: RouterConfig, readonly log: Logger) {
     for (const r of config.realms) {
       const realm = new Realm(r.name, r, config.limits);
       addTestamentApi(realm.dealer, config.limits);
+      addAdminApi(realm, config.admin?.role, log);
       this.realms.set(r.name, realm);
     }
+    const p = config.principals;
+    this.codeLimiter = new RateLimiter(p.codeAttempts.perSecond, p.codeAttempts.burst);
+    this.book = p.store !== undefined ? new PrincipalBook(p.store, p.enrolments) : undefined;
+  }
+
+  authEnv(source: string): AuthEnv {
+    return {
+      book: this.book,
+      log: this.log,
+      source,
+      codeAttempt: (s) => this.codeLimiter.take(s),
+      now: () => Date.now(),
+      autoApprove: this.config.principals.autoApprove,
+    };
+  }
+
+  /**
+   * Re-reads the principals store (SIGHUP) and ends, at once, every open session whose store principal
+   * was revoked, removed or given another role. Other sessions are untouched. A store that fails to read
+   * leaves the previous one in force (thrown to the caller).
+   */
+  reloadPrincipals(): { principals: number; submissions: number; ended: number } {
+    if (!this.book) return { principals: 0, submissions: 0, ended: 0 };
+    const counts = this.book.reload();
+    let ended = 0;
+    for (const s of [...this.sessions]) {
+      const p = s.principal;
+      if (s.state !== 'open' || !p || p.authprovider !== 'store') continue;
+      const rec = this.book.record(p.realm, p.authid);
+      if (rec && rec.revokedAt === undefined && rec.role === p.authrole) continue;
+      const why = !rec ? 'removed' : rec.revokedAt !== undefined ? rec.revokeReason ?? 'revoked' : 'role changed';
+      logSecurityEvent(this.log, 'session.killed', { session: s.id, realm: p.realm, authid: p.authid, authrole: p.authrole, why });
+      s.goodbye(REVOKED, `principal ${p.authid} ${why}`);
+      ended++;
+    }
+    return { ...counts, ended };
   }
 
   realm(name: string): Realm | undefined {

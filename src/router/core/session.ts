@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { WampListenerConfig } from '../config.js';
-import { startAuth, type Principal } from '../auth/authenticate.js';
+import { startAuth, type AuthEnv, type Principal, type Refusal } from '../auth/authenticate.js';
+import { logSecurityEvent } from '../../log/security-event.js';
 import { E, MT, MT_NAME } from '../wamp/codes.js';
 import { parseMessage, ProtocolViolation, type Dict, type Msg } from '../wamp/messages.js';
 import type { Action, RolePermissions } from './authorize.js';
@@ -19,6 +20,8 @@ export interface SessionHost {
   readonly stats: { messages: number };
   realm(name: string): Realm | undefined;
   helloAllowed(listener: ListenerRuntime, source: string): boolean;
+  /** The principals store and activation-code limiter, for authentication. */
+  authEnv(source: string): AuthEnv;
   /** After a GOODBYE: the connection gets a fresh session, waiting for the next HELLO. */
   reopen(ended: Session): void;
 }
@@ -86,8 +89,10 @@ export class Session {
   readonly notSelf = (t: Session): boolean => t !== this;
   /** Events to publish on this session's behalf when it leaves (wamp.session.add_testament). */
   testaments: Testaments | undefined;
-  private verify: ((sig: string) => Principal | null) | undefined;
+  private verify: ((sig: string) => Principal | Refusal | null) | undefined;
   private openTimer: NodeJS.Timeout | undefined;
+  /** The authid HELLO asked for (for the failure log line). */
+  private helloAuthid: string | undefined;
   /** A reused connection's wait for the next HELLO (open handshake timeout), or the wait for the peer's GOODBYE. */
   private idleTimer: NodeJS.Timeout | undefined;
 
@@ -221,9 +226,10 @@ export class Session {
     const principal = this.verify!(m.signature!);
     this.verify = undefined;
     if (!principal) {
-      this.log.warn({ peer: this.conn.info.peer, listener: this.listener.name }, 'authentication failed');
+      logSecurityEvent(this.log, 'auth.failed', { peer: this.conn.info.peer, listener: this.listener.name, authid: this.helloAuthid });
       return this.abort(E.authenticationFailed, 'authentication failed');
     }
+    if ('kind' in principal) return this.abort(principal.reason, principal.message);
     return this.welcome(principal);
   }
 
@@ -243,7 +249,8 @@ export class Session {
       this.log.info({ peer: this.conn.info.peer, listener: this.listener.name, realm: m.realm }, 'realm not served on this path');
       return this.abort(E.noSuchRealm, `no realm ${m.realm} here`);
     }
-    const start = startAuth(this.host.config, this.listener.cfg, m.realm!, details, this.id);
+    this.helloAuthid = typeof details.authid === 'string' ? details.authid.slice(0, 255) : undefined;
+    const start = startAuth(this.host.config, this.listener.cfg, m.realm!, details, this.id, this.host.authEnv(this.conn.info.source));
     if (start.kind === 'abort') {
       this.log.info({ peer: this.conn.info.peer, listener: this.listener.name, reason: start.reason }, start.message);
       return this.abort(start.reason, start.message);

@@ -64,7 +64,7 @@ beforeAll(async () => {
   await build({ entryPoints: [join(import.meta.dirname, 'fd-probe.ts')], outfile: join(runtimeDir, 'bulwark.mjs'), bundle: true, platform: 'node', format: 'esm', logLevel: 'warning' });
   copyFileSync(process.execPath, join(runtimeDir, 'node'));
   writeFileSync(join(runtimeDir, 'VERSION'), '0.0.0-test\n');
-  for (const d of ['components', 'etc', 'state']) mkdirSync(join(work, d));
+  for (const d of ['components', 'etc', 'state', 'principals', 'enrolments']) mkdirSync(join(work, d));
 });
 
 afterAll(async () => {
@@ -119,7 +119,7 @@ describe('router image and container', () => {
     expect(record).toBeDefined();
     PORTS = await freePortPair();
     const argv = podmanRouterArgv(
-      { image: record.id, user: `${UID}:${UID}`, memory: '256m', pids: '64', command: [...ROUTER_COMMAND], hostPaths: { components: join(work, 'components'), etc: join(work, 'etc'), state: join(work, 'state') } },
+      { image: record.id, user: `${UID}:${UID}`, memory: '256m', pids: '64', command: [...ROUTER_COMMAND], hostPaths: { components: join(work, 'components'), etc: join(work, 'etc'), state: join(work, 'state'), principals: join(work, 'principals'), enrolments: join(work, 'enrolments') } },
       'podman',
     );
     // Order of --listen and of names differs on purpose: the router must map by name, not position.

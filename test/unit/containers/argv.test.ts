@@ -85,12 +85,14 @@ describe('router argv', () => {
     expect(argv).not.toContain('--publish');
     expect(argv).not.toContain('-p');
   });
-  it('sees every component directory (rw) and its config (ro), nothing else', () => {
+  it('sees every component directory (rw) its config and principals store (ro), its enrolment directory (rw), nothing else', () => {
     const vols = argv.flatMap((a, i) => (a === '--volume' ? [argv[i + 1]] : []));
     expect(vols).toEqual([
       '/run/bulwark/components:/run/bulwark/components:rw,nosuid,nodev,noexec',
       '/etc/bulwark:/etc/bulwark:ro,nosuid,nodev,noexec',
       '/var/lib/bulwark/router:/var/lib/bulwark/router:ro,nosuid,nodev,noexec',
+      '/var/lib/bulwark/principals:/var/lib/bulwark/principals:ro,nosuid,nodev,noexec',
+      '/var/lib/bulwark/enrolments:/var/lib/bulwark/enrolments:rw,nosuid,nodev,noexec',
     ]);
   });
   it('passes the command after the image', () => {
