@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { EXIT, type Command } from '../core/command.js';
 import { UsageError } from '../core/errors.js';
@@ -9,6 +9,7 @@ import { sdNotify } from '../systemd/notify.js';
 import { hashTicket } from '../router/auth/ticket.js';
 import { routerSchema, type RouterConfig } from '../router/config.js';
 import { startRouter } from '../router/index.js';
+import { ROUTER_METRICS_DIR, ROUTER_METRICS_SOCKET } from '../router/metrics-paths.js';
 
 const HELP = `Usage: bulwark router --config FILE      run the WAMP router in the foreground
        bulwark router hash-ticket          read a ticket on stdin, print its scrypt hash
@@ -16,6 +17,8 @@ const HELP = `Usage: bulwark router --config FILE      run the WAMP router in th
 FILE holds the router section alone (realms, listeners, components, auth, limits; see
 src/router/README.md). Without --config, the router: section of the cluster config (-c) is used.
 Listeners with fdName take their socket from systemd (LISTEN_FDNAMES). Logs are pino JSON on stderr.
+--metrics-socket PATH serves GET /metrics (Prometheus text) on that Unix socket; on a node it is
+/run/bulwark/components/.router/metrics.sock whenever that directory exists (the agent reads it).
 Stops on SIGTERM/SIGINT. Without --config (on a node) it also serves the apps' component sockets listed in
 /etc/bulwark/router-components.json and re-reads that list on SIGHUP (systemctl reload bulwark-router).
 
@@ -40,7 +43,7 @@ export const command: Command = {
   summary: 'run the WAMP router in the foreground (what bulwark-router runs)',
   help: HELP,
   async run(ctx, args) {
-    const { values, positionals } = parseArgs({ args, options: { config: { type: 'string' } }, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({ args, options: { config: { type: 'string' }, 'metrics-socket': { type: 'string' } }, allowPositionals: true, strict: true });
     if (positionals[0] === 'hash-ticket') {
       const ticket = readFileSync(0, 'utf8').replace(/\r?\n$/, '');
       if (ticket.length === 0) throw new UsageError('no ticket on stdin');
@@ -58,6 +61,13 @@ export const command: Command = {
     const fds = listenFdsByName();
     unsetListenEnv();
     const running = await startRouter(cfg, { log: ctx.log.child({ component: 'router' }), fds });
+    // Metrics leave through a Unix socket the agent reads (the container has no network): on a node by
+    // default (the directory comes from the components' tmpfiles.d), elsewhere with --metrics-socket.
+    const metricsSocket = values['metrics-socket'] ?? (withApps && existsSync(ROUTER_METRICS_DIR) ? ROUTER_METRICS_SOCKET : undefined);
+    if (metricsSocket !== undefined) {
+      const m = await import('../router/metrics.js');
+      await m.serveRouterMetrics(m.routerRegistry(running.router, { process: true }), metricsSocket, ctx.log.child({ component: 'router' }));
+    }
     if (withApps) {
       process.on('SIGHUP', () => {
         comps.applyComponents(running, base, comps.readRouterComponents()).then(

@@ -5,6 +5,7 @@ import type { Connection } from './connection.js';
 import { RateLimiter } from '../../util/ratelimit.js';
 import { Realm } from './realm.js';
 import { Session, type ListenerRuntime, type SessionHost } from './session.js';
+import { RouterStats } from './stats.js';
 import { addTestamentApi } from './testament.js';
 
 /** The routing core: realms, the connection cap, HELLO rate limits. Transports attach connections here. */
@@ -12,8 +13,8 @@ export class Router implements SessionHost {
   private readonly realms = new Map<string, Realm>();
   private readonly limiters = new Map<string, RateLimiter>();
   readonly sessions = new Set<Session>();
-  /** Inputs seen: transport connections and decoded WAMP messages (for tests and status). */
-  readonly stats = { connections: 0, messages: 0 };
+  /** Counters (connections, messages by type, errors, auth failures, slow consumers), read by metrics. */
+  readonly stats = new RouterStats();
 
   constructor(readonly config: RouterConfig, readonly log: Logger) {
     for (const r of config.realms) {
@@ -21,6 +22,11 @@ export class Router implements SessionHost {
       addTestamentApi(realm.dealer, config.limits);
       this.realms.set(r.name, realm);
     }
+  }
+
+  /** Every realm (read when metrics are scraped). */
+  allRealms(): IterableIterator<Realm> {
+    return this.realms.values();
   }
 
   realm(name: string): Realm | undefined {

@@ -11,12 +11,14 @@ import { globalId, IdSequence } from './ids.js';
 import type { Realm } from './realm.js';
 import { publishTestaments, type Testaments } from './testament.js';
 import { validUri } from './uri.js';
+import type { RouterStats } from './stats.js';
+import { logSecurityEvent } from '../../log/security-event.js';
 
 /** What a session needs from the router (kept narrow so the session is testable). */
 export interface SessionHost {
   readonly log: Logger;
   readonly config: import('../config.js').RouterConfig;
-  readonly stats: { messages: number };
+  readonly stats: RouterStats;
   realm(name: string): Realm | undefined;
   helloAllowed(listener: ListenerRuntime, source: string): boolean;
   /** After a GOODBYE: the connection gets a fresh session, waiting for the next HELLO. */
@@ -87,6 +89,9 @@ export class Session {
   /** Events to publish on this session's behalf when it leaves (wamp.session.add_testament). */
   testaments: Testaments | undefined;
   private verify: ((sig: string) => Principal | null) | undefined;
+  /** The method of the challenge under way (for the failure count). */
+  private authMethod = '';
+  private authid: string | undefined;
   private openTimer: NodeJS.Timeout | undefined;
   /** A reused connection's wait for the next HELLO (open handshake timeout), or the wait for the peer's GOODBYE. */
   private idleTimer: NodeJS.Timeout | undefined;
@@ -126,6 +131,7 @@ export class Session {
   }
 
   sendError(requestType: number, request: number, uri: string, message?: string): void {
+    this.host.stats.error(uri);
     this.send(message ? [MT.ERROR, requestType, request, {}, uri, [message]] : [MT.ERROR, requestType, request, {}, uri]);
   }
 
@@ -154,13 +160,14 @@ export class Session {
   /** A decoded value from the transport. Never throws. */
   receive(raw: unknown): void {
     if (this.state === 'closed') return;
-    this.host.stats.messages++;
     let m: Msg;
     try {
       m = parseMessage(raw);
     } catch (e) {
+      this.host.stats.messages++;
       return this.protocolViolation(e instanceof ProtocolViolation ? e.message : 'malformed message');
     }
+    this.host.stats.received(m.type);
     try {
       this.dispatch(m);
     } catch (e) {
@@ -195,7 +202,10 @@ export class Session {
       case MT.YIELD:
         return realm.dealer.yield(this, m);
       case MT.ERROR:
-        if (m.requestType === MT.INVOCATION) return realm.dealer.calleeError(this, m);
+        if (m.requestType === MT.INVOCATION) {
+          this.host.stats.error(m.error!);
+          return realm.dealer.calleeError(this, m);
+        }
         return this.protocolViolation(`ERROR for ${MT_NAME[m.requestType!]} is not a client message`);
       case MT.GOODBYE:
         this.send([MT.GOODBYE, {}, E.goodbyeAndOut]);
@@ -221,7 +231,8 @@ export class Session {
     const principal = this.verify!(m.signature!);
     this.verify = undefined;
     if (!principal) {
-      this.log.warn({ peer: this.conn.info.peer, listener: this.listener.name }, 'authentication failed');
+      this.host.stats.authFailed(this.authMethod);
+      logSecurityEvent(this.log, 'router.auth.failed', { method: this.authMethod, authid: this.authid, peer: this.conn.info.peer, listener: this.listener.name }, 'authentication failed');
       return this.abort(E.authenticationFailed, 'authentication failed');
     }
     return this.welcome(principal);
@@ -245,12 +256,17 @@ export class Session {
     }
     const start = startAuth(this.host.config, this.listener.cfg, m.realm!, details, this.id);
     if (start.kind === 'abort') {
-      this.log.info({ peer: this.conn.info.peer, listener: this.listener.name, reason: start.reason }, start.message);
+      if (start.reason === E.noAuthMethod) {
+        this.host.stats.authFailed('none');
+        logSecurityEvent(this.log, 'router.auth.failed', { method: 'none', peer: this.conn.info.peer, listener: this.listener.name, reason: start.reason }, start.message);
+      } else this.log.info({ peer: this.conn.info.peer, listener: this.listener.name, reason: start.reason }, start.message);
       return this.abort(start.reason, start.message);
     }
     if (start.kind === 'welcome') return this.welcome(start.principal);
     this.state = 'authenticating';
     this.verify = start.verify;
+    this.authMethod = start.method;
+    this.authid = typeof details.authid === 'string' ? details.authid.slice(0, 128) : undefined;
     this.send([MT.CHALLENGE, start.method, start.extra]);
   }
 
