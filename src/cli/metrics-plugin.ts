@@ -4,10 +4,10 @@ import type { ObserverContext, PassObserver } from '../core/reconciler.js';
 
 /**
  * The metrics endpoint wired to the node: the capabilities' facts it shows (firewall table, mesh links and
- * addresses, apps) handed to src/metrics, which imports no other capability. Composition root only.
+ * addresses, apps, certificates' days left) handed to src/metrics, which imports no other capability. Composition root only.
  */
 export async function metricsObservers(ctx: ObserverContext<Config>, loadAuditProviders: () => Promise<AuditProvider<Config>[]>): Promise<PassObserver[]> {
-  const [{ Observability }, { getUnix }, { meshLinks }, { readTableJson }, { sharedNodeMesh }, { allocateAddresses }, { listAppSpecs }, { appUnit }, { run }, { ROUTER_METRICS_SOCKET }, { runProviders }] =
+  const [{ Observability }, { getUnix }, { meshLinks }, { readTableJson }, { sharedNodeMesh }, { allocateAddresses }, { listAppSpecs }, { appUnit }, { run }, { ROUTER_METRICS_SOCKET }, { runProviders }, { daysLeft, tlsFiles }, { readCertFacts }] =
     await Promise.all([
       import('../metrics/observe.js'),
       import('../metrics/sources.js'),
@@ -20,6 +20,8 @@ export async function metricsObservers(ctx: ObserverContext<Config>, loadAuditPr
       import('../util/exec.js'),
       import('../router/metrics-paths.js'),
       import('../audit/run-providers.js'),
+      import('../certs/plan.js'),
+      import('../certs/store.js'),
     ]);
   return [
     new Observability({
@@ -34,6 +36,16 @@ export async function metricsObservers(ctx: ObserverContext<Config>, loadAuditPr
           return meshLinks(await node.dev.dump(), node.peers().filter((p) => p.name !== ctx.nodeName), Math.floor(Date.now() / 1000));
         },
         routerText: () => getUnix(ROUTER_METRICS_SOCKET, '/metrics'),
+        // each TLS listener's certificate (src/certs), named by its DNS names
+        certificates: async () => {
+          const c = ctx.config();
+          if (!c) return [];
+          const now = new Date();
+          return tlsFiles(c).flatMap((t) => {
+            const f = readCertFacts(t.cert);
+            return f ? [{ name: f.names.join(',') || `listener ${t.listener}`, daysLeft: daysLeft(f, now) }] : [];
+          });
+        },
       },
       meshAddresses: (c) => allocateAddresses(c.mesh.cidr, c.nodes.map((n) => n.name), c.mesh.addresses),
       apps: () =>

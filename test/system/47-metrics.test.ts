@@ -35,6 +35,10 @@ describe('metrics and status page on the lab', () => {
       expect(peers, n.name).toEqual(LAB_NODES.filter((x) => x.name !== n.name).map((x) => x.name));
       expect(value(t, 'bulwark_mesh_received_bytes_total').every((s) => s.value > 0), n.name).toBe(true);
       expect(t).toMatch(/^# TYPE bulwark_router_sessions gauge$/m);
+      // the router's TLS certificate (src/certs facts): present, weeks from expiry
+      const certs = value(t, 'bulwark_certificate_days_left');
+      expect(certs.length, n.name).toBeGreaterThanOrEqual(1);
+      expect(certs.every((c) => c.value > 14), n.name).toBe(true);
       expect(t).toMatch(/^bulwark_router_auth_failures_total\{method="ticket"\} \d+$/m);
     }
   });
@@ -70,6 +74,7 @@ describe('metrics and status page on the lab', () => {
     for (const h of ['Nodes', 'Mesh links', 'Router sessions', 'Apps', 'Certificates', 'Last audit']) expect(dom.stdout).toContain(`<h2>${h}</h2>`);
     for (const n of LAB_NODES) expect(dom.stdout).toContain(`<td>${n.name}</td>`);
     expect(dom.stdout).not.toContain('router metrics unavailable');
+    expect(dom.stdout).not.toContain('no certificate information');
     const png = join(dir, 'n1-status.png');
     const shot = await runCmd(['chromium', ...flags, `--user-data-dir=${mkdtempSync(join(dir, 'p-'))}`, `--screenshot=${png}`, url], { timeoutMs: 60_000 });
     expect(shot.code, shot.stderr.slice(-1000)).toBe(0);
