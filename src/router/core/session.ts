@@ -232,7 +232,7 @@ export class Session {
     this.verify = undefined;
     if (!principal) {
       this.host.stats.authFailed(this.authMethod);
-      logSecurityEvent(this.log, 'router.auth.failed', { method: this.authMethod, authid: this.authid, peer: this.conn.info.peer, listener: this.listener.name }, 'authentication failed');
+      logSecurityEvent(this.log, 'auth.failed', { method: this.authMethod, authid: this.authid, peer: this.conn.info.peer, listener: this.listener.name });
       return this.abort(E.authenticationFailed, 'authentication failed');
     }
     return this.welcome(principal);
@@ -258,7 +258,7 @@ export class Session {
     if (start.kind === 'abort') {
       if (start.reason === E.noAuthMethod) {
         this.host.stats.authFailed('none');
-        logSecurityEvent(this.log, 'router.auth.failed', { method: 'none', peer: this.conn.info.peer, listener: this.listener.name, reason: start.reason }, start.message);
+        logSecurityEvent(this.log, 'auth.failed', { method: 'none', peer: this.conn.info.peer, listener: this.listener.name, reason: start.reason });
       } else this.log.info({ peer: this.conn.info.peer, listener: this.listener.name, reason: start.reason }, start.message);
       return this.abort(start.reason, start.message);
     }

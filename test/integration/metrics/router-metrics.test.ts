@@ -82,12 +82,12 @@ describe('router metrics over its Unix socket, moved by autobahn-js', () => {
 
   it('a bad ticket increments auth failures for ticket and logs one security event', async () => {
     const before = value(await scrape(), ROUTER_METRICS.authFailures, { method: 'ticket' });
-    const logged = mem.lines.filter((l) => l.event === 'router.auth.failed').length;
+    const logged = mem.lines.filter((l) => l.event === 'auth.failed').length;
     await expect(abConnect({ url: url(), realm: 'app', authid: 'alice', authmethods: ['ticket'], onchallenge: () => 'wrong' })).rejects.toThrow(/authentication_failed/);
     const text = await scrape();
     expect(value(text, ROUTER_METRICS.authFailures, { method: 'ticket' })).toBe(before + 1);
     expect(value(text, ROUTER_METRICS.authFailures, { method: 'cryptosign' })).toBe(0);
-    const events = mem.lines.filter((l) => l.event === 'router.auth.failed');
+    const events = mem.lines.filter((l) => l.event === 'auth.failed');
     expect(events.length).toBe(logged + 1);
     expect(events.at(-1)).toMatchObject({ level: 40, method: 'ticket', authid: 'alice' });
     expect(JSON.stringify(events.at(-1))).not.toContain('wrong');

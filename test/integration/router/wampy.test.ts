@@ -66,6 +66,6 @@ describe.each(['json', 'msgpack', 'cbor'] as const)('wampy over WebSocket-%s', (
 
   it('is refused with a wrong ticket', async () => {
     await expect(client(ser, { authid: 'dave', authmethods: ['ticket'], onChallenge: () => 'nope' })).rejects.toThrow();
-    expect(mem.lines.some((l) => l.msg === 'authentication failed')).toBe(true);
+    expect(mem.lines.some((l) => l.event === 'auth.failed')).toBe(true);
   });
 });
