@@ -16,4 +16,3 @@ export const metricsSchema = z
     auditEveryMinutes: z.number().int().min(0).max(24 * 60).default(15),
   })
   .prefault({});
-export type MetricsConfig = z.infer<typeof metricsSchema>;
