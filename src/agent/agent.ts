@@ -9,7 +9,7 @@ import type { Config } from '../config/schema.js';
 import { sdNotify, watchdogIntervalMs } from '../systemd/notify.js';
 import { VERSION } from '../version.js';
 import { serveControl, type ControlRequest } from './control.js';
-import type { ReconcileReport, Reconciler } from '../core/reconciler.js';
+import type { ObserverContext, PassObserver, ReconcileReport, Reconciler } from '../core/reconciler.js';
 
 export interface AgentStatus {
   node: string;
@@ -32,6 +32,8 @@ export interface AgentOptions {
   reconcilers: Reconciler<Config>[];
   /** How long one reconciler may hold up a pass (default 15 s); it finishes in the background. */
   budgetMs?: number;
+  /** Those that follow each pass (the metrics endpoint, src/metrics; the list is src/cli/plugins.ts). */
+  observers?: (ctx: ObserverContext<Config>) => Promise<PassObserver[]>;
 }
 
 /** One line for `systemctl status` (STATUS=) and `bulwark status`. Pure. */
@@ -56,6 +58,8 @@ export class Agent {
   private watchdog?: NodeJS.Timeout;
   private server?: Server;
   private readonly started = new Date();
+  /** Told each pass's reports (the metrics endpoint). */
+  private observers: PassObserver[] = [];
   readonly node: string;
 
   constructor(private readonly o: AgentOptions) {
@@ -134,6 +138,13 @@ export class Agent {
       }
     }
     this.last = { at: new Date().toISOString(), durationMs: Date.now() - t0, reports };
+    for (const o of this.observers) {
+      try {
+        await o.afterPass(reports);
+      } catch (e) {
+        this.o.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'pass observer failed');
+      }
+    }
     await sdNotify({ STATUS: summarize(reports, this.configError) });
     return reports;
   }
@@ -141,6 +152,13 @@ export class Agent {
   async start(): Promise<void> {
     this.loadConfig();
     this.reconcilers = this.o.reconcilers;
+    this.observers =
+      (await this.o.observers?.({
+        nodeName: this.node,
+        log: this.o.log.child({ component: 'metrics' }),
+        config: () => this.config,
+        summary: () => summarize(this.last?.reports, this.configError),
+      })) ?? [];
     this.server = await serveControl(this.o.socketPath ?? AGENT_SOCKET, (req: ControlRequest) =>
       req.op === 'status' ? Promise.resolve(this.status()) : (req.op === 'reload' ? this.reload() : this.reconcile()).then(() => this.status()),
     );
@@ -164,6 +182,7 @@ export class Agent {
     await sdNotify({ STOPPING: 1 });
     if (this.timer) clearInterval(this.timer);
     if (this.watchdog) clearInterval(this.watchdog);
+    for (const o of this.observers) await o.close().catch(() => undefined);
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
 }

@@ -2,11 +2,14 @@ import type { Config } from '../config/schema.js';
 import { parseArgs } from 'node:util';
 import { EXIT, type Command } from '../core/command.js';
 import { UsageError } from '../core/errors.js';
-import type { Reconciler } from '../core/reconciler.js';
+import type { ObserverContext, PassObserver, Reconciler } from '../core/reconciler.js';
 import { Agent } from './agent.js';
 
-/** `bulwark agent`; `reconcilers` are the capabilities' reconcilers, in order (src/cli/plugins.ts). */
-export const agentCommand = (reconcilers: () => Promise<Reconciler<Config>[]>): Command => ({
+/**
+ * `bulwark agent`; `reconcilers` are the capabilities' reconcilers, in order, and `observers` what follows each
+ * pass (the metrics endpoint) (src/cli/plugins.ts).
+ */
+export const agentCommand = (reconcilers: () => Promise<Reconciler<Config>[]>, observers?: (ctx: ObserverContext<Config>) => Promise<PassObserver[]>): Command => ({
   name: 'agent',
   summary: 'run the host agent (what bulwark-agent.service starts)',
   help: `Usage: bulwark agent
@@ -31,7 +34,7 @@ Exit codes: 0 stopped by SIGTERM / reloaded, 1 could not start / the reloaded co
       ctx.out.write(`${st.summary}\n`);
       return st.summary?.startsWith('config error') ? EXIT.CHECK_FAILED : EXIT.OK;
     }
-    const agent = new Agent({ log: ctx.log, reconcilers: await reconcilers() });
+    const agent = new Agent({ log: ctx.log, reconcilers: await reconcilers(), ...(observers ? { observers } : {}) });
     process.on('SIGHUP', () => void agent.reload());
     const stopped = new Promise<void>((resolve) => {
       const stop = () => void agent.stop().then(resolve, resolve);

@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.js';
 import type { AuditProvider } from '../core/audit.js';
 import type { BootstrapGuard, ClusterStep } from '../core/cluster.js';
-import type { Reconciler } from '../core/reconciler.js';
+import type { ObserverContext, PassObserver, Reconciler } from '../core/reconciler.js';
 
 /**
  * Every capability's plug-ins, in the order they run: the agent's reconcilers, `bulwark audit`'s checks,
@@ -26,7 +26,13 @@ export async function loadAuditProviders(): Promise<AuditProvider<Config>[]> {
     (await import('../containers/audit.js')).containersAudit,
     (await import('../principals/audit.js')).principalsAudit,
     (await import('../certs/audit.js')).certsAudit,
+    await (await import('./metrics-plugin.js')).metricsAuditProvider(),
   ];
+}
+
+/** What follows each agent pass: the metrics endpoint and status page (src/metrics). */
+export async function loadPassObservers(ctx: ObserverContext<Config>): Promise<PassObserver[]> {
+  return (await import('./metrics-plugin.js')).metricsObservers(ctx, loadAuditProviders);
 }
 
 export async function loadBootstrapGuards(): Promise<BootstrapGuard<Config>[]> {

@@ -5,6 +5,7 @@ import { meshSchema } from '../mesh/schema.js';
 import { routerSchema } from '../router/config.js';
 import { appsSchema } from '../containers/schema.js';
 import { acmeSchema, checkAcme } from '../certs/schema.js';
+import { metricsSchema } from '../metrics/schema.js';
 
 const NAME = /^[a-z][a-z0-9-]{0,30}$/;
 
@@ -52,6 +53,7 @@ export const configSchema = z
     router: routerSchema,
     apps: appsSchema,
     acme: acmeSchema.optional(),
+    metrics: metricsSchema,
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();
@@ -65,6 +67,16 @@ export const configSchema = z
       seenEndpoint.set(n.endpoint, i);
     });
     checkAcme(cfg.acme, cfg.nodes.map((n) => n.name), cfg.router.listeners, ctx);
+    if (cfg.metrics.enabled) {
+      const taken: [number, string][] = [
+        [cfg.firewall.https.port, 'firewall.https.port'],
+        [cfg.firewall.ssh.port, 'firewall.ssh.port'],
+        [cfg.mesh.agentPort, 'mesh.agentPort'],
+        [80, 'the HTTP redirect (80)'],
+      ];
+      const hit = taken.find(([p]) => p === cfg.metrics.port);
+      if (hit) ctx.addIssue({ code: 'custom', path: ['metrics', 'port'], message: `${cfg.metrics.port} is also ${hit[1]}` });
+    }
   });
 
 export type Config = z.infer<typeof configSchema>;

@@ -38,6 +38,11 @@ firewall:
 #   names: { n1: n1.example.org, n2: n2.example.org, n3: n3.example.org }
 #   sharedName: wamp.example.org
 
+metrics:
+  # Each agent serves /metrics (Prometheus text, the router's included) and a status page at / on this
+  # port, on its mesh address and its addresses inside firewall.managementNetworks; nowhere else.
+  port: 9110
+
 provisioning:
   # "apt": packages come from each node's own apt sources.
   # "bundle": the CLI downloads the .debs here and uploads them (air-gapped nodes).

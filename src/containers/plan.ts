@@ -1,3 +1,4 @@
+import { ROUTER_METRICS_DIR } from '../router/metrics-paths.js';
 import { APP_SOCKET_NAME, COMPONENTS_DIR } from './argv.js';
 import type { AppSpec } from './schema.js';
 import { renderEnvFile } from '../systemd/units.js';
@@ -33,10 +34,15 @@ export function appEnvFile(a: AppSpec): string {
 /**
  * The component directories: /run/bulwark/components is root:router 0750 (the router traverses, nobody
  * else); each app's directory is APPUID:router 0770, so that app (through its bind mount) and the router
- * can reach the socket and no other uid can. Pure.
+ * can reach the socket and no other uid can. `.router` (router:router 0700) holds the router's metrics
+ * socket, which the agent reads (no app mounts it; app names start with a letter). Pure.
  */
 export function tmpfilesConf(apps: readonly AppSpec[], routerGid: number): string {
-  const lines = ['# Written by bulwark: component socket directories (see bulwark-app@.service).', `d ${COMPONENTS_DIR} 0750 root ${routerGid} -`];
+  const lines = [
+    '# Written by bulwark: component socket directories (see bulwark-app@.service).',
+    `d ${COMPONENTS_DIR} 0750 root ${routerGid} -`,
+    `d ${ROUTER_METRICS_DIR} 0700 ${routerGid} ${routerGid} -`,
+  ];
   for (const a of [...apps].sort((x, y) => x.name.localeCompare(y.name))) lines.push(`d ${appSocketDir(a.name)} 0770 ${a.uid} ${routerGid} -`);
   return lines.join('\n') + '\n';
 }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { EXIT, type Command } from '../core/command.js';
 import { UsageError } from '../core/errors.js';
@@ -9,6 +9,7 @@ import { sdNotify } from '../systemd/notify.js';
 import { hashTicket } from '../router/auth/ticket.js';
 import { routerSchema, type RouterConfig } from '../router/config.js';
 import { startRouter } from '../router/index.js';
+import { ROUTER_METRICS_DIR, ROUTER_METRICS_SOCKET } from '../router/metrics-paths.js';
 
 const HELP = `Usage: bulwark router --config FILE      run the WAMP router in the foreground
        bulwark router hash-ticket          read a ticket on stdin, print its scrypt hash
@@ -21,6 +22,8 @@ bulwark principal --help) and ends the sessions of revoked principals. Without -
 also serves the apps' component sockets listed in /etc/bulwark/router-components.json and re-reads that
 list on SIGHUP (systemctl reload bulwark-router); there the store defaults to
 /var/lib/bulwark/principals/principals.json and used activation codes go to /var/lib/bulwark/enrolments.
+--metrics-socket PATH serves GET /metrics (Prometheus text) on that Unix socket; on a node it is
+/run/bulwark/components/.router/metrics.sock whenever that directory exists (the agent reads it).
 
 Exit codes: 0 stopped cleanly, 2 usage or config error.`;
 
@@ -43,7 +46,7 @@ export const command: Command = {
   summary: 'run the WAMP router in the foreground (what bulwark-router runs)',
   help: HELP,
   async run(ctx, args) {
-    const { values, positionals } = parseArgs({ args, options: { config: { type: 'string' } }, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({ args, options: { config: { type: 'string' }, 'metrics-socket': { type: 'string' } }, allowPositionals: true, strict: true });
     if (positionals[0] === 'hash-ticket') {
       const ticket = readFileSync(0, 'utf8').replace(/\r?\n$/, '');
       if (ticket.length === 0) throw new UsageError('no ticket on stdin');
@@ -76,6 +79,13 @@ export const command: Command = {
         ctx.log.error({ err: e }, 'principals reload failed; the previous principals stay in force');
       }
     });
+    // Metrics leave through a Unix socket the agent reads (the container has no network): on a node by
+    // default (the directory comes from the components' tmpfiles.d), elsewhere with --metrics-socket.
+    const metricsSocket = values['metrics-socket'] ?? (withApps && existsSync(ROUTER_METRICS_DIR) ? ROUTER_METRICS_SOCKET : undefined);
+    if (metricsSocket !== undefined) {
+      const m = await import('../router/metrics.js');
+      await m.serveRouterMetrics(m.routerRegistry(running.router, { process: true }), metricsSocket, ctx.log.child({ component: 'router' }));
+    }
     if (withApps) {
       process.on('SIGHUP', () => {
         comps.applyComponents(running, base, comps.readRouterComponents()).then(

@@ -27,3 +27,19 @@ export interface Reconciler<C> {
   name: string;
   reconcile(ctx: ReconcileContext<C>): Promise<ReconcileReport>;
 }
+
+/** What the agent tells a pass observer about itself when it starts. */
+export interface ObserverContext<C> {
+  nodeName: string;
+  log: Logger;
+  /** The agent's current (last good) config; undefined before one loaded. */
+  config(): C | undefined;
+  /** The agent's one-line summary, as `bulwark status` shows it. */
+  summary(): string;
+}
+
+/** Something that follows the agent's passes (the metrics endpoint): told each pass's reports, closed at stop. */
+export interface PassObserver {
+  afterPass(reports: readonly ReconcileReport[]): Promise<void>;
+  close(): Promise<void>;
+}

@@ -15,6 +15,8 @@ export const firewallFactsSchema = z.strictObject({
   /** The agents' TCP port on the mesh. */
   meshPort: z.number().int().min(1).max(65535).optional(),
   wgPort: z.number().int().min(1).max(65535).default(51820),
+  /** The agent's metrics and status page (TCP): from management networks, and on the mesh interface from the mesh. */
+  metricsPort: z.number().int().min(1).max(65535).optional(),
   /** DNS servers found on the node (used when `egress.resolvers` is empty). */
   resolvers: z.array(ipString).default([]),
   /** uid of apt's download user `_apt` (for `egress.aptHttp`); absent: no such user, no rule. */

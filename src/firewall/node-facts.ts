@@ -81,6 +81,7 @@ export function factsFromConfig(config: Config, nodeName: string, probe: NodePro
     meshInterface: config.mesh.interface,
     meshPort: config.mesh.agentPort,
     wgPort: config.mesh.port,
+    ...(config.metrics.enabled ? { metricsPort: config.metrics.port } : {}),
     resolvers: probe.resolvers,
     aptUid: probe.aptUid,
     httpRedirect: config.router.listeners.some((l) => l.type === 'redirect'),

@@ -210,6 +210,17 @@ export function planFirewall(cfgIn: FirewallConfig | FirewallConfigInput, factsI
       inputAllows.push({ id: 'in-mesh-agent', proto: 'tcp', ports: [[facts.meshPort, facts.meshPort]], from: [meshCidr], iifname: mif });
     }
   }
+  // The agent's metrics and status page: management networks, and mesh members over bw0; never the public side.
+  if (facts.metricsPort !== undefined) {
+    const mp = facts.metricsPort;
+    rule(I, 'in-metrics4', match(payload('ip', 'saddr'), setRef(SET.mgmt4)), match(payload('tcp', 'dport'), mp), counter(), ACCEPT);
+    rule(I, 'in-metrics6', match(payload('ip6', 'saddr'), setRef(SET.mgmt6)), match(payload('tcp', 'dport'), mp), counter(), ACCEPT);
+    inputAllows.push({ id: 'in-metrics', proto: 'tcp', ports: [[mp, mp]], from: [...mgmt[4], ...mgmt[6]] });
+    if (meshCidr) {
+      rule(I, 'in-metrics-mesh', match(meta('iifname'), mif), match(payload(ipOf(meshCidr.v), 'saddr'), cidrJson(meshCidr)), match(payload('tcp', 'dport'), mp), counter(), ACCEPT);
+      inputAllows.push({ id: 'in-metrics-mesh', proto: 'tcp', ports: [[mp, mp]], from: [meshCidr], iifname: mif });
+    }
+  }
   for (const s of cfg.inbound) {
     const ports = s.ports.map(portRange);
     const pj = portsJson(s.ports);
@@ -259,6 +270,10 @@ export function planFirewall(cfgIn: FirewallConfig | FirewallConfigInput, factsI
     const ipk = ipOf(meshCidr.v);
     if (facts.meshPort !== undefined) {
       rule(O, 'out-mesh-agent', match(meta('oifname'), mif), match(payload(ipk, 'daddr'), cidrJson(meshCidr)), match(payload('tcp', 'dport'), facts.meshPort), counter(), ACCEPT);
+    }
+    if (facts.metricsPort !== undefined) {
+      // scraping the other nodes' metrics over the mesh
+      rule(O, 'out-metrics-mesh', match(meta('oifname'), mif), match(payload(ipk, 'daddr'), cidrJson(meshCidr)), match(payload('tcp', 'dport'), facts.metricsPort), counter(), ACCEPT);
     }
     rule(O, 'out-mesh-ping', match(meta('oifname'), mif), match(payload(ipk, 'daddr'), cidrJson(meshCidr)),
       match(payload(meshCidr.v === 4 ? 'icmp' : 'icmpv6', 'type'), 'echo-request'), counter(), ACCEPT);

@@ -1,5 +1,6 @@
 import type { Reconciler, ReconcileReport } from '../core/reconciler.js';
 import type { Config } from '../config/schema.js';
+import { logSecurityEvent } from '../log/security-event.js';
 import { diffTable } from './compare.js';
 import { applyPlan, readTable } from './nft.js';
 import { nodeHost, planFor, planKey, type FirewallHost } from './local.js';
@@ -32,7 +33,7 @@ export function firewallReconciler(host: () => FirewallHost = nodeHost): Reconci
         report.drift.push(...before.changes);
         const r = await applyPlan(plan, { netns: h.netns });
         report.changed = r.mode !== 'unchanged';
-        ctx.log.warn({ drift: before.changes, mode: r.mode }, `firewall: repaired drift (${r.mode === 'elements' ? 'set elements updated' : 'table replaced'})`);
+        logSecurityEvent(ctx.log, 'firewall.drift.repaired', { drift: before.changes, mode: r.mode, summary: `firewall: repaired drift (${r.mode === 'elements' ? 'set elements updated' : 'table replaced'})` });
         const after = diffTable(plan, await readTable({ netns: h.netns }));
         if (!after.equal) report.error = `still differs after apply: ${after.changes.join('; ')}`;
       } catch (e) {

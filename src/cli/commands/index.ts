@@ -1,5 +1,5 @@
 import type { Command } from '../../core/command.js';
-import { loadAuditProviders, loadBootstrapGuards, loadClusterSteps, loadReconcilers } from '../plugins.js';
+import { loadAuditProviders, loadBootstrapGuards, loadClusterSteps, loadPassObservers, loadReconcilers } from '../plugins.js';
 
 /**
  * Every subcommand, loaded on demand so `bulwark agent` doesn't pay for the router and vice versa.
@@ -11,7 +11,7 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
   lab: { summary: 'three local Debian machines for trying Bulwark (up|down|status)', load: async () => (await import('../../lab/command.js')).command },
   bootstrap: { summary: 'provision nodes over SSH: preflight, packages, runtime, units', load: async () => (await import('../../provision/command.js')).bootstrapCommand({ guards: loadBootstrapGuards, clusterSteps: loadClusterSteps }) },
   status: { summary: "show the agents' state per node", load: async () => (await import('../../agent/status-command.js')).command },
-  agent: { summary: 'run the host agent (what bulwark-agent.service starts)', load: async () => (await import('../../agent/command.js')).agentCommand(loadReconcilers) },
+  agent: { summary: 'run the host agent (what bulwark-agent.service starts)', load: async () => (await import('../../agent/command.js')).agentCommand(loadReconcilers, loadPassObservers) },
   mesh: { summary: 'WireGuard mesh: status, join NODE, remove NODE', load: async () => (await import('../../mesh/command.js')).command },
   keys: { summary: 'rotate mesh keys: keys rotate --wireguard [--node N|--all] | --psk', load: async () => (await import('../../mesh/keys-command.js')).command },
   firewall: { summary: 'plan, apply, confirm, roll back and inspect the nftables firewall', load: async () => (await import('../../firewall/command.js')).command },

@@ -20,6 +20,8 @@ export interface Connection {
   send(out: Outgoing): void;
   /** Flushes and closes (used after ABORT, or when no HELLO follows a GOODBYE). */
   close(): void;
+  /** Bytes queued for the peer and not yet written by the kernel (read when metrics are scraped). */
+  queuedBytes?(): number;
   /** The session this connection's messages go to from now on (a new one after GOODBYE). */
   rebind(next: import('./session.js').Session): void;
 }

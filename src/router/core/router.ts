@@ -5,6 +5,7 @@ import type { Connection } from './connection.js';
 import { RateLimiter } from '../../util/ratelimit.js';
 import { Realm } from './realm.js';
 import { Session, type ListenerRuntime, type SessionHost } from './session.js';
+import { RouterStats } from './stats.js';
 import { addTestamentApi } from './testament.js';
 import type { AuthEnv } from '../auth/authenticate.js';
 import { PrincipalBook } from '../auth/principal-book.js';
@@ -19,8 +20,8 @@ export class Router implements SessionHost {
   private readonly realms = new Map<string, Realm>();
   private readonly limiters = new Map<string, RateLimiter>();
   readonly sessions = new Set<Session>();
-  /** Inputs seen: transport connections and decoded WAMP messages (for tests and status). */
-  readonly stats = { connections: 0, messages: 0 };
+  /** Counters (connections, messages by type, errors, auth failures, slow consumers), read by metrics. */
+  readonly stats = new RouterStats();
   /** Principals from the store file (config.principals.store); undefined: config principals only. */
   readonly book: PrincipalBook | undefined;
   private readonly codeLimiter: RateLimiter;
@@ -68,6 +69,11 @@ export class Router implements SessionHost {
       ended++;
     }
     return { ...counts, ended };
+  }
+
+  /** Every realm (read when metrics are scraped). */
+  allRealms(): IterableIterator<Realm> {
+    return this.realms.values();
   }
 
   realm(name: string): Realm | undefined {

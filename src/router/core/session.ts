@@ -12,12 +12,14 @@ import { globalId, IdSequence } from './ids.js';
 import type { Realm } from './realm.js';
 import { publishTestaments, type Testaments } from './testament.js';
 import { validUri } from './uri.js';
+import type { RouterStats } from './stats.js';
+import { logSecurityEvent } from '../../log/security-event.js';
 
 /** What a session needs from the router (kept narrow so the session is testable). */
 export interface SessionHost {
   readonly log: Logger;
   readonly config: import('../config.js').RouterConfig;
-  readonly stats: { messages: number };
+  readonly stats: RouterStats;
   realm(name: string): Realm | undefined;
   helloAllowed(listener: ListenerRuntime, source: string): boolean;
   /** The principals store and activation-code limiter, for authentication. */
@@ -90,6 +92,8 @@ export class Session {
   /** Events to publish on this session's behalf when it leaves (wamp.session.add_testament). */
   testaments: Testaments | undefined;
   private verify: ((sig: string) => Principal | Refusal | null) | undefined;
+  /** The method of the challenge under way (for the failure count). */
+  private authMethod = '';
   private openTimer: NodeJS.Timeout | undefined;
   /** The authid HELLO asked for (for the failure log line). */
   private helloAuthid: string | undefined;
@@ -131,6 +135,7 @@ export class Session {
   }
 
   sendError(requestType: number, request: number, uri: string, message?: string): void {
+    this.host.stats.error(uri);
     this.send(message ? [MT.ERROR, requestType, request, {}, uri, [message]] : [MT.ERROR, requestType, request, {}, uri]);
   }
 
@@ -159,13 +164,14 @@ export class Session {
   /** A decoded value from the transport. Never throws. */
   receive(raw: unknown): void {
     if (this.state === 'closed') return;
-    this.host.stats.messages++;
     let m: Msg;
     try {
       m = parseMessage(raw);
     } catch (e) {
+      this.host.stats.messages++;
       return this.protocolViolation(e instanceof ProtocolViolation ? e.message : 'malformed message');
     }
+    this.host.stats.received(m.type);
     try {
       this.dispatch(m);
     } catch (e) {
@@ -200,7 +206,10 @@ export class Session {
       case MT.YIELD:
         return realm.dealer.yield(this, m);
       case MT.ERROR:
-        if (m.requestType === MT.INVOCATION) return realm.dealer.calleeError(this, m);
+        if (m.requestType === MT.INVOCATION) {
+          this.host.stats.error(m.error!);
+          return realm.dealer.calleeError(this, m);
+        }
         return this.protocolViolation(`ERROR for ${MT_NAME[m.requestType!]} is not a client message`);
       case MT.GOODBYE:
         this.send([MT.GOODBYE, {}, E.goodbyeAndOut]);
@@ -226,7 +235,8 @@ export class Session {
     const principal = this.verify!(m.signature!);
     this.verify = undefined;
     if (!principal) {
-      logSecurityEvent(this.log, 'auth.failed', { peer: this.conn.info.peer, listener: this.listener.name, authid: this.helloAuthid });
+      this.host.stats.authFailed(this.authMethod);
+      logSecurityEvent(this.log, 'auth.failed', { method: this.authMethod, authid: this.helloAuthid, peer: this.conn.info.peer, listener: this.listener.name });
       return this.abort(E.authenticationFailed, 'authentication failed');
     }
     if ('kind' in principal) return this.abort(principal.reason, principal.message);
@@ -252,12 +262,16 @@ export class Session {
     this.helloAuthid = typeof details.authid === 'string' ? details.authid.slice(0, 255) : undefined;
     const start = startAuth(this.host.config, this.listener.cfg, m.realm!, details, this.id, this.host.authEnv(this.conn.info.source));
     if (start.kind === 'abort') {
-      this.log.info({ peer: this.conn.info.peer, listener: this.listener.name, reason: start.reason }, start.message);
+      if (start.reason === E.noAuthMethod) {
+        this.host.stats.authFailed('none');
+        logSecurityEvent(this.log, 'auth.failed', { method: 'none', peer: this.conn.info.peer, listener: this.listener.name, reason: start.reason });
+      } else this.log.info({ peer: this.conn.info.peer, listener: this.listener.name, reason: start.reason }, start.message);
       return this.abort(start.reason, start.message);
     }
     if (start.kind === 'welcome') return this.welcome(start.principal);
     this.state = 'authenticating';
     this.verify = start.verify;
+    this.authMethod = start.method;
     this.send([MT.CHALLENGE, start.method, start.extra]);
   }
 

@@ -109,6 +109,7 @@ export function serveRawSocket(router: Router, listener: ListenerRuntime, socket
       const backlog = socket.writableLength + outbound.queued;
       if (backlog > limits.maxOutboundQueueBytes) {
         log.warn({ peer, listener: listener.name, session: session?.id, queued: backlog }, 'slow consumer cut off');
+        router.stats.slowConsumers++;
         socket.destroy();
       }
     },
@@ -118,6 +119,9 @@ export function serveRawSocket(router: Router, listener: ListenerRuntime, socket
       outbound.flush(); // what was queued this tick (e.g. an ABORT) goes out before the FIN
       socket.end();
       setTimeout(() => socket.destroy(), limits.closeHandshakeTimeoutMs).unref();
+    },
+    queuedBytes() {
+      return socket.writableLength + outbound.queued;
     },
     rebind(next) {
       session = next;

@@ -176,6 +176,7 @@ function serveWebSocket(ws: WebSocket, serializer: Serializer, socket: Socket, r
       const queued = ws.bufferedAmount + (own?.queued ?? 0);
       if (queued > limits.maxOutboundQueueBytes) {
         log.warn({ peer, listener: listener.name, session: session.id, queued }, 'slow consumer cut off');
+        router.stats.slowConsumers++;
         ws.terminate();
       }
     },
@@ -185,6 +186,9 @@ function serveWebSocket(ws: WebSocket, serializer: Serializer, socket: Socket, r
       own?.flush(); // what was queued this pass (e.g. an ABORT) goes out before the close frame
       ws.close(1000);
       setTimeout(() => ws.terminate(), limits.closeHandshakeTimeoutMs).unref();
+    },
+    queuedBytes() {
+      return ws.bufferedAmount + (own?.queued ?? 0);
     },
     rebind(next) {
       session = next;

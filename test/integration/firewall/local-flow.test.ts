@@ -10,6 +10,7 @@ import { FirewallState } from '../../../src/firewall/confirm.js';
 import { localApply, localConfirm, localRollback, localStatus, planFor, type FirewallHost } from '../../../src/firewall/local.js';
 import { readRuleset, readTable } from '../../../src/firewall/nft.js';
 import { firewallReconciler } from '../../../src/firewall/reconciler.js';
+import { memoryLogger } from '../router/helpers.js';
 import { addNetns, delNetns, inNs } from './netns.js';
 
 const NS = 'bwt-fwl';
@@ -85,7 +86,9 @@ describe('firewall apply / confirm / rollback / reconcile on a node', () => {
 
   it('the reconciler restores a deleted table and undoes a hand edit; audit sees it', async () => {
     const rec = firewallReconciler(host);
-    const ctx = { config: cfgA, nodeName: 'n1', log };
+    const mem = memoryLogger();
+    const ctx = { config: cfgA, nodeName: 'n1', log: mem.log };
+    const repairs = () => mem.lines.filter((l) => l.event === 'firewall.drift.repaired');
     const first = await rec.reconcile(ctx);
     expect(first.error).toBeUndefined();
     expect(await equalsPlan(cfgA)).toBe(true);
@@ -97,12 +100,15 @@ describe('firewall apply / confirm / rollback / reconcile on a node', () => {
     const repaired = await rec.reconcile(ctx);
     expect(repaired.changed).toBe(true);
     expect(repaired.drift).toEqual(['table inet bulwark missing']);
+    // one security event per repair, at warn, with what was found
+    expect(repairs().slice(1)).toEqual([expect.objectContaining({ level: 40, drift: ['table inet bulwark missing'], mode: 'replace' })]);
     expect(await equalsPlan(cfgA)).toBe(true);
     await inNs(NS, 'nft', 'add', 'rule', 'inet', 'bulwark', 'input', 'tcp', 'dport', '8080', 'accept');
     await inNs(NS, 'nft', 'add', 'element', 'inet', 'bulwark', 'mgmt4', '{ 192.0.2.99 }');
     const edited = await rec.reconcile(ctx);
     expect(edited.changed).toBe(true);
     expect(edited.drift.join('\n')).toMatch(/extra rule in input: tcp dport 8080 accept/);
+    expect(repairs().length).toBe(3);
     expect(await equalsPlan(cfgA)).toBe(true);
     const passing = await audit.run({ config: cfgA, nodeName: 'n1' });
     expect(passing.filter((c) => c.status !== 'pass')).toEqual([]);

@@ -185,12 +185,14 @@ describe('limits', () => {
     pub.write(Buffer.concat([handshake(1), frame(HELLO)]));
     await until(() => r.router.sessions.size >= 2);
     const rss0 = process.memoryUsage().rss;
+    const dropped0 = r.router.stats.slowConsumers;
     const big = JSON.stringify([16, 1, {}, 'com.example.flood', ['x'.repeat(64 * 1024)]]);
     for (let i = 0; i < 2000 && !slowClosed(); i++) {
       pub.write(frame(big));
       if (i % 50 === 0) await new Promise((res) => setTimeout(res, 5));
     }
     await until(() => mem.lines.some((l) => l.msg === 'slow consumer cut off') && slowClosed(), 10_000, 'slow consumer cut-off');
+    expect(r.router.stats.slowConsumers).toBe(dropped0 + 1); // bulwark_router_slow_consumers_dropped_total
     const grown = process.memoryUsage().rss - rss0;
     expect(grown).toBeLessThan(200 * 1024 * 1024);
     pub.destroy();

@@ -53,9 +53,10 @@ describe('node files for apps', () => {
     expect(() => renderEnvFile({ A: 'x\nB=y' })).toThrow();
     expect(parseEnvFile(renderEnvFile({ A: 'a "quoted" $HOME `x` \\' }))).toEqual({ A: 'a "quoted" $HOME `x` \\' });
   });
-  it('tmpfiles: parent root:router 0750, each app dir APPUID:router 0770', () => {
+  it('tmpfiles: parent root:router 0750, the router metrics dir router-only, each app dir APPUID:router 0770', () => {
     expect(tmpfilesConf([spec('b', 60502), spec('a', 60501)], 60500).split('\n').filter((l) => l.startsWith('d '))).toEqual([
       'd /run/bulwark/components 0750 root 60500 -',
+      'd /run/bulwark/components/.router 0700 60500 60500 -',
       'd /run/bulwark/components/a 0770 60501 60500 -',
       'd /run/bulwark/components/b 0770 60502 60500 -',
     ]);
