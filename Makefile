@@ -13,7 +13,7 @@ deps: ## apt + npm dependencies (idempotent; apt only when something is missing)
 	@bash .ci/install-deps.sh
 
 build: node_modules/.package-lock.json
-	@echo "build: lint (biome)"; npx biome lint --reporter=summary
+	@echo "build: lint and format check (biome)"; npx biome ci --reporter=summary --colors=off
 	@echo "build: tsc"; npx tsc -p tsconfig.json
 	@echo "build: type-check tests and benchmarks"; npx tsc -p tsconfig.check.json
 	@$(NODE) dist/tools/runtime-build.js

@@ -80,7 +80,15 @@ beforeAll(async () => {
   image = await loadImageArchive((await buildAppImageArchive(echoAppSpec(join(import.meta.dirname, '../test/fixtures/echo-app')), env)).archive, env);
   const permissions = [{ uri: 'com.example.', match: 'prefix' as const, call: true, register: true }];
   base = {
-    realms: [{ name: 'realm1', roles: [{ name: 'backend', permissions }, { name: 'tester', permissions }] }],
+    realms: [
+      {
+        name: 'realm1',
+        roles: [
+          { name: 'backend', permissions },
+          { name: 'tester', permissions },
+        ],
+      },
+    ],
     components: [{ name: 'tester', realm: 'realm1', role: 'tester' }],
     listeners: [{ type: 'rawsocket', path: join(work, 'caller.sock'), component: 'tester', mode: '0600' }],
   };

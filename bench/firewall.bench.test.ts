@@ -44,10 +44,12 @@ it('apply time: nft -j (named set) vs iptables-nft-restore (linear rules)', asyn
     const runs = n >= 100_000 ? 3 : 5;
     const nftMs: number[] = [];
     for (let i = 0; i < runs; i++) {
-      nftMs.push(await timed(async () => {
-        const r = await nftJsonFile(doc, { netns: NS, timeoutMs: 300_000 });
-        expect(r.stderr).toBe('');
-      }));
+      nftMs.push(
+        await timed(async () => {
+          const r = await nftJsonFile(doc, { netns: NS, timeoutMs: 300_000 });
+          expect(r.stderr).toBe('');
+        }),
+      );
     }
     const live = await readTable({ netns: NS, timeoutMs: 300_000 });
     expect(live?.sets.find((s) => s.name === SET.egress4)?.elem?.length).toBe(n);
@@ -56,16 +58,28 @@ it('apply time: nft -j (named set) vs iptables-nft-restore (linear rules)', asyn
       const el = { concat: [addr(n + 100 + i), 'tcp', 5432] };
       addMs.push(await timed(() => applyElementCommands([{ add: { element: { family: 'inet', table: 'bulwark', name: SET.egress4, elem: [el] } } }], { netns: NS })));
     }
-    const rules = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ...to.map((a) => `-A OUTPUT -d ${a}/32 -p tcp -m tcp --dport 5432 -j ACCEPT`), 'COMMIT', ''].join('\n');
+    const rules = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ...to.map((a) => `-A OUTPUT -d ${a}/32 -p tcp -m tcp --dport 5432 -j ACCEPT`), 'COMMIT', ''].join(
+      '\n',
+    );
     const file = join(dir, `ipt-${n}.rules`);
     await writeFile(file, rules);
     const iptMs: number[] = [];
     for (let i = 0; i < runs; i++) iptMs.push(await timed(() => runOk(['iptables-nft-restore', file], { netns: NS, timeoutMs: 600_000 })));
     const iptAddMs: number[] = [];
-    for (let i = 0; i < 5; i++) iptAddMs.push(await timed(() => runOk(['iptables-nft', '-A', 'OUTPUT', '-d', `${addr(n + 200 + i)}/32`, '-p', 'tcp', '--dport', '5432', '-j', 'ACCEPT'], { netns: NS, timeoutMs: 120_000 })));
-    const m = { elements: n, planMs: Math.round(planMs), nftApplyMs: Math.round(median(nftMs)), nftAddOneMs: Math.round(median(addMs)), iptablesRestoreMs: Math.round(median(iptMs)), iptablesAddOneMs: Math.round(median(iptAddMs)) };
+    for (let i = 0; i < 5; i++)
+      iptAddMs.push(await timed(() => runOk(['iptables-nft', '-A', 'OUTPUT', '-d', `${addr(n + 200 + i)}/32`, '-p', 'tcp', '--dport', '5432', '-j', 'ACCEPT'], { netns: NS, timeoutMs: 120_000 })));
+    const m = {
+      elements: n,
+      planMs: Math.round(planMs),
+      nftApplyMs: Math.round(median(nftMs)),
+      nftAddOneMs: Math.round(median(addMs)),
+      iptablesRestoreMs: Math.round(median(iptMs)),
+      iptablesAddOneMs: Math.round(median(iptAddMs)),
+    };
     report({ bench: 'firewall.apply', ...m, ratioApply: +(m.iptablesRestoreMs / Math.max(1, m.nftApplyMs)).toFixed(2), ...(n === 10_000 ? { goalMs: 200 } : {}) });
-    rows.push(`${String(n).padStart(7)}  ${String(m.planMs).padStart(7)}  ${String(m.nftApplyMs).padStart(9)}  ${String(m.nftAddOneMs).padStart(9)}  ${String(m.iptablesRestoreMs).padStart(12)}  ${String(m.iptablesAddOneMs).padStart(11)}  ${(m.iptablesRestoreMs / Math.max(1, m.nftApplyMs)).toFixed(1).padStart(6)}x`);
+    rows.push(
+      `${String(n).padStart(7)}  ${String(m.planMs).padStart(7)}  ${String(m.nftApplyMs).padStart(9)}  ${String(m.nftAddOneMs).padStart(9)}  ${String(m.iptablesRestoreMs).padStart(12)}  ${String(m.iptablesAddOneMs).padStart(11)}  ${(m.iptablesRestoreMs / Math.max(1, m.nftApplyMs)).toFixed(1).padStart(6)}x`,
+    );
     await run(['iptables-nft', '-F', 'OUTPUT'], { netns: NS });
   }
   console.log(['elements  plan ms  nft apply  nft +1 el  ipt-restore  ipt +1 rule   ratio', ...rows].join('\n'));

@@ -13,10 +13,12 @@ function pingLoss(lab: MeshLab, from: string, to: string, count: number): Promis
   const p = spawn('ip', ['netns', 'exec', lab.ns(Number(from.slice(1))), 'ping', '-n', '-q', '-i', '0.01', '-W', '2', '-c', String(count), lab.node(from).meshAddressOf(to) ?? '']);
   let out = '';
   p.stdout.on('data', (b: Buffer) => (out += b.toString()));
-  return new Promise((r) => p.on('close', () => {
-    const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
-    r(m ? Number(m[1]) - Number(m[2]) : -1);
-  }));
+  return new Promise((r) =>
+    p.on('close', () => {
+      const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
+      r(m ? Number(m[1]) - Number(m[2]) : -1);
+    }),
+  );
 }
 
 it('join to first reply, and rotation outage over 20 rotations', async () => {
@@ -51,6 +53,9 @@ it('16 namespaces converge into a full mesh', async () => {
   const t0 = Date.now();
   for (let i = 1; i <= 16; i++) await lab.addNode(i);
   await lab.converge();
-  const failing = await lab.failingPairs([...lab.nodes.keys()].filter((_, i) => i % 1 === 0), 30_000);
+  const failing = await lab.failingPairs(
+    [...lab.nodes.keys()].filter((_, i) => i % 1 === 0),
+    30_000,
+  );
   report({ bench: 'mesh.full-mesh-16', ms: Date.now() - t0, pairs: 16 * 15, failing: failing.length });
 });

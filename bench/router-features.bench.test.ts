@@ -54,7 +54,8 @@ function setup(features: boolean) {
   if (features) {
     const watcher = session();
     let r = 100;
-    for (const t of ['wamp.session.on_join', 'wamp.session.on_leave', 'wamp.subscription.on_subscribe', 'wamp.subscription.on_create', 'wamp.registration.on_register']) send(watcher, [32, r++, {}, t]);
+    for (const t of ['wamp.session.on_join', 'wamp.session.on_leave', 'wamp.subscription.on_subscribe', 'wamp.subscription.on_create', 'wamp.registration.on_register'])
+      send(watcher, [32, r++, {}, t]);
     send(session(), [48, r++, {}, 'wamp.session.add_testament', ['bench.gone', [1], {}]]);
     const h = session();
     for (let i = 0; i < 50; i++) send(h, [16, r++, { retain: true }, `hist.t${i % 5}`, ARGS]);
@@ -88,8 +89,11 @@ it('retention, history, meta events and testaments leave other traffic as fast (
   const plain = setup(false);
   const featured = setup(true);
   const rows: string[] = [];
-  for (const [name, op] of [['publish to 1', 'publish'], ['call+yield', 'call']] as const) {
-    for (let i = 0; i < 3; i++) (plain[op](), featured[op]()); // warm both paths
+  for (const [name, op] of [
+    ['publish to 1', 'publish'],
+    ['call+yield', 'call'],
+  ] as const) {
+    for (let i = 0; i < 3; i++) plain[op](), featured[op](); // warm both paths
     nsPerOp(plain[op]);
     nsPerOp(featured[op]);
     const ratios: number[] = [];
@@ -104,7 +108,19 @@ it('retention, history, meta events and testaments leave other traffic as fast (
     }
     const ratio = median(ratios);
     console.log(`BENCH ${JSON.stringify({ bench: 'router-features', op: name, plainNs: median(p), featuredNs: median(f), ratio })}`);
-    rows.push(`${name.padEnd(14)} features off ${median(p).toFixed(0).padStart(5)} ns  on ${median(f).toFixed(0).padStart(5)} ns  ratio ${ratio.toFixed(2)}x (goal >= 0.95x: ${ratio >= 0.95 ? 'met' : 'NOT met'})  rounds ${ROUNDS}, middle half of ratios ${[...ratios].sort((x, y) => x - y).slice(ROUNDS >> 2, ROUNDS - (ROUNDS >> 2)).at(0)?.toFixed(2)}-${[...ratios].sort((x, y) => x - y).slice(ROUNDS >> 2, ROUNDS - (ROUNDS >> 2)).at(-1)?.toFixed(2)}`);
+    rows.push(
+      `${name.padEnd(14)} features off ${median(p).toFixed(0).padStart(5)} ns  on ${median(f).toFixed(0).padStart(5)} ns  ratio ${ratio.toFixed(2)}x (goal >= 0.95x: ${ratio >= 0.95 ? 'met' : 'NOT met'})  rounds ${ROUNDS}, middle half of ratios ${[
+        ...ratios,
+      ]
+        .sort((x, y) => x - y)
+        .slice(ROUNDS >> 2, ROUNDS - (ROUNDS >> 2))
+        .at(0)
+        ?.toFixed(2)}-${[...ratios]
+        .sort((x, y) => x - y)
+        .slice(ROUNDS >> 2, ROUNDS - (ROUNDS >> 2))
+        .at(-1)
+        ?.toFixed(2)}`,
+    );
   }
   console.log(`\nrouter features (retention, history, meta subscribers, testaments) vs none, same process:\n${rows.join('\n')}\n`);
   // both routers really routed: every publish and call delivered something

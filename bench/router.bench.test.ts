@@ -104,7 +104,29 @@ beforeAll(async () => {
   const main = join(process.env.ROUTER_BENCH_DIST ?? join(ROOT, 'dist'), 'src/cli/main.js');
   if (!existsSync(main)) throw new Error('run `make build` first');
   buildSync({ entryPoints: [join(ROOT, 'bench/router-peer.mjs')], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: peerScript, logLevel: 'warning' });
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('key.pem'), '-out', f('cert.pem'), '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      f('key.pem'),
+      '-out',
+      f('cert.pem'),
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
   wssPort = await freePort();
   writeFileSync(
     f('router.yaml'),
@@ -127,7 +149,9 @@ beforeAll(async () => {
   routerPid = router.pid!;
   await waitFor(() => existsSync(f('router.sock')), 10_000, 'router socket');
   // the raw echo baseline: a Node process echoing RawSocket frames on a Unix socket
-  const echo = spawn(process.execPath, ['-e', `require('net').createServer((s) => { s.setNoDelay(true); s.on('data', (d) => s.write(d)); }).listen(${JSON.stringify(f('echo.sock'))})`], { stdio: 'inherit' });
+  const echo = spawn(process.execPath, ['-e', `require('net').createServer((s) => { s.setNoDelay(true); s.on('data', (d) => s.write(d)); }).listen(${JSON.stringify(f('echo.sock'))})`], {
+    stdio: 'inherit',
+  });
   procs.push(echo);
   echoPid = echo.pid!;
   await waitFor(() => existsSync(f('echo.sock')), 10_000, 'echo socket');
@@ -215,7 +239,16 @@ async function pipelined(call: () => Promise<unknown>, n: number, inflight: numb
  */
 const INFLIGHT = (process.env.ROUTER_BENCH_INFLIGHT ?? '64,256,1000').split(',').map(Number);
 
-type Throughput = { inflight: number; perSec: number; routerCpuUsPerOp: number; clientCpuUsPerOp: number; calleeCpuUsPerOp: number; routerBusy: number; routerSysShare: number; syscallsPerOp: { router: number; client: number; far: number } };
+type Throughput = {
+  inflight: number;
+  perSec: number;
+  routerCpuUsPerOp: number;
+  clientCpuUsPerOp: number;
+  calleeCpuUsPerOp: number;
+  routerBusy: number;
+  routerSysShare: number;
+  syscallsPerOp: { router: number; client: number; far: number };
+};
 
 /**
  * Calls/s at `inflight` calls in flight, measured at steady state: the callers start together (in one
@@ -356,7 +389,13 @@ async function timeDeliveries(serverPid: number, subscribers: ChildProcess, tota
   await done;
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   const own = process.cpuUsage(own0);
-  return { secs, perSec: Math.round(total / secs), serverCpuUsPerDelivery: +((cpuUs(serverPid) - server0) / total).toFixed(2), subscriberCpuUsPerDelivery: +((cpuUs(subscribers.pid!) - sub0) / total).toFixed(2), publisherCpuUsPerDelivery: +((own.user + own.system) / total).toFixed(2) };
+  return {
+    secs,
+    perSec: Math.round(total / secs),
+    serverCpuUsPerDelivery: +((cpuUs(serverPid) - server0) / total).toFixed(2),
+    subscriberCpuUsPerDelivery: +((cpuUs(subscribers.pid!) - sub0) / total).toFixed(2),
+    publisherCpuUsPerDelivery: +((own.user + own.system) / total).toFixed(2),
+  };
 }
 
 async function natsEvents(subs: number, n: number): Promise<EventFigures> {
@@ -396,7 +435,9 @@ type Leg = 'rawsocket' | 'websocket';
 /** Events through the router: publisher and subscribers each on the Unix socket (RawSocket-CBOR) or over WSS. */
 async function routerEvents(pubLeg: Leg, subLeg: Leg, subs: number, n: number): Promise<EventFigures> {
   const wss = `wss://127.0.0.1:${wssPort}/`;
-  const subscribers = await peer(subLeg === 'rawsocket' ? ['router-subscribers', f('router.sock'), String(subs), String(n * subs)] : ['router-subscribers', wss, String(subs), String(n * subs), f('cert.pem')]);
+  const subscribers = await peer(
+    subLeg === 'rawsocket' ? ['router-subscribers', f('router.sock'), String(subs), String(n * subs)] : ['router-subscribers', wss, String(subs), String(n * subs), f('cert.pem')],
+  );
   const rs = pubLeg === 'rawsocket' ? rawsocketClient(f('router.sock')) : undefined;
   const pub = rs ?? websocketClient(wss, readFileSync(f('cert.pem')), { corkPerTick: true });
   try {
@@ -441,7 +482,22 @@ it('events/s to 1 and 100 subscribers, over RawSocket-CBOR (Unix) and WebSocket-
         const r = await routerEvents(pubLeg, subLeg, subs, n);
         const nf = await natsEvents(subs, n);
         all.push({ ratio: r.perSec / nf.perSec, r, nf });
-        report({ bench: 'events', transport: name, subscribers: subs, published: n, round: i + 1, routerPerSec: r.perSec, natsPerSec: nf.perSec, ratio: +(r.perSec / nf.perSec).toFixed(2), routerCpuUsPerDelivery: r.serverCpuUsPerDelivery, natsServerCpuUsPerDelivery: nf.serverCpuUsPerDelivery, publisherCpuUsPerDelivery: r.publisherCpuUsPerDelivery, subscriberCpuUsPerDelivery: r.subscriberCpuUsPerDelivery, natsPublisherCpuUsPerDelivery: nf.publisherCpuUsPerDelivery, natsSubscriberCpuUsPerDelivery: nf.subscriberCpuUsPerDelivery });
+        report({
+          bench: 'events',
+          transport: name,
+          subscribers: subs,
+          published: n,
+          round: i + 1,
+          routerPerSec: r.perSec,
+          natsPerSec: nf.perSec,
+          ratio: +(r.perSec / nf.perSec).toFixed(2),
+          routerCpuUsPerDelivery: r.serverCpuUsPerDelivery,
+          natsServerCpuUsPerDelivery: nf.serverCpuUsPerDelivery,
+          publisherCpuUsPerDelivery: r.publisherCpuUsPerDelivery,
+          subscriberCpuUsPerDelivery: r.subscriberCpuUsPerDelivery,
+          natsPublisherCpuUsPerDelivery: nf.publisherCpuUsPerDelivery,
+          natsSubscriberCpuUsPerDelivery: nf.subscriberCpuUsPerDelivery,
+        });
       }
       const { r, nf, ratio } = median(all);
       const [router, nats] = [r.perSec, nf.perSec];

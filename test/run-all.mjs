@@ -12,7 +12,9 @@ const args = ['vitest', 'run', '--reporter=default', '--reporter=json', `--outpu
 const started = Date.now();
 const r = spawnSync('npx', args, { stdio: 'inherit', env: { ...process.env, FORCE_COLOR: process.stdout.isTTY ? '1' : '0' } });
 
-let passed = 0, failed = 0, skipped = 0;
+let passed = 0,
+  failed = 0,
+  skipped = 0;
 try {
   const j = JSON.parse(readFileSync(out, 'utf8'));
   passed = j.numPassedTests ?? 0;

@@ -4,14 +4,24 @@ import ts from 'typescript';
 import { readFileSync } from 'node:fs';
 import { execSync } from 'node:child_process';
 import { resolve, dirname } from 'node:path';
-const files = execSync("git ls-files 'src/**.ts' 'test/**.ts' 'bench/**.ts' 'tools/**.ts' 'test/**.mjs' 'bench/**.mjs'", { encoding: 'utf8' }).split('\n').filter(Boolean).concat(execSync("git ls-files -o --exclude-standard 'src/**.ts' 'tools/**.ts' 'test/**.ts'", { encoding: 'utf8' }).split('\n').filter(Boolean));
+const files = execSync("git ls-files 'src/**.ts' 'test/**.ts' 'bench/**.ts' 'tools/**.ts' 'test/**.mjs' 'bench/**.mjs'", { encoding: 'utf8' })
+  .split('\n')
+  .filter(Boolean)
+  .concat(execSync("git ls-files -o --exclude-standard 'src/**.ts' 'tools/**.ts' 'test/**.ts'", { encoding: 'utf8' }).split('\n').filter(Boolean));
 const exportsBy = new Map(); // file -> Set(names)
 const used = new Map(); // file -> Set(names) imported by others
-const add = (m, f, n) => { if (!m.has(f)) m.set(f, new Set()); m.get(f).add(n); };
+const add = (m, f, n) => {
+  if (!m.has(f)) m.set(f, new Set());
+  m.get(f).add(n);
+};
 for (const f of files) {
   const text = readFileSync(f, 'utf8');
   const sf = ts.createSourceFile(f, text, ts.ScriptTarget.Latest, true);
-  const norm = (spec) => { if (!spec.startsWith('.')) return null; const p = resolve(dirname(f), spec).replace(/\.js$/, '.ts'); return p.slice(process.cwd().length + 1); };
+  const norm = (spec) => {
+    if (!spec.startsWith('.')) return null;
+    const p = resolve(dirname(f), spec).replace(/\.js$/, '.ts');
+    return p.slice(process.cwd().length + 1);
+  };
   const visit = (node) => {
     if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
       const target = norm(node.moduleSpecifier.text);
@@ -30,7 +40,8 @@ for (const f of files) {
     if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword && node.arguments[0] && ts.isStringLiteral(node.arguments[0])) {
       const target = norm(node.arguments[0].text);
       // (await import('x')).name  or const { a, b } = await import('x')
-      let p = node.parent; while (p && (ts.isAwaitExpression(p) || ts.isParenthesizedExpression(p))) p = p.parent;
+      let p = node.parent;
+      while (p && (ts.isAwaitExpression(p) || ts.isParenthesizedExpression(p))) p = p.parent;
       if (target) {
         if (p && ts.isPropertyAccessExpression(p)) add(used, target, p.name.text);
         else if (p && ts.isVariableDeclaration(p) && ts.isObjectBindingPattern(p.name)) for (const e of p.name.elements) add(used, target, (e.propertyName ?? e.name).getText());
@@ -54,10 +65,11 @@ for (const [f, names] of exportsBy) {
   const u = used.get(f) ?? new Set();
   if (u.has('*')) continue;
   const text = readFileSync(f, 'utf8');
-  for (const n of names) if (!u.has(n)) {
-    const localUses = (text.match(new RegExp(`\\b${n}\\b`, 'g')) ?? []).length;
-    if (localUses <= 1) dead++;
-    if (localUses <= 1 || all) console.log(`${f}: ${n}${localUses > 1 ? ' (used in its file only)' : ' (dead)'}`);
-  }
+  for (const n of names)
+    if (!u.has(n)) {
+      const localUses = (text.match(new RegExp(`\\b${n}\\b`, 'g')) ?? []).length;
+      if (localUses <= 1) dead++;
+      if (localUses <= 1 || all) console.log(`${f}: ${n}${localUses > 1 ? ' (used in its file only)' : ' (dead)'}`);
+    }
 }
 process.exitCode = dead ? 1 : 0;

@@ -111,12 +111,10 @@ export class Agent {
           continue;
         }
         const started = Date.now();
-        const work = r.reconcile({ config, nodeName: this.node, log: this.o.log.child({ capability: r.name }) }).catch(
-          (e: unknown): ReconcileReport => {
-            this.o.log.error({ capability: r.name, err: e }, 'reconcile failed');
-            return { name: r.name, changed: false, drift: [], notes: [], error: e instanceof Error ? e.message : String(e) };
-          },
-        );
+        const work = r.reconcile({ config, nodeName: this.node, log: this.o.log.child({ capability: r.name }) }).catch((e: unknown): ReconcileReport => {
+          this.o.log.error({ capability: r.name, err: e }, 'reconcile failed');
+          return { name: r.name, changed: false, drift: [], notes: [], error: e instanceof Error ? e.message : String(e) };
+        });
         // One slow capability (an image build, a hung tool) must not hold up the others' repairs.
         const budget = new Promise<undefined>((res) => {
           const t: NodeJS.Timeout = nodeSetTimeout(() => res(undefined), budgetMs);

@@ -10,17 +10,16 @@ import { askAgent } from './control.js';
 type NodeStatus = { node: string; ok: boolean; error?: string } & Partial<AgentStatus>;
 
 /** The TLS certificate lines the certs capability noted (names, issuer, days left), indented under the node. */
-const certLines = (r: NodeStatus): string[] =>
-  (r.lastReconcile?.reports.find((x) => x.name === 'certs')?.notes ?? []).filter((n) => n.startsWith('certificate')).map((n) => `\n  ${n}`);
+const certLines = (r: NodeStatus): string[] => (r.lastReconcile?.reports.find((x) => x.name === 'certs')?.notes ?? []).filter((n) => n.startsWith('certificate')).map((n) => `\n  ${n}`);
 
 export function render(rows: NodeStatus[]): string {
-  return rows
-    .map((r) =>
-      r.ok
-        ? `${r.node}  bulwark ${r.version}  up ${r.uptimeSec}s  last reconcile ${r.lastReconcile?.at ?? 'never'}  ${r.summary}${certLines(r).join('')}`
-        : `${r.node}  UNREACHABLE: ${r.error}`,
-    )
-    .join('\n') + '\n';
+  return (
+    rows
+      .map((r) =>
+        r.ok ? `${r.node}  bulwark ${r.version}  up ${r.uptimeSec}s  last reconcile ${r.lastReconcile?.at ?? 'never'}  ${r.summary}${certLines(r).join('')}` : `${r.node}  UNREACHABLE: ${r.error}`,
+      )
+      .join('\n') + '\n'
+  );
 }
 
 export const command: Command = {

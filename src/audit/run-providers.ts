@@ -22,7 +22,11 @@ export async function runProviders<C>(providers: readonly AuditProvider<C>[], ct
 export function renderAudit(audits: readonly NodeAudit[]): string {
   const rows = audits.flatMap((a) => a.checks.map((c) => [a.node, c.id, c.status.toUpperCase(), c.evidence.replace(/\s+/g, ' ')] as const));
   const w = [4, 2, 6].map((min, i) => Math.max(min, ...rows.map((r) => r[i]?.length ?? 0)));
-  const line = (r: readonly string[]) => r.map((x, i) => (i < 3 ? x.padEnd(w[i] ?? 0) : x)).join('  ').trimEnd();
+  const line = (r: readonly string[]) =>
+    r
+      .map((x, i) => (i < 3 ? x.padEnd(w[i] ?? 0) : x))
+      .join('  ')
+      .trimEnd();
   const summary = audits.map((a) => {
     const n = (s: string) => a.checks.filter((c) => c.status === s).length;
     return `${a.node}: ${n('pass')} pass, ${n('fail')} fail, ${n('n/a')} n/a`;

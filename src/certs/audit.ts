@@ -13,13 +13,15 @@ export function evaluateCertificate(listener: string, f: CertFacts | undefined, 
   if (!f) return [{ id: id('present'), status: 'fail', evidence: 'certificate file missing or unreadable' }];
   const left = daysLeft(f, now);
   const desc = `${f.names.join(',') || '(no DNS names)'} issuer "${f.issuer}", ${left} days left (serial ${f.serial})`;
-  const checks: AuditCheck[] = [
-    { id: id('expiry'), status: left >= AUDIT_MIN_DAYS ? 'pass' : 'fail', evidence: `${desc}; at least ${AUDIT_MIN_DAYS} wanted` },
-  ];
+  const checks: AuditCheck[] = [{ id: id('expiry'), status: left >= AUDIT_MIN_DAYS ? 'pass' : 'fail', evidence: `${desc}; at least ${AUDIT_MIN_DAYS} wanted` }];
   if (acme) {
     checks.push({ id: id('issuer'), status: f.selfSigned ? 'fail' : 'pass', evidence: f.selfSigned ? `self-signed although acme: is configured: ${desc}` : `issued by "${f.issuer}"` });
     const missing = acme.names.filter((n) => !f.names.includes(n));
-    checks.push({ id: id('names'), status: missing.length ? 'fail' : 'pass', evidence: missing.length ? `lacks ${missing.join(', ')} (has ${f.names.join(', ') || 'none'})` : `covers ${acme.names.join(', ')}` });
+    checks.push({
+      id: id('names'),
+      status: missing.length ? 'fail' : 'pass',
+      evidence: missing.length ? `lacks ${missing.join(', ')} (has ${f.names.join(', ') || 'none'})` : `covers ${acme.names.join(', ')}`,
+    });
   } else {
     checks.push({ id: id('issuer'), status: 'pass', evidence: f.selfSigned ? 'self-signed (no acme: section; the node made it itself)' : `issued by "${f.issuer}"` });
   }

@@ -26,11 +26,7 @@ export function meshPublisher(node: PeerMessenger, t: PublishTarget) {
       if (!shared(name)) return;
       const peers = others();
       const failed: string[] = [];
-      await Promise.all(
-        peers.map((p) =>
-          node.send(p, 'acme.publish', { name, token, keyAuthorization }).catch((e: unknown) => failed.push(`${p}: ${e instanceof Error ? e.message : String(e)}`)),
-        ),
-      );
+      await Promise.all(peers.map((p) => node.send(p, 'acme.publish', { name, token, keyAuthorization }).catch((e: unknown) => failed.push(`${p}: ${e instanceof Error ? e.message : String(e)}`))));
       if (failed.length) throw new Error(`the answer for ${name} could not be published on every node (${failed.join('; ')})`);
       t.log.info({ name, nodes: [node.name, ...peers] }, 'http-01 answer published on every node');
     },

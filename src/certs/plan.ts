@@ -1,7 +1,6 @@
 import type { Config } from '../config/schema.js';
 import { parseDuration } from './schema.js';
 
-
 /** Where a node keeps its ACME state: the account key, one key per pending order, the retry state. 0700 root. */
 export const ACME_STATE_DIR = '/var/lib/bulwark/acme';
 /**

@@ -163,4 +163,3 @@ export function createCertsReconciler(o: CertsReconcilerOptions = {}): CertsReco
     },
   };
 }
-

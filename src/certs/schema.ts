@@ -53,12 +53,7 @@ export const CHALLENGE_DIR = '/var/lib/bulwark/router/acme-challenge';
  * Cross-checks `acme:` against the rest of the config (called from the config's superRefine): every node
  * has a name, names are distinct, and a port-80 redirect listener answers HTTP-01 from CHALLENGE_DIR.
  */
-export function checkAcme(
-  acme: AcmeConfig | undefined,
-  nodeNames: readonly string[],
-  listeners: readonly { type: string; acmeChallengeDir?: string }[],
-  ctx: IssueSink,
-): void {
+export function checkAcme(acme: AcmeConfig | undefined, nodeNames: readonly string[], listeners: readonly { type: string; acmeChallengeDir?: string }[], ctx: IssueSink): void {
   if (!acme) return;
   if (!listeners.some((l) => l.type === 'redirect' && l.acmeChallengeDir === CHALLENGE_DIR)) {
     ctx.addIssue({ code: 'custom', path: ['acme', 'challenge'], message: `http-01 needs a router listener { type: redirect, fdName: http, acmeChallengeDir: ${CHALLENGE_DIR} }` });

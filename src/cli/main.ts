@@ -28,7 +28,13 @@ Commands:
 
 function globalHelp(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
-  return GLOBAL_HELP + Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(width)}  ${v.summary}`).join('\n') + '\n';
+  return (
+    GLOBAL_HELP +
+    Object.entries(COMMANDS)
+      .map(([k, v]) => `  ${k.padEnd(width)}  ${v.summary}`)
+      .join('\n') +
+    '\n'
+  );
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -66,7 +66,12 @@ export const configSchema = z
       if (prevE !== undefined) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'endpoint'], message: `endpoint ${n.endpoint} is also used by nodes.${prevE} (${cfg.nodes[prevE]?.name})` });
       seenEndpoint.set(n.endpoint, i);
     });
-    checkAcme(cfg.acme, cfg.nodes.map((n) => n.name), cfg.router.listeners, ctx);
+    checkAcme(
+      cfg.acme,
+      cfg.nodes.map((n) => n.name),
+      cfg.router.listeners,
+      ctx,
+    );
     if (cfg.metrics.enabled) {
       const taken: [number, string][] = [
         [cfg.firewall.https.port, 'firewall.https.port'],

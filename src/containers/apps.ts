@@ -157,7 +157,17 @@ export async function listAppsLocal(deps: AppDeps): Promise<AppStatus[]> {
   const states = await deps.systemctl.show(apps.map(appUnit));
   return apps.map((a) => {
     const st = states.find((s) => s.id === appUnit(a));
-    return { name: a.name, unit: appUnit(a), image: a.image.slice(0, 12), uid: a.uid, realm: a.realm, role: a.role, active: st?.activeState ?? 'unknown', sub: st?.subState ?? 'unknown', restarts: st?.restarts ?? 0 };
+    return {
+      name: a.name,
+      unit: appUnit(a),
+      image: a.image.slice(0, 12),
+      uid: a.uid,
+      realm: a.realm,
+      role: a.role,
+      active: st?.activeState ?? 'unknown',
+      sub: st?.subState ?? 'unknown',
+      restarts: st?.restarts ?? 0,
+    };
   });
 }
 

@@ -59,6 +59,7 @@ function wampEnv(realm: string): string[] {
  */
 export function podmanAppArgv(p: AppRunParams, podman = '/usr/bin/podman'): string[] {
   const dir = p.socketDir ?? `${COMPONENTS_DIR}/${p.name}`;
+  // biome-ignore format: each option beside its value
   return [
     podman, 'run', '--rm', '--replace', '--detach', '--sdnotify=conmon',
     '--name', appContainerName(p.name), '--label', `bulwark.app=${p.name}`,
@@ -80,6 +81,7 @@ export function podmanAppArgv(p: AppRunParams, podman = '/usr/bin/podman'): stri
  */
 export function dockerAppArgv(p: AppRunParams, docker = '/usr/bin/docker'): string[] {
   const dir = p.socketDir ?? `${COMPONENTS_DIR}/${p.name}`;
+  // biome-ignore format: each option beside its value
   return [
     docker, 'run', '--rm',
     '--name', appContainerName(p.name), '--label', `bulwark.app=${p.name}`,
@@ -127,6 +129,7 @@ export const ROUTER_ENROLMENTS_DIR = ENROLMENTS_DIR;
  * shared components directory, so adding an app needs a reload, not a restart.
  */
 export function podmanRouterArgv(p: RouterRunParams, podman = '/usr/bin/podman'): string[] {
+  // biome-ignore format: each option beside its value
   return [
     podman, 'run', '--rm', '--replace', '--detach', '--sdnotify=conmon',
     '--name', ROUTER_CONTAINER, '--label', 'bulwark.router=1',

@@ -11,7 +11,10 @@ import { listAppSpecs } from './state.js';
 const inspectSchema = z.looseObject({
   Name: z.string().optional(),
   EffectiveCaps: z.array(z.string()).nullable().optional(),
-  Mounts: z.array(z.looseObject({ Type: z.string(), Source: z.string().optional(), Destination: z.string(), RW: z.boolean().optional() })).nullable().optional(),
+  Mounts: z
+    .array(z.looseObject({ Type: z.string(), Source: z.string().optional(), Destination: z.string(), RW: z.boolean().optional() }))
+    .nullable()
+    .optional(),
   Config: z.looseObject({ User: z.string().optional() }).optional(),
   HostConfig: z.looseObject({
     NetworkMode: z.string().optional(),
@@ -59,10 +62,7 @@ export function evaluateContainer(id: string, c: ContainerInspect, mounts: reado
   const seen = (c.Mounts ?? []).map((m) => ({ type: m.Type, source: m.Source ?? '', destination: m.Destination, rw: m.RW ?? false }));
   const binds = seen.filter((m) => m.type !== 'tmpfs');
   const extraTmpfs = Object.keys(hc.Tmpfs ?? {}).filter((t) => !TMPFS_ALLOWED.has(t));
-  const mountsOk =
-    binds.length === mounts.length &&
-    mounts.every((e) => binds.some((m) => m.source === e.source && m.destination === e.destination && m.rw === e.rw)) &&
-    extraTmpfs.length === 0;
+  const mountsOk = binds.length === mounts.length && mounts.every((e) => binds.some((m) => m.source === e.source && m.destination === e.destination && m.rw === e.rw)) && extraTmpfs.length === 0;
   const fmt = (ms: { source: string; destination: string; rw: boolean }[]) => ms.map((m) => `${m.source}:${m.destination}:${m.rw ? 'rw' : 'ro'}`).join(', ') || 'none';
   return [
     check('network-none', hc.NetworkMode === 'none', `network mode ${hc.NetworkMode ?? 'unknown'}`),

@@ -110,7 +110,7 @@ export function parseAppArgs(args: string[]): ParsedAppArgs {
 export function nodeArgv(p: ParsedAppArgs, remoteArchive?: string): string[] {
   const a = ['app', p.sub, ...(p.name ? [p.name] : [])];
   const opt = (k: string, v: string | number | undefined) => (v === undefined ? [] : [`--${k}`, String(v)]);
-  a.push(...opt('image', p.image), ...opt('image-archive', p.imageArchive ? remoteArchive ?? p.imageArchive : undefined), ...opt('realm', p.realm), ...opt('role', p.role));
+  a.push(...opt('image', p.image), ...opt('image-archive', p.imageArchive ? (remoteArchive ?? p.imageArchive) : undefined), ...opt('realm', p.realm), ...opt('role', p.role));
   a.push(...opt('memory', p.memory), ...opt('cpus', p.cpus), ...opt('pids', p.pids), ...opt('lines', p.lines));
   if (p.sub !== 'logs') a.push('--json');
   return a;
@@ -123,7 +123,8 @@ function printStatus(ctx: CliContext, rows: AppStatus[], node?: string): void {
     ctx.out.write(`${node ? `${node}: ` : ''}no apps\n`);
     return;
   }
-  for (const r of rows) ctx.out.write(`${node ? `${node}  ` : ''}${r.name.padEnd(16)} ${`${r.active}/${r.sub}`.padEnd(18)} uid ${r.uid}  ${r.realm}/${r.role}  image ${r.image}  restarts ${r.restarts}\n`);
+  for (const r of rows)
+    ctx.out.write(`${node ? `${node}  ` : ''}${r.name.padEnd(16)} ${`${r.active}/${r.sub}`.padEnd(18)} uid ${r.uid}  ${r.realm}/${r.role}  image ${r.image}  restarts ${r.restarts}\n`);
 }
 
 async function loadAppsConfig(ctx: CliContext): Promise<Config> {

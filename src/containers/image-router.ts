@@ -106,7 +106,8 @@ export async function stageRouterRootfs(spec: RouterImageSpec, workDir: string):
   writeFileSync(join(root, 'etc/passwd'), acc.passwd);
   writeFileSync(join(root, 'etc/group'), acc.group);
   // Mount points the router container uses (the root is read-only at run time).
-  for (const d of ['tmp', 'run/bulwark/components', 'etc/bulwark', 'var/lib/bulwark/router', 'var/lib/bulwark/principals', 'var/lib/bulwark/enrolments', 'proc', 'sys', 'dev']) mkdirSync(join(root, d), { recursive: true });
+  for (const d of ['tmp', 'run/bulwark/components', 'etc/bulwark', 'var/lib/bulwark/router', 'var/lib/bulwark/principals', 'var/lib/bulwark/enrolments', 'proc', 'sys', 'dev'])
+    mkdirSync(join(root, d), { recursive: true });
   const tar = join(workDir, 'rootfs.tar');
   await runOk(['tar', '--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '--mode=go-w,a+rX', '-C', root, '-cf', tar, '.']);
   return tar;
@@ -121,8 +122,17 @@ export async function ensureRouterImage(spec: RouterImageSpec, opts: { env?: Pod
   const routerEnv = opts.routerEnv ?? ROUTER_ENV;
   const inputs = inputsFingerprint(spec);
   const known: Record<string, ImageRecord> = existsSync(imagesJson) ? (JSON.parse(readFileSync(imagesJson, 'utf8')) as Record<string, ImageRecord>) : {};
-  const envFor = (r: ImageRecord) => renderEnvFile({ BULWARK_ROUTER_IMAGE: r.id, BULWARK_ROUTER_USER: `${spec.uid}:${spec.uid}` }, `Written by bulwark: the router image built on this node from ${spec.runtimeDir} (${r.ref}).`);
-  if (known.router?.inputs === inputs && existsSync(routerEnv) && readFileSync(routerEnv, 'utf8') === envFor(known.router) && (await podmanOk(['image', 'exists', known.router.id], opts.env).then(() => true, () => false))) {
+  const envFor = (r: ImageRecord) =>
+    renderEnvFile({ BULWARK_ROUTER_IMAGE: r.id, BULWARK_ROUTER_USER: `${spec.uid}:${spec.uid}` }, `Written by bulwark: the router image built on this node from ${spec.runtimeDir} (${r.ref}).`);
+  if (
+    known.router?.inputs === inputs &&
+    existsSync(routerEnv) &&
+    readFileSync(routerEnv, 'utf8') === envFor(known.router) &&
+    (await podmanOk(['image', 'exists', known.router.id], opts.env).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     return { record: known.router, changed: false };
   }
   const work = mkdtempSync(join(tmpdir(), 'bulwark-router-image-'));
@@ -133,7 +143,12 @@ export async function ensureRouterImage(spec: RouterImageSpec, opts: { env?: Pod
     const prev = images.router;
     let record: ImageRecord;
     let changed = false;
-    const exists = prev ? (await podmanOk(['image', 'exists', prev.id], opts.env).then(() => true, () => false)) : false;
+    const exists = prev
+      ? await podmanOk(['image', 'exists', prev.id], opts.env).then(
+          () => true,
+          () => false,
+        )
+      : false;
     if (prev && prev.rootfsSha256 === sha && exists) {
       record = { ...prev, inputs };
       if (prev.inputs !== inputs) {

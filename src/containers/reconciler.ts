@@ -52,7 +52,10 @@ export function createContainersReconciler(runtimeDir = DEFAULT_RUNTIME_DIR): Re
           report.drift.push(`${ROUTER_STATE_DIR} had the wrong group`);
         }
         // the principals store (root:router 0750, read-only in the router) and the router's enrolment directory (router-owned 0700)
-        for (const [dir, owner, mode] of [[ROUTER_PRINCIPALS_DIR, 0, 0o750], [ROUTER_ENROLMENTS_DIR, uid, 0o700]] as const) {
+        for (const [dir, owner, mode] of [
+          [ROUTER_PRINCIPALS_DIR, 0, 0o750],
+          [ROUTER_ENROLMENTS_DIR, uid, 0o700],
+        ] as const) {
           const st = existsSync(dir) ? statSync(dir) : undefined;
           if (st && st.uid === owner && st.gid === uid && (st.mode & 0o777) === mode) continue;
           mkdirSync(dir, { recursive: true, mode });

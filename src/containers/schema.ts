@@ -35,7 +35,8 @@ export const appsSchema = z
   })
   .prefault({})
   .superRefine((a, ctx) => {
-    if (a.routerUid >= a.uidBase && a.routerUid < a.uidBase + a.maxApps) ctx.addIssue({ code: 'custom', path: ['routerUid'], message: `collides with app uids ${a.uidBase}..${a.uidBase + a.maxApps - 1}` });
+    if (a.routerUid >= a.uidBase && a.routerUid < a.uidBase + a.maxApps)
+      ctx.addIssue({ code: 'custom', path: ['routerUid'], message: `collides with app uids ${a.uidBase}..${a.uidBase + a.maxApps - 1}` });
     if (a.uidBase + a.maxApps > 65534) ctx.addIssue({ code: 'custom', path: ['maxApps'], message: 'uidBase + maxApps must stay below 65534' });
   });
 export type AppsConfig = z.infer<typeof appsSchema>;

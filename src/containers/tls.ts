@@ -35,8 +35,24 @@ export async function ensureRouterTls(cfg: Config, nodeName: string): Promise<st
     const cn = t.address ?? nodeName;
     const san = t.address ? `IP:${t.address}` : `DNS:${nodeName}`;
     await runOk([
-      'openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', t.key, '-out', t.cert, '-days', '825', '-subj', `/CN=${cn}`, '-addext', `subjectAltName=${san},DNS:${nodeName}`,
+      'openssl',
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      t.key,
+      '-out',
+      t.cert,
+      '-days',
+      '825',
+      '-subj',
+      `/CN=${cn}`,
+      '-addext',
+      `subjectAltName=${san},DNS:${nodeName}`,
     ]);
     chownSync(t.key, 0, cfg.apps.routerUid);
     chmodSync(t.key, 0o640);

@@ -18,7 +18,11 @@ export function firewallAudit(host: () => FirewallHost = nodeHost): AuditProvide
       checks.push({ id: 'firewall.matches-plan', status: d.equal ? 'pass' : 'fail', evidence: d.equal ? 'live table equals the plan' : d.changes.slice(0, 5).join('; ') });
       for (const chain of ['input', 'forward', 'output']) {
         const c = live?.chains.find((x) => x.name === chain);
-        checks.push({ id: `firewall.${chain}-policy`, status: c?.policy === 'drop' && c.hook === chain ? 'pass' : 'fail', evidence: c ? `hook ${c.hook ?? '-'} policy ${c.policy ?? '-'}` : 'chain absent' });
+        checks.push({
+          id: `firewall.${chain}-policy`,
+          status: c?.policy === 'drop' && c.hook === chain ? 'pass' : 'fail',
+          evidence: c ? `hook ${c.hook ?? '-'} policy ${c.policy ?? '-'}` : 'chain absent',
+        });
       }
       return checks;
     },

@@ -38,7 +38,11 @@ function renderPlan(r: PlanReport): string {
 function renderApply(r: ApplyReport): string {
   const lines = [`# ${r.node}`];
   if (r.error) lines.push(r.error);
-  else lines.push(r.mode === 'unchanged' ? 'no changes: live table already matches' : `applied (${r.mode === 'elements' ? 'set elements updated in place' : 'table replaced'})`, ...r.changes.map((c) => `  ${c}`));
+  else
+    lines.push(
+      r.mode === 'unchanged' ? 'no changes: live table already matches' : `applied (${r.mode === 'elements' ? 'set elements updated in place' : 'table replaced'})`,
+      ...r.changes.map((c) => `  ${c}`),
+    );
   lines.push(`ssh path: ${r.lockout.reason}`);
   if (r.pending) lines.push(`confirm with \`bulwark firewall confirm\` before ${r.pending.deadline}, or it rolls back (${r.pending.how})`);
   lines.push(...r.notes.map((n) => `note: ${n}`));
@@ -46,7 +50,12 @@ function renderApply(r: ApplyReport): string {
 }
 function renderStatus(r: StatusReport): string {
   const lines = [`# ${r.node}`, `table inet bulwark: ${r.present ? 'present' : 'ABSENT'}; matches plan: ${r.matchesPlan ? 'yes' : 'no'}`];
-  if (r.present) lines.push(`policies: ${Object.entries(r.policies).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  if (r.present)
+    lines.push(
+      `policies: ${Object.entries(r.policies)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+    );
   lines.push(...r.changes.map((c) => `  ${c}`));
   if (r.held) lines.push(`held: ${r.held}`);
   if (r.pending) lines.push(`pending: ${r.pending}`);
@@ -97,7 +106,8 @@ export const command: Command = {
   help: HELP,
   async run(ctx: CliContext, args: string[]) {
     const [sub, ...rest] = args;
-    if (!sub || !['plan', 'apply', 'status', 'confirm', 'rollback'].includes(sub)) throw new UsageError(sub ? `unknown subcommand "${sub}"` : 'which subcommand? plan, apply, confirm, rollback or status');
+    if (!sub || !['plan', 'apply', 'status', 'confirm', 'rollback'].includes(sub))
+      throw new UsageError(sub ? `unknown subcommand "${sub}"` : 'which subcommand? plan, apply, confirm, rollback or status');
     const { values, positionals } = parseArgs({
       args: rest,
       options: { ...TARGET_OPTIONS, force: { type: 'boolean' }, 'confirm-within': { type: 'string' }, token: { type: 'string' }, wait: { type: 'boolean' } },

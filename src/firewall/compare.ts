@@ -31,7 +31,10 @@ export function parseListing(text: string, table = TABLE, family = FAMILY): Tabl
 export function stable(j: unknown): string {
   if (j === null || typeof j !== 'object') return JSON.stringify(j);
   if (Array.isArray(j)) return `[${j.map(stable).join(',')}]`;
-  return `{${Object.keys(j as object).sort().map((k) => `${JSON.stringify(k)}:${stable((j as Record<string, unknown>)[k])}`).join(',')}}`;
+  return `{${Object.keys(j as object)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${stable((j as Record<string, unknown>)[k])}`)
+    .join(',')}}`;
 }
 
 /**

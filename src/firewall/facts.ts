@@ -11,7 +11,10 @@ export const firewallFactsSchema = z.strictObject({
   peers: z.array(z.strictObject({ name: z.string(), endpoint: ipString })).default([]),
   /** The mesh's inner addresses (e.g. 10.77.0.0/16); absent: no mesh rules. */
   meshCidr: cidrString.optional(),
-  meshInterface: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/).default('bw0'),
+  meshInterface: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,15}$/)
+    .default('bw0'),
   /** The agents' TCP port on the mesh. */
   meshPort: z.number().int().min(1).max(65535).optional(),
   wgPort: z.number().int().min(1).max(65535).default(51820),

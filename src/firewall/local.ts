@@ -33,7 +33,19 @@ async function scheduleRollbackJob(token: string, ms: number): Promise<string> {
   if (existsSync('/run/systemd/system')) {
     const unit = `bulwark-fw-rollback-${token}`;
     // --wait: a timer never fires early, but if it did the command still waits for the deadline
-    const r = await run(['systemd-run', `--on-active=${secs}s`, '--timer-property=AccuracySec=1s', `--unit=${unit}`, '--description=Bulwark firewall rollback unless confirmed', '/usr/local/sbin/bulwark', 'firewall', 'rollback', '--token', token, '--wait']);
+    const r = await run([
+      'systemd-run',
+      `--on-active=${secs}s`,
+      '--timer-property=AccuracySec=1s',
+      `--unit=${unit}`,
+      '--description=Bulwark firewall rollback unless confirmed',
+      '/usr/local/sbin/bulwark',
+      'firewall',
+      'rollback',
+      '--token',
+      token,
+      '--wait',
+    ]);
     if (r.code === 0) return `systemd timer ${unit}.timer`;
   }
   const child = spawn(process.execPath, [cli, 'firewall', 'rollback', '--token', token, '--wait'], { detached: true, stdio: 'ignore' });
@@ -42,7 +54,10 @@ async function scheduleRollbackJob(token: string, ms: number): Promise<string> {
 }
 
 export function planKey(plan: FirewallPlan): string {
-  return createHash('sha256').update(stable(planTransaction(plan))).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(stable(planTransaction(plan)))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 export async function planFor(config: Config, nodeName: string, host: FirewallHost): Promise<FirewallPlan> {
@@ -82,7 +97,7 @@ export async function localApply(config: Config, nodeName: string, host: Firewal
   if (!config.firewall.enabled) return { ...base, applied: false, changes: [], error: 'firewall.enabled is false: nothing applied' };
   if (!lockout.ok && !opts.force) return { ...base, applied: false, changes: [], error: `refused: ${lockout.reason}; or pass --force` };
   const previous = await readTableJson({ netns: host.netns });
-  const diff = diffTable(plan, previous === null ? null : (await readTable({ netns: host.netns })));
+  const diff = diffTable(plan, previous === null ? null : await readTable({ netns: host.netns }));
   if (!diff.equal) await host.state.savePrevious(previous);
   const r = await applyPlan(plan, { netns: host.netns });
   await host.state.clearHold();
@@ -107,7 +122,12 @@ export async function localConfirm(host: FirewallHost): Promise<{ confirmed: boo
  * The rollback timer's work: with `wait`, sleeps until the pending deadline; then restores the saved previous table
  * unless the apply was confirmed (or superseded by a newer apply). Without a token: an explicit manual rollback.
  */
-export async function localRollback(config: Config, nodeName: string, host: FirewallHost, opts: { token?: string; wait?: boolean; now?: () => number } = {}): Promise<{ rolledBack: boolean; message: string }> {
+export async function localRollback(
+  config: Config,
+  nodeName: string,
+  host: FirewallHost,
+  opts: { token?: string; wait?: boolean; now?: () => number } = {},
+): Promise<{ rolledBack: boolean; message: string }> {
   const now = opts.now ?? Date.now;
   if (opts.token) {
     for (;;) {
@@ -149,7 +169,9 @@ export interface StatusReport {
 
 export function countersOf(live: TableState): RuleCounter[] {
   return live.rules.map((r) => {
-    const c = r.expr.find((e): e is { counter: { packets: number; bytes: number } } => typeof e === 'object' && e !== null && !Array.isArray(e) && 'counter' in e) as { counter?: Record<string, Json> } | undefined;
+    const c = r.expr.find((e): e is { counter: { packets: number; bytes: number } } => typeof e === 'object' && e !== null && !Array.isArray(e) && 'counter' in e) as
+      | { counter?: Record<string, Json> }
+      | undefined;
     return { chain: r.chain, rule: r.comment ?? `#${r.handle ?? '?'}`, packets: Number(c?.counter?.packets ?? 0), bytes: Number(c?.counter?.bytes ?? 0) };
   });
 }

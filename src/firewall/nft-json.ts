@@ -67,8 +67,7 @@ export const anon = (values: readonly Json[]): Json => (values.length === 1 ? (v
 export const range = (lo: Json, hi: Json): Json => ({ range: [lo, hi] });
 export const prefix = (addr: string, len: number): Json => ({ prefix: { addr, len } });
 export const counter = (): Json => ({ counter: { packets: 0, bytes: 0 } });
-export const limit = (rate: number, per: string, burst: number, inv = false): Json =>
-  inv ? { limit: { rate, burst, per, inv: true } } : { limit: { rate, burst, per } };
+export const limit = (rate: number, per: string, burst: number, inv = false): Json => (inv ? { limit: { rate, burst, per, inv: true } } : { limit: { rate, burst, per } });
 export const log = (prefix: string): Json => ({ log: { prefix } });
 export const ACCEPT: Json = { accept: null };
 export const DROP: Json = { drop: null };

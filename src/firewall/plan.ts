@@ -1,8 +1,28 @@
 import { cidrToString, minimizeCidrs, mustCidr, parseIp, type Cidr } from './cidr.js';
 import { firewallFactsSchema, type FirewallFacts, type FirewallFactsInput } from './facts.js';
 import {
-  ACCEPT, DROP, FAMILY, TABLE, addToSet, anon, concat, counter, ctState, limit, log, match, meta, payload, prefix, setRef,
-  type Json, type NftChain, type NftCommand, type NftDocument, type NftRule, type NftSet,
+  ACCEPT,
+  DROP,
+  FAMILY,
+  TABLE,
+  addToSet,
+  anon,
+  concat,
+  counter,
+  ctState,
+  limit,
+  log,
+  match,
+  meta,
+  payload,
+  prefix,
+  setRef,
+  type Json,
+  type NftChain,
+  type NftCommand,
+  type NftDocument,
+  type NftRule,
+  type NftSet,
 } from './nft-json.js';
 import { mergeRanges, portRange, portsJson, rangeJson, type PortRange } from './ports.js';
 import { firewallSchema, type FirewallConfig, type FirewallConfigInput } from './schema.js';
@@ -30,8 +50,16 @@ export interface FirewallPlan {
 }
 
 export const SET = {
-  mgmt4: 'mgmt4', mgmt6: 'mgmt6', peers4: 'peers4', peers6: 'peers6', resolvers4: 'resolvers4', resolvers6: 'resolvers6',
-  egress4: 'egress4', egress6: 'egress6', httpsMeter4: 'https_meter4', httpsMeter6: 'https_meter6',
+  mgmt4: 'mgmt4',
+  mgmt6: 'mgmt6',
+  peers4: 'peers4',
+  peers6: 'peers6',
+  resolvers4: 'resolvers4',
+  resolvers6: 'resolvers6',
+  egress4: 'egress4',
+  egress6: 'egress6',
+  httpsMeter4: 'https_meter4',
+  httpsMeter6: 'https_meter6',
 } as const;
 
 const ipOf = (v: 4 | 6) => (v === 4 ? 'ip' : 'ip6');
@@ -165,8 +193,15 @@ export function planFirewall(cfgIn: FirewallConfig | FirewallConfigInput, factsI
   const meshCidr = facts.meshCidr ? mustCidr(facts.meshCidr) : undefined;
   const mif = facts.meshInterface;
   if (meshCidr) {
-    rule(I, 'in-mesh-ping', match(meta('iifname'), mif), match(payload(ipOf(meshCidr.v), 'saddr'), cidrJson(meshCidr)),
-      match(payload(meshCidr.v === 4 ? 'icmp' : 'icmpv6', 'type'), 'echo-request'), counter(), ACCEPT);
+    rule(
+      I,
+      'in-mesh-ping',
+      match(meta('iifname'), mif),
+      match(payload(ipOf(meshCidr.v), 'saddr'), cidrJson(meshCidr)),
+      match(payload(meshCidr.v === 4 ? 'icmp' : 'icmpv6', 'type'), 'echo-request'),
+      counter(),
+      ACCEPT,
+    );
   }
   rule(I, 'in-ping4', match(payload('icmp', 'type'), 'echo-request'), limit(cfg.icmp.echoRate, 'second', cfg.icmp.echoBurst), counter(), ACCEPT);
   rule(I, 'in-ping6', match(payload('icmpv6', 'type'), 'echo-request'), limit(cfg.icmp.echoRate, 'second', cfg.icmp.echoBurst), counter(), ACCEPT);
@@ -179,8 +214,15 @@ export function planFirewall(cfgIn: FirewallConfig | FirewallConfigInput, factsI
   rule(I, 'in-icmp6-nd', match(payload('ip6', 'hoplimit'), 255), match(payload('icmpv6', 'type'), anon(ICMPV6_IN_ND)), counter(), ACCEPT);
   const hp = cfg.https.port;
   for (const v of [4, 6] as const) {
-    rule(I, `in-https-limit${v}`, match(payload('tcp', 'dport'), hp), ctState('new'),
-      addToSet(v === 4 ? SET.httpsMeter4 : SET.httpsMeter6, payload(ipOf(v), 'saddr'), [limit(lim.rate, lim.per, lim.burst, true)]), counter(), DROP);
+    rule(
+      I,
+      `in-https-limit${v}`,
+      match(payload('tcp', 'dport'), hp),
+      ctState('new'),
+      addToSet(v === 4 ? SET.httpsMeter4 : SET.httpsMeter6, payload(ipOf(v), 'saddr'), [limit(lim.rate, lim.per, lim.burst, true)]),
+      counter(),
+      DROP,
+    );
   }
   rule(I, 'in-https', match(payload('tcp', 'dport'), hp), counter(), ACCEPT);
   inputAllows.push({ id: 'in-https', proto: 'tcp', ports: [[hp, hp]], from: null });
@@ -251,8 +293,15 @@ export function planFirewall(cfgIn: FirewallConfig | FirewallConfigInput, factsI
   rule(O, 'out-icmp6', match(payload('icmpv6', 'type'), anon(ICMPV6_OUT)), counter(), ACCEPT);
   if (cfg.egress.https) rule(O, 'out-https', match(payload('tcp', 'dport'), 443), counter(), ACCEPT);
   for (const v of [4, 6] as const) {
-    rule(O, `out-dns${v}`, match(payload(ipOf(v), 'daddr'), setRef(v === 4 ? SET.resolvers4 : SET.resolvers6)),
-      match(meta('l4proto'), anon(['tcp', 'udp'])), match(payload('th', 'dport'), 53), counter(), ACCEPT);
+    rule(
+      O,
+      `out-dns${v}`,
+      match(payload(ipOf(v), 'daddr'), setRef(v === 4 ? SET.resolvers4 : SET.resolvers6)),
+      match(meta('l4proto'), anon(['tcp', 'udp'])),
+      match(payload('th', 'dport'), 53),
+      counter(),
+      ACCEPT,
+    );
   }
   if (resolvers[4].length + resolvers[6].length === 0) notes.push('DNS is closed: no resolvers configured (firewall.egress.resolvers) or found on the node');
   if (cfg.egress.ntp) rule(O, 'out-ntp', match(payload('udp', 'dport'), 123), counter(), ACCEPT);
@@ -275,8 +324,15 @@ export function planFirewall(cfgIn: FirewallConfig | FirewallConfigInput, factsI
       // scraping the other nodes' metrics over the mesh
       rule(O, 'out-metrics-mesh', match(meta('oifname'), mif), match(payload(ipk, 'daddr'), cidrJson(meshCidr)), match(payload('tcp', 'dport'), facts.metricsPort), counter(), ACCEPT);
     }
-    rule(O, 'out-mesh-ping', match(meta('oifname'), mif), match(payload(ipk, 'daddr'), cidrJson(meshCidr)),
-      match(payload(meshCidr.v === 4 ? 'icmp' : 'icmpv6', 'type'), 'echo-request'), counter(), ACCEPT);
+    rule(
+      O,
+      'out-mesh-ping',
+      match(meta('oifname'), mif),
+      match(payload(ipk, 'daddr'), cidrJson(meshCidr)),
+      match(payload(meshCidr.v === 4 ? 'icmp' : 'icmpv6', 'type'), 'echo-request'),
+      counter(),
+      ACCEPT,
+    );
   }
   for (const v of [4, 6] as const) {
     rule(O, `out-allow${v}`, match(concat(payload(ipOf(v), 'daddr'), meta('l4proto'), payload('th', 'dport')), setRef(v === 4 ? SET.egress4 : SET.egress6)), counter(), ACCEPT);

@@ -33,7 +33,11 @@ export function firewallReconciler(host: () => FirewallHost = nodeHost): Reconci
         report.drift.push(...before.changes);
         const r = await applyPlan(plan, { netns: h.netns });
         report.changed = r.mode !== 'unchanged';
-        logSecurityEvent(ctx.log, 'firewall.drift.repaired', { drift: before.changes, mode: r.mode, summary: `firewall: repaired drift (${r.mode === 'elements' ? 'set elements updated' : 'table replaced'})` });
+        logSecurityEvent(ctx.log, 'firewall.drift.repaired', {
+          drift: before.changes,
+          mode: r.mode,
+          summary: `firewall: repaired drift (${r.mode === 'elements' ? 'set elements updated' : 'table replaced'})`,
+        });
         const after = diffTable(plan, await readTable({ netns: h.netns }));
         if (!after.equal) report.error = `still differs after apply: ${after.changes.join('; ')}`;
       } catch (e) {

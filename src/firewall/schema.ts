@@ -58,9 +58,7 @@ export const firewallSchema = z
       })
       .prefault({}),
     /** Extra inbound services, each one a rule. `from` empty or absent: any source. */
-    inbound: z
-      .array(z.strictObject({ name, proto, ports: z.array(portSpec).min(1), from: z.array(cidrString).default([]) }))
-      .default([]),
+    inbound: z.array(z.strictObject({ name, proto, ports: z.array(portSpec).min(1), from: z.array(cidrString).default([]) })).default([]),
     egress: z
       .strictObject({
         /** TCP/443 to anywhere (package mirrors over https, ACME, APIs). */

@@ -24,7 +24,11 @@ export function hardeningAudit(host: () => HardeningHost = nodeHardeningHost): A
       const { files, masked } = renderHardening(cfg, await readDistro(h.root));
       for (const f of files) {
         const cur = await readOr(join(h.root, f.path));
-        checks.push({ id: `${f.mechanism}`, status: cur === f.content ? 'pass' : 'fail', evidence: cur === undefined ? `${f.path} missing` : cur === f.content ? f.path : `${f.path} differs from Bulwark's` });
+        checks.push({
+          id: `${f.mechanism}`,
+          status: cur === f.content ? 'pass' : 'fail',
+          evidence: cur === undefined ? `${f.path} missing` : cur === f.content ? f.path : `${f.path} differs from Bulwark's`,
+        });
       }
       for (const u of masked) {
         let ok = false;
@@ -55,9 +59,17 @@ export function hardeningAudit(host: () => HardeningHost = nodeHardeningHost): A
         checks.push({ id: 'dumps.core-limit-live', status: m && m[1] === '0' && m[2] === '0' ? 'pass' : 'fail', evidence: m ? `core limit soft ${m[1]} hard ${m[2]} (this session)` : 'unreadable' });
         const cmdline = (await readOr('/proc/cmdline')) ?? '';
         const ck = /(?:^|\s)(crashkernel=\S+)/.exec(cmdline)?.[1];
-        checks.push({ id: 'dumps.crashkernel-live', status: ck ? 'fail' : 'pass', evidence: ck ? `${ck} on the running kernel's command line (reboot after update-grub)` : 'no crashkernel= on the kernel command line' });
+        checks.push({
+          id: 'dumps.crashkernel-live',
+          status: ck ? 'fail' : 'pass',
+          evidence: ck ? `${ck} on the running kernel's command line (reboot after update-grub)` : 'no crashkernel= on the kernel command line',
+        });
         const loaded = (await readOr('/sys/kernel/kexec_crash_loaded'))?.trim();
-        checks.push({ id: 'dumps.kexec-crash-loaded', status: loaded === '1' ? 'fail' : loaded === undefined ? 'n/a' : 'pass', evidence: loaded === undefined ? 'no /sys/kernel/kexec_crash_loaded' : `kexec_crash_loaded ${loaded}` });
+        checks.push({
+          id: 'dumps.kexec-crash-loaded',
+          status: loaded === '1' ? 'fail' : loaded === undefined ? 'n/a' : 'pass',
+          evidence: loaded === undefined ? 'no /sys/kernel/kexec_crash_loaded' : `kexec_crash_loaded ${loaded}`,
+        });
       }
       return checks;
     },

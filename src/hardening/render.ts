@@ -72,7 +72,9 @@ export const SYSCTL_DUMPS_FILE = '/etc/sysctl.d/90-bulwark-dumps.conf';
 export const SYSCTL_HARDENING_FILE = '/etc/sysctl.d/90-bulwark-hardening.conf';
 
 export function sysctlFile(values: Record<string, string>, what: string): string {
-  return `${HEADER}# ${what}\n${Object.entries(values).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`;
+  return `${HEADER}# ${what}\n${Object.entries(values)
+    .map(([k, v]) => `${k} = ${v}`)
+    .join('\n')}\n`;
 }
 
 /** The sysctls Bulwark wants, with the file each lives in (overrides land in the hardening file). */
@@ -98,7 +100,12 @@ export function renderHardening(cfg: HardeningConfig, distro: Distro): { files: 
       { path: SYSCTL_DUMPS_FILE, content: sysctlFile(group(SYSCTL_DUMPS_FILE), 'core dumps discarded, no setuid dumps, no kexec'), mode: 0o644, mechanism: 'dumps.sysctl-file' },
       { path: '/etc/systemd/coredump.conf', content: COREDUMP_CONF, mode: 0o644, mechanism: 'dumps.coredump-conf' },
       { path: '/etc/systemd/coredump.conf.d/90-bulwark.conf', content: COREDUMP_CONF, mode: 0o644, mechanism: 'dumps.coredump-dropin' },
-      { path: '/etc/security/limits.d/90-bulwark-core.conf', content: `${HEADER}# The wildcard does not cover root (limits.conf(5)): root is named explicitly.\n* hard core 0\n* soft core 0\nroot hard core 0\nroot soft core 0\n`, mode: 0o644, mechanism: 'dumps.limits' },
+      {
+        path: '/etc/security/limits.d/90-bulwark-core.conf',
+        content: `${HEADER}# The wildcard does not cover root (limits.conf(5)): root is named explicitly.\n* hard core 0\n* soft core 0\nroot hard core 0\nroot soft core 0\n`,
+        mode: 0o644,
+        mechanism: 'dumps.limits',
+      },
       { path: '/etc/systemd/system.conf.d/90-bulwark-core.conf', content: `${HEADER}[Manager]\nDefaultLimitCORE=0\n`, mode: 0o644, mechanism: 'dumps.systemd-limit' },
       { path: '/etc/profile.d/90-bulwark-core.sh', content: `${HEADER}ulimit -c 0 2>/dev/null || true\n`, mode: 0o644, mechanism: 'dumps.profile' },
       { path: '/etc/default/kdump-tools', content: `${HEADER}USE_KDUMP=0\n`, mode: 0o644, mechanism: 'dumps.kdump' },

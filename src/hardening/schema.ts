@@ -10,9 +10,7 @@ export const hardeningSchema = z
     /** The sysctl hardening file (kptr_restrict, ptrace_scope, rp_filter loose, no redirects, ...). */
     sysctl: z.boolean().default(true),
     /** Extra sysctls or overrides of Bulwark's values, e.g. { "kernel.perf_event_paranoid": 2 }. */
-    sysctlOverrides: z
-      .record(z.string().regex(SYSCTL_KEY, 'must be a sysctl key like net.ipv4.tcp_syncookies'), z.union([z.string().regex(/^[^\n=]*$/, 'one line, no "="'), z.number()]))
-      .default({}),
+    sysctlOverrides: z.record(z.string().regex(SYSCTL_KEY, 'must be a sysctl key like net.ipv4.tcp_syncookies'), z.union([z.string().regex(/^[^\n=]*$/, 'one line, no "="'), z.number()])).default({}),
   })
   .prefault({});
 export type HardeningConfig = z.infer<typeof hardeningSchema>;

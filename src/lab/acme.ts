@@ -32,10 +32,42 @@ export async function startLabAcme(plan: LabPlan, say: (m: string) => void): Pro
   mkdirSync(acme.dir, { recursive: true, mode: 0o700 });
   say('lab: ACME CA (pebble) and DNS for the lab names on the outside network');
   const o = (args: string[]) => runOk(['openssl', ...args]);
-  await o(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${acme.dir}/directory-ca.key`, '-out', acme.directoryCa, '-days', '365', '-subj', '/CN=Bulwark lab ACME directory CA']);
+  await o([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    `${acme.dir}/directory-ca.key`,
+    '-out',
+    acme.directoryCa,
+    '-days',
+    '365',
+    '-subj',
+    '/CN=Bulwark lab ACME directory CA',
+  ]);
   await o(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${acme.dir}/directory.key`, '-out', `${acme.dir}/directory.csr`, '-subj', `/CN=${plan.outsideAddr}`]);
   writeFileSync(`${acme.dir}/directory.ext`, `subjectAltName=IP:${plan.outsideAddr}\nextendedKeyUsage=serverAuth\n`);
-  await o(['x509', '-req', '-in', `${acme.dir}/directory.csr`, '-CA', acme.directoryCa, '-CAkey', `${acme.dir}/directory-ca.key`, '-CAcreateserial', '-out', `${acme.dir}/directory.pem`, '-days', '365', '-extfile', `${acme.dir}/directory.ext`]);
+  await o([
+    'x509',
+    '-req',
+    '-in',
+    `${acme.dir}/directory.csr`,
+    '-CA',
+    acme.directoryCa,
+    '-CAkey',
+    `${acme.dir}/directory-ca.key`,
+    '-CAcreateserial',
+    '-out',
+    `${acme.dir}/directory.pem`,
+    '-days',
+    '365',
+    '-extfile',
+    `${acme.dir}/directory.ext`,
+  ]);
   for (const k of ['directory-ca.key', 'directory.key']) chmodSync(`${acme.dir}/${k}`, 0o600);
   writeFileSync(`${acme.dir}/pebble.json`, pebbleConfig(plan, acme));
   const a = plan.outsideAddr;

@@ -49,7 +49,13 @@ export function bootMachine(plan: LabPlan, node: LabNode): number {
   const child = spawn(
     'systemd-nspawn',
     [
-      '-D', join(dir, 'root'), '-b', '-M', node.name, '--register=no', '--keep-unit',
+      '-D',
+      join(dir, 'root'),
+      '-b',
+      '-M',
+      node.name,
+      '--register=no',
+      '--keep-unit',
       `--network-namespace-path=/run/netns/${node.netns}`,
       '--bind=/dev/net/tun',
       `--bind=${join(dir, 'containers')}:/var/lib/containers`,

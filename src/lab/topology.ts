@@ -114,7 +114,11 @@ export function pebbleConfig(plan: LabPlan, acme: LabAcme): string {
 export function labAcmeYaml(plan: LabPlan, directoryCaPem: string): string {
   const acme = planLabAcme(plan);
   const names = plan.nodes.map((n) => `    ${n.name}: ${labNodeName(n)}\n`).join('');
-  const ca = directoryCaPem.trim().split('\n').map((l) => `    ${l}\n`).join('');
+  const ca = directoryCaPem
+    .trim()
+    .split('\n')
+    .map((l) => `    ${l}\n`)
+    .join('');
   return `acme:
   # The lab's own CA (pebble on the outside network); its root for clients: bulwark lab status --json (acme.root)
   directory: ${acme.directory}
@@ -127,9 +131,7 @@ ${ca}`;
 
 /** The bulwark.yaml the lab writes for its machines (packages come as a bundle: no mirror in the lab). */
 export function labConfigYaml(plan: LabPlan, identityFile: string, acmeYaml = ''): string {
-  const nodes = plan.nodes
-    .map((n) => `  - name: ${n.name}\n    ssh: root@${n.mgmtAddr}\n    endpoint: ${n.pubAddr}\n`)
-    .join('');
+  const nodes = plan.nodes.map((n) => `  - name: ${n.name}\n    ssh: root@${n.mgmtAddr}\n    endpoint: ${n.pubAddr}\n`).join('');
   return `# Written by \`bulwark lab up\`: ${plan.nodes.length} local Debian machines (systemd-nspawn).
 cluster: lab
 nodes:

@@ -41,7 +41,7 @@ export function usableHosts(c: Cidr): number {
 
 export function inCidr(ip: string, c: Cidr): boolean {
   const mask = c.prefix === 0 ? 0 : (0xffffffff << (32 - c.prefix)) >>> 0;
-  return ((ipToInt(ip) & mask) >>> 0) === c.network;
+  return (ipToInt(ip) & mask) >>> 0 === c.network;
 }
 
 /**

@@ -15,14 +15,22 @@ export async function meshChecks(node: MeshNode, configNodes: readonly string[],
   }
   const modes = node.keys.secretFiles();
   const bad = modes.filter((f) => f.mode !== 0o600);
-  checks.push({ id: 'mesh.key-file-modes', status: bad.length ? 'fail' : 'pass', evidence: bad.length ? bad.map((f) => `${f.path} ${f.mode.toString(8)}`).join(', ') : `${modes.length} key files 0600` });
+  checks.push({
+    id: 'mesh.key-file-modes',
+    status: bad.length ? 'fail' : 'pass',
+    evidence: bad.length ? bad.map((f) => `${f.path} ${f.mode.toString(8)}`).join(', ') : `${modes.length} key files 0600`,
+  });
   const link = await node.dev.linkState();
   const dump = await node.dev.dump();
   if (configNodes.every((n) => n === node.name)) {
     // the agent brings the interface up once there is a peer to mesh with
     checks.push({ id: 'mesh.interface-up', status: 'n/a', evidence: `a one-node cluster: no peer to mesh with, so no ${node.dev.iface} is needed` });
   } else {
-    checks.push({ id: 'mesh.interface-up', status: link?.up && dump ? 'pass' : 'fail', evidence: link ? `${node.dev.iface} ${link.up ? 'up' : 'down'} mtu ${link.mtu} ${link.addresses.join(' ')}` : `${node.dev.iface} missing` });
+    checks.push({
+      id: 'mesh.interface-up',
+      status: link?.up && dump ? 'pass' : 'fail',
+      evidence: link ? `${node.dev.iface} ${link.up ? 'up' : 'down'} mtu ${link.mtu} ${link.addresses.join(' ')}` : `${node.dev.iface} missing`,
+    });
   }
   const peers = node.peers().filter((p) => configNodes.includes(p.name));
   const missing: string[] = [];
@@ -36,11 +44,18 @@ export async function meshChecks(node: MeshNode, configNodes: readonly string[],
   checks.push({
     id: 'mesh.peers-present',
     status: missing.length || stale.length || unconfigured.length ? 'fail' : 'pass',
-    evidence: [missing.length ? `missing: ${missing.join(', ')}` : '', stale.length ? `no recent handshake: ${stale.join(', ')}` : '', unconfigured.length ? `never joined: ${unconfigured.join(', ')}` : ''].filter(Boolean).join('; ') || `${peers.length} peers, every one with a handshake in the last ${HANDSHAKE_FRESH_SEC}s`,
+    evidence:
+      [missing.length ? `missing: ${missing.join(', ')}` : '', stale.length ? `no recent handshake: ${stale.join(', ')}` : '', unconfigured.length ? `never joined: ${unconfigured.join(', ')}` : '']
+        .filter(Boolean)
+        .join('; ') || `${peers.length} peers, every one with a handshake in the last ${HANDSHAKE_FRESH_SEC}s`,
   });
   const known = new Set(peers.map((p) => p.publicKey));
   const strangers = (dump?.peers ?? []).filter((p) => !known.has(p.publicKey));
-  checks.push({ id: 'mesh.no-foreign-peers', status: strangers.length ? 'fail' : 'pass', evidence: strangers.length ? `peers not in the config: ${strangers.map((p) => `${p.publicKey.slice(0, 8)}… ${p.endpoint ?? ''}`).join(', ')}` : 'every peer is a configured node' });
+  checks.push({
+    id: 'mesh.no-foreign-peers',
+    status: strangers.length ? 'fail' : 'pass',
+    evidence: strangers.length ? `peers not in the config: ${strangers.map((p) => `${p.publicKey.slice(0, 8)}… ${p.endpoint ?? ''}`).join(', ')}` : 'every peer is a configured node',
+  });
   return checks;
 }
 
@@ -53,6 +68,9 @@ export const meshAuditProvider: AuditProvider<Config> = {
     const { nodeMesh } = await import('./node.js');
     const node = nodeMesh(ctx.config, ctx.nodeName);
     node.init();
-    return meshChecks(node, ctx.config.nodes.map((n) => n.name));
+    return meshChecks(
+      node,
+      ctx.config.nodes.map((n) => n.name),
+    );
   },
 };

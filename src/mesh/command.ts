@@ -22,7 +22,12 @@ Exit codes: 0 ok, 1 a peer is unreachable, 2 usage or config error, 3 a node fai
 
 async function fanout(ctx: CliContext, cfg: Config, names: string[], argv: string[]) {
   const { runOnNodes } = await import('../remote/fanout.js');
-  return runOnNodes(ctx, cfg, cfg.nodes.filter((n) => names.includes(n.name)), argv);
+  return runOnNodes(
+    ctx,
+    cfg,
+    cfg.nodes.filter((n) => names.includes(n.name)),
+    argv,
+  );
 }
 
 async function localNode(ctx: CliContext, self: string) {

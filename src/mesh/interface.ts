@@ -25,7 +25,6 @@ export interface UserspaceWireGuard {
   stop(): Promise<void>;
 }
 
-
 /** On a node booted with systemd and bootstrapped by Bulwark, wireguard-go runs as its own unit. */
 export function wireguardGoUnitAvailable(): boolean {
   return existsSync('/run/systemd/system') && existsSync(WIREGUARD_GO_UNIT_FILE);

@@ -18,7 +18,10 @@ export class MemberSyncError extends NodeError {
  * Throws a clear error when the mesh CIDR is too small.
  */
 export async function syncMembers(cfg: Config, run: NodeRunner, target?: string): Promise<{ members: MemberFacts[]; facts: NodeRun[]; runs: NodeRun[]; changed: string[]; failed: NodeRun[] }> {
-  const facts = await run(cfg.nodes.map((n) => n.name), ['mesh', 'facts', '--json']);
+  const facts = await run(
+    cfg.nodes.map((n) => n.name),
+    ['mesh', 'facts', '--json'],
+  );
   const why = (r: NodeRun) => (r.stderr || r.stdout).trim() || `exit ${r.code}`;
   const t = target ? facts.find((f) => f.node === target) : undefined;
   if (t && t.code !== 0) throw new MemberSyncError(`${target} has not been bootstrapped or cannot be reached: ${why(t)}`);
@@ -33,11 +36,22 @@ export async function syncMembers(cfg: Config, run: NodeRunner, target?: string)
   }
   const lost = facts.filter((f) => f.code !== 0 && known.has(f.node));
   if (lost.length) {
-    throw new MemberSyncError(`${lost.map((f) => `${f.node} (${why(f)})`).join(', ')}: a mesh member that cannot report now; member lists left unchanged (bring it back, or \`bulwark mesh remove\` it)`);
+    throw new MemberSyncError(
+      `${lost.map((f) => `${f.node} (${why(f)})`).join(', ')}: a mesh member that cannot report now; member lists left unchanged (bring it back, or \`bulwark mesh remove\` it)`,
+    );
   }
-  allocateAddresses(cfg.mesh.cidr, members.map((m) => m.name), cfg.mesh.addresses);
+  allocateAddresses(
+    cfg.mesh.cidr,
+    members.map((m) => m.name),
+    cfg.mesh.addresses,
+  );
   const blob = Buffer.from(JSON.stringify(members)).toString('base64');
-  const runs = members.length ? await run(members.map((m) => m.name), ['mesh', 'set-members', blob]) : [];
+  const runs = members.length
+    ? await run(
+        members.map((m) => m.name),
+        ['mesh', 'set-members', blob],
+      )
+    : [];
   const changed = runs.filter((r) => r.code === 0 && !r.stdout.includes('members unchanged')).map((r) => r.node);
   const reloads = changed.length ? await run(changed, ['agent', 'reload']) : [];
   return { members, facts, runs, changed, failed: [...runs, ...reloads].filter((r) => r.code !== 0) };

@@ -47,10 +47,12 @@ export function formatEndpoint(ip: string, port: number): string {
 
 /** The mesh peers of `self` as plain data (for the firewall and status). Pure. */
 export function meshPeers(mesh: MeshConfig, members: readonly MeshMember[], self?: string): MeshPeer[] {
-  const addrs = allocateAddresses(mesh.cidr, members.map((m) => m.name), mesh.addresses);
-  return members
-    .filter((m) => m.name !== self)
-    .map((m) => ({ name: m.name, endpoint: m.endpoint, meshAddress: addrs.get(m.name) ?? '', publicKey: m.publicKey }));
+  const addrs = allocateAddresses(
+    mesh.cidr,
+    members.map((m) => m.name),
+    mesh.addresses,
+  );
+  return members.filter((m) => m.name !== self).map((m) => ({ name: m.name, endpoint: m.endpoint, meshAddress: addrs.get(m.name) ?? '', publicKey: m.publicKey }));
 }
 
 /**
@@ -60,7 +62,11 @@ export function meshPeers(mesh: MeshConfig, members: readonly MeshMember[], self
 export function desiredInterface(mesh: MeshConfig, members: readonly MeshMember[], self: string, psks: ReadonlyMap<string, string> = new Map()): DesiredInterface {
   const me = members.find((m) => m.name === self);
   if (!me) throw new Error(`node ${self} is not a mesh member`);
-  const addrs = allocateAddresses(mesh.cidr, members.map((m) => m.name), mesh.addresses);
+  const addrs = allocateAddresses(
+    mesh.cidr,
+    members.map((m) => m.name),
+    mesh.addresses,
+  );
   const prefix = Number(mesh.cidr.split('/')[1]);
   return {
     iface: mesh.interface,
@@ -83,9 +89,7 @@ export function desiredInterface(mesh: MeshConfig, members: readonly MeshMember[
 }
 
 /** One `wg set` on one peer. Secrets (psk) are carried here but rendered to stdin, never argv. */
-export type PeerOp =
-  | { kind: 'remove'; publicKey: string }
-  | { kind: 'set'; publicKey: string; endpoint?: string; allowedIps?: string[]; keepalive?: number | null; psk?: string | null };
+export type PeerOp = { kind: 'remove'; publicKey: string } | { kind: 'set'; publicKey: string; endpoint?: string; allowedIps?: string[]; keepalive?: number | null; psk?: string | null };
 
 /** A roamed endpoint counts as drift only when the peer has been silent this long (seconds). */
 export const ROAM_GRACE_SEC = 180;

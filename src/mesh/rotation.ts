@@ -27,7 +27,11 @@ export interface RotationLocal {
 
 export interface RotationPeers {
   names: string[];
-  send(peer: string, type: 'rotate.stage' | 'rotate.commit' | 'rotate.status' | 'rotate.finish' | 'rotate.rollback', body: { oldPublicKey: string; newPublicKey: string; at?: number }): Promise<unknown>;
+  send(
+    peer: string,
+    type: 'rotate.stage' | 'rotate.commit' | 'rotate.status' | 'rotate.finish' | 'rotate.rollback',
+    body: { oldPublicKey: string; newPublicKey: string; at?: number },
+  ): Promise<unknown>;
 }
 
 export class RotationError extends Error {
@@ -72,7 +76,7 @@ export function sleepUntil(at: number, capMs = 2_000): Promise<void> {
 export async function rotateKey(
   local: RotationLocal,
   peers: RotationPeers,
-  opts: { timeoutMs: number; pollMs?: number; onPhase?: (p: RotationPhase) => void; /** lead time of the agreed switch instant */ switchLeadMs?: number },
+  opts: { timeoutMs: number; pollMs?: number; onPhase?: (p: RotationPhase) => void /** lead time of the agreed switch instant */; switchLeadMs?: number },
 ): Promise<RotationResult> {
   const t0 = Date.now();
   const phases: RotationResult['phases'] = [];
@@ -87,7 +91,11 @@ export async function rotateKey(
     await settle(staged.ok, (n) => peers.send(n, 'rotate.rollback', keys));
     await local.discard();
     enter('aborted');
-    throw new RotationError(`peer unreachable during rotation: ${describe_(staged.failed)}; rotation aborted before the switch, old key kept, mesh intact`, 'aborted', staged.failed.map((f) => f.name));
+    throw new RotationError(
+      `peer unreachable during rotation: ${describe_(staged.failed)}; rotation aborted before the switch, old key kept, mesh intact`,
+      'aborted',
+      staged.failed.map((f) => f.name),
+    );
   }
 
   enter('switching');
@@ -114,7 +122,11 @@ export async function rotateKey(
     throw new RotationError(`${why}; rolled back to the old key, mesh intact`, 'rolled-back', failedPeers);
   };
   if (loaded !== null) await rollback(`loading the new key failed: ${loaded}`, []);
-  if (committed.failed.length > 0) await rollback(`peer unreachable during rotation: ${describe_(committed.failed)}`, committed.failed.map((f) => f.name));
+  if (committed.failed.length > 0)
+    await rollback(
+      `peer unreachable during rotation: ${describe_(committed.failed)}`,
+      committed.failed.map((f) => f.name),
+    );
 
   enter('confirming');
   const pending = new Set(peers.names);

@@ -251,7 +251,10 @@ export class MeshNode implements MeshContext {
   async removeMember(name: string): Promise<string[]> {
     if (name === this.name) throw new Error('a node cannot remove itself; run mesh remove from another node or the operator machine');
     if (!this.members.find(name)) throw new MeshConfigError(`node ${name} is not a mesh member`);
-    const others = this.members.others().filter((m) => m.name !== name).map((m) => m.name);
+    const others = this.members
+      .others()
+      .filter((m) => m.name !== name)
+      .map((m) => m.name);
     const failed: string[] = [];
     await Promise.all(others.map((o) => this.send(o, 'members.remove', { name }).catch(() => failed.push(o))));
     await this.forgetMember(name);

@@ -14,7 +14,10 @@ function validCidr(s: string): boolean {
 export const meshSchema = z
   .strictObject({
     /** Interface name (a parameter mostly for tests; nodes use bw0). */
-    interface: z.string().regex(/^[a-z][a-z0-9-]{0,14}$/, 'must be an interface name (max 15 chars)').default('bw0'),
+    interface: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,14}$/, 'must be an interface name (max 15 chars)')
+      .default('bw0'),
     /** IPv4 network the mesh addresses come from; one /32 per node. */
     cidr: z.string().refine(validCidr, 'must be an IPv4 CIDR a.b.c.d/N with N between 8 and 30').default('10.77.0.0/24'),
     /** UDP port WireGuard listens on (every node). */
@@ -25,7 +28,11 @@ export const meshSchema = z
     /** Persistent keepalive in seconds (0 = off). */
     keepalive: z.number().int().min(0).max(3600).default(25),
     /** Hours between pre-shared key rotations of every pair (0 = only on demand). */
-    pskRotationHours: z.number().min(0).max(24 * 365).default(24),
+    pskRotationHours: z
+      .number()
+      .min(0)
+      .max(24 * 365)
+      .default(24),
     /** Seconds a peer has to confirm the new key before a rotation is rolled back. */
     rotationTimeoutSec: z.number().int().min(1).max(600).default(15),
     /** Pinned mesh addresses per node name (else derived from the name, stable). */

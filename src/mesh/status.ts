@@ -70,7 +70,9 @@ export function renderStatus(nodes: readonly NodeMeshStatus[]): string {
   for (const n of nodes) {
     lines.push(`${n.node}  ${n.interface} ${n.up ? 'up' : 'DOWN'}  ${n.meshAddress}`);
     for (const p of n.peers) {
-      lines.push(`  ${p.name.padEnd(10)} ${(p.endpoint ?? '-').padEnd(22)} ${p.meshAddress.padEnd(15)} handshake ${age(p.handshakeAgeSec).padEnd(10)} rx ${p.rxBytes} tx ${p.txBytes}  ${p.reachable ? 'reachable' : 'UNREACHABLE'}`);
+      lines.push(
+        `  ${p.name.padEnd(10)} ${(p.endpoint ?? '-').padEnd(22)} ${p.meshAddress.padEnd(15)} handshake ${age(p.handshakeAgeSec).padEnd(10)} rx ${p.rxBytes} tx ${p.txBytes}  ${p.reachable ? 'reachable' : 'UNREACHABLE'}`,
+      );
     }
   }
   const total = nodes.reduce((a, n) => a + n.peers.length, 0);

@@ -39,21 +39,24 @@ export class HttpTransport implements MeshTransport {
     if (!host) return Promise.reject(new TransportError(`no mesh address for ${to}`));
     const data = Buffer.from(JSON.stringify(msg));
     return new Promise((resolve, reject) => {
-      const req = request({ host, port: this.port, method: 'POST', path: '/v1/message', headers: { 'content-type': 'application/json', 'content-length': data.length }, timeout: this.timeoutMs }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let body: unknown;
-          try {
-            body = JSON.parse(text);
-          } catch {
-            return reject(new TransportError(`${to}: bad reply (HTTP ${res.statusCode})`));
-          }
-          if (res.statusCode !== 200) return reject(new TransportError(`${to}: ${(body as { error?: string }).error ?? `HTTP ${res.statusCode}`}`));
-          resolve((body as { result?: unknown }).result ?? null);
-        });
-      });
+      const req = request(
+        { host, port: this.port, method: 'POST', path: '/v1/message', headers: { 'content-type': 'application/json', 'content-length': data.length }, timeout: this.timeoutMs },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let body: unknown;
+            try {
+              body = JSON.parse(text);
+            } catch {
+              return reject(new TransportError(`${to}: bad reply (HTTP ${res.statusCode})`));
+            }
+            if (res.statusCode !== 200) return reject(new TransportError(`${to}: ${(body as { error?: string }).error ?? `HTTP ${res.statusCode}`}`));
+            resolve((body as { result?: unknown }).result ?? null);
+          });
+        },
+      );
       req.on('timeout', () => req.destroy(new TransportError(`${to} did not answer within ${this.timeoutMs} ms`)));
       req.on('error', (e) => reject(e instanceof TransportError ? e : new TransportError(`${to} is unreachable: ${e.message}`)));
       req.end(data);

@@ -28,7 +28,12 @@ function v6Text(groups: string[]): string {
 /** Local addresses with a TCP socket listening on `port`, from /proc/net/tcp and /proc/net/tcp6 text. Pure. */
 export function listeningOn(procNetTcp: string, procNetTcp6: string, port: number): string[] {
   const out: string[] = [];
-  const rows = (text: string) => text.split('\n').slice(1).map((l) => l.trim().split(/\s+/)).filter((f) => f.length > 3 && f[3] === '0A');
+  const rows = (text: string) =>
+    text
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f.length > 3 && f[3] === '0A');
   for (const f of rows(procNetTcp)) {
     const [hex = '', p = ''] = (f[1] ?? '').split(':');
     if (parseInt(p, 16) !== port || hex.length !== 8) continue;

@@ -88,7 +88,13 @@ export class Observability implements PassObserver {
     try {
       const checks = await this.o.audit();
       const n = (s: string) => checks.filter((c) => c.status === s).length;
-      this.lastAudit = { at: new Date().toISOString(), pass: n('pass'), fail: n('fail'), na: n('n/a'), failing: checks.filter((c) => c.status === 'fail').map((c) => ({ id: c.id, evidence: c.evidence })) };
+      this.lastAudit = {
+        at: new Date().toISOString(),
+        pass: n('pass'),
+        fail: n('fail'),
+        na: n('n/a'),
+        failing: checks.filter((c) => c.status === 'fail').map((c) => ({ id: c.id, evidence: c.evidence })),
+      };
     } catch (e) {
       this.o.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'audit for the status page failed');
     }

@@ -45,11 +45,20 @@ export class AgentMetrics {
 
   constructor(src: MetricSources, opts: { process?: boolean } = {}) {
     const registers = [this.register];
-    this.duration = new Histogram({ name: AGENT_METRICS.reconcileDuration, help: 'Duration of one capability reconcile pass.', labelNames: ['capability'], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30], registers });
+    this.duration = new Histogram({
+      name: AGENT_METRICS.reconcileDuration,
+      help: 'Duration of one capability reconcile pass.',
+      labelNames: ['capability'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30],
+      registers,
+    });
     this.drift = new Counter({ name: AGENT_METRICS.driftRepairs, help: 'Drift found and repaired, by capability (one per finding).', labelNames: ['capability'], registers });
     this.errors = new Counter({ name: AGENT_METRICS.reconcileErrors, help: 'Reconcile passes that ended in an error, by capability.', labelNames: ['capability'], registers });
     new Counter({
-      name: AGENT_METRICS.firewallDroppedPackets, help: 'Packets dropped by table inet bulwark, by chain and rule.', labelNames: ['chain', 'rule'], registers,
+      name: AGENT_METRICS.firewallDroppedPackets,
+      help: 'Packets dropped by table inet bulwark, by chain and rule.',
+      labelNames: ['chain', 'rule'],
+      registers,
       async collect() {
         this.reset();
         const j = await src.nftJson().catch(() => null);
@@ -57,7 +66,10 @@ export class AgentMetrics {
       },
     });
     new Counter({
-      name: AGENT_METRICS.firewallDroppedBytes, help: 'Bytes dropped by table inet bulwark, by chain and rule.', labelNames: ['chain', 'rule'], registers,
+      name: AGENT_METRICS.firewallDroppedBytes,
+      help: 'Bytes dropped by table inet bulwark, by chain and rule.',
+      labelNames: ['chain', 'rule'],
+      registers,
       async collect() {
         this.reset();
         const j = await src.nftJson().catch(() => null);
@@ -66,23 +78,36 @@ export class AgentMetrics {
     });
     let links: Promise<MeshLink[] | null> | undefined;
     // the three mesh metrics share one `wg show dump` per scrape
-    const meshOnce = () => (links ??= src.mesh().catch(() => null).finally(() => setTimeout(() => (links = undefined), 0)));
+    const meshOnce = () =>
+      (links ??= src
+        .mesh()
+        .catch(() => null)
+        .finally(() => setTimeout(() => (links = undefined), 0)));
     new Gauge({
-      name: AGENT_METRICS.meshHandshakeAge, help: 'Seconds since the last WireGuard handshake with a peer (absent: never).', labelNames: ['peer'], registers,
+      name: AGENT_METRICS.meshHandshakeAge,
+      help: 'Seconds since the last WireGuard handshake with a peer (absent: never).',
+      labelNames: ['peer'],
+      registers,
       async collect() {
         this.reset();
         for (const l of (await meshOnce()) ?? []) if (l.handshakeAgeSec !== null) this.set({ peer: l.peer }, l.handshakeAgeSec);
       },
     });
     new Counter({
-      name: AGENT_METRICS.meshReceived, help: 'Bytes received from a mesh peer (since the interface came up).', labelNames: ['peer'], registers,
+      name: AGENT_METRICS.meshReceived,
+      help: 'Bytes received from a mesh peer (since the interface came up).',
+      labelNames: ['peer'],
+      registers,
       async collect() {
         this.reset();
         for (const l of (await meshOnce()) ?? []) this.inc({ peer: l.peer }, l.rxBytes);
       },
     });
     new Counter({
-      name: AGENT_METRICS.meshSent, help: 'Bytes sent to a mesh peer (since the interface came up).', labelNames: ['peer'], registers,
+      name: AGENT_METRICS.meshSent,
+      help: 'Bytes sent to a mesh peer (since the interface came up).',
+      labelNames: ['peer'],
+      registers,
       async collect() {
         this.reset();
         for (const l of (await meshOnce()) ?? []) this.inc({ peer: l.peer }, l.txBytes);
@@ -90,7 +115,9 @@ export class AgentMetrics {
     });
     const self = this;
     new Gauge({
-      name: AGENT_METRICS.routerUp, help: "1 when the router's metrics socket answered this scrape.", registers,
+      name: AGENT_METRICS.routerUp,
+      help: "1 when the router's metrics socket answered this scrape.",
+      registers,
       async collect() {
         self.routerText = await src.routerText().catch(() => null);
         this.set(self.routerText === null ? 0 : 1);
@@ -99,7 +126,10 @@ export class AgentMetrics {
     if (src.certificates) {
       const certs = src.certificates.bind(src);
       new Gauge({
-        name: AGENT_METRICS.certificateDaysLeft, help: 'Days until a served certificate expires.', labelNames: ['name'], registers,
+        name: AGENT_METRICS.certificateDaysLeft,
+        help: 'Days until a served certificate expires.',
+        labelNames: ['name'],
+        registers,
         async collect() {
           this.reset();
           for (const c of await certs().catch(() => [])) this.set({ name: c.name }, c.daysLeft);

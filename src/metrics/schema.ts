@@ -13,6 +13,11 @@ export const metricsSchema = z
     enabled: z.boolean().default(true),
     port: z.number().int().min(1).max(65535).default(DEFAULT_METRICS_PORT),
     /** Minutes between the agent's own audit runs shown on the status page (0: never). */
-    auditEveryMinutes: z.number().int().min(0).max(24 * 60).default(15),
+    auditEveryMinutes: z
+      .number()
+      .int()
+      .min(0)
+      .max(24 * 60)
+      .default(15),
   })
   .prefault({});

@@ -23,11 +23,7 @@ export function handle(h: MetricsHandlers, log: Logger) {
       return;
     }
     const out =
-      path === '/metrics'
-        ? h.metrics().then((m) => ({ type: m.contentType, body: m.body }))
-        : path === '/'
-          ? h.statusPage().then((body) => ({ type: 'text/html; charset=utf-8', body }))
-          : undefined;
+      path === '/metrics' ? h.metrics().then((m) => ({ type: m.contentType, body: m.body })) : path === '/' ? h.statusPage().then((body) => ({ type: 'text/html; charset=utf-8', body })) : undefined;
     if (!out) {
       res.writeHead(404, { ...SECURITY_HEADERS, 'content-type': 'text/plain' }).end('not found\n');
       return;
@@ -50,7 +46,10 @@ export function handle(h: MetricsHandlers, log: Logger) {
 export class MetricsServer {
   private readonly servers = new Map<string, Server>();
   private port = 0;
-  constructor(private readonly h: MetricsHandlers, private readonly log: Logger) {}
+  constructor(
+    private readonly h: MetricsHandlers,
+    private readonly log: Logger,
+  ) {}
 
   /** Addresses bound now. */
   bound(): string[] {
@@ -98,6 +97,14 @@ export class MetricsServer {
   async close(): Promise<void> {
     const all = [...this.servers.values()];
     this.servers.clear();
-    await Promise.all(all.map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
+    await Promise.all(
+      all.map(
+        (s) =>
+          new Promise<void>((r) => {
+            s.closeAllConnections();
+            s.close(() => r());
+          }),
+      ),
+    );
   }
 }

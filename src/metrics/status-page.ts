@@ -49,30 +49,58 @@ th,td{border:1px solid #cfd4dc;padding:4px 10px;text-align:left}th{background:#e
 
 /** The read-only status page: one HTML document, inline CSS, no scripts, every text escaped. Pure. */
 export function renderStatusPage(d: StatusData): string {
-  const nodes = table(['node', 'endpoint', 'mesh address', ''], d.nodes.map((n) => [td(n.name), td(n.endpoint), td(n.meshAddress ?? '-'), td(n.self ? 'this node' : '')]), 'no nodes');
+  const nodes = table(
+    ['node', 'endpoint', 'mesh address', ''],
+    d.nodes.map((n) => [td(n.name), td(n.endpoint), td(n.meshAddress ?? '-'), td(n.self ? 'this node' : '')]),
+    'no nodes',
+  );
   const mesh =
     d.mesh === null
       ? `<p class="muted">not joined to the mesh</p>`
       : table(
           ['peer', 'endpoint', 'last handshake', 'received', 'sent'],
-          d.mesh.map((l) => [td(l.peer), td(l.endpoint ?? '-'), td(age(l.handshakeAgeSec), l.handshakeAgeSec === null || l.handshakeAgeSec > 180 ? 'bad' : 'ok'), td(bytes(l.rxBytes)), td(bytes(l.txBytes))]),
+          d.mesh.map((l) => [
+            td(l.peer),
+            td(l.endpoint ?? '-'),
+            td(age(l.handshakeAgeSec), l.handshakeAgeSec === null || l.handshakeAgeSec > 180 ? 'bad' : 'ok'),
+            td(bytes(l.rxBytes)),
+            td(bytes(l.txBytes)),
+          ]),
           'no peers',
         );
   const router =
     d.router === null
       ? `<p class="bad">router metrics unavailable (is bulwark-router running?)</p>`
       : `<p>${esc(d.router.connections)} connections accepted, ${esc(d.router.authFailures)} failed authentications</p>` +
-        table(['realm', 'role', 'sessions'], d.router.sessions.map((s) => [td(s.realm), td(s.role), td(s.count)]), 'no realms');
-  const apps = table(['app', 'realm', 'state'], d.apps.map((a) => [td(a.name), td(a.realm), td(a.state, a.state === 'active' ? 'ok' : 'bad')]), 'no apps on this node');
+        table(
+          ['realm', 'role', 'sessions'],
+          d.router.sessions.map((s) => [td(s.realm), td(s.role), td(s.count)]),
+          'no realms',
+        );
+  const apps = table(
+    ['app', 'realm', 'state'],
+    d.apps.map((a) => [td(a.name), td(a.realm), td(a.state, a.state === 'active' ? 'ok' : 'bad')]),
+    'no apps on this node',
+  );
   const certs =
     d.certificates === null
       ? `<p class="muted">no certificate information on this node</p>`
-      : table(['certificate', 'days left'], d.certificates.map((c) => [td(c.name), td(c.daysLeft, c.daysLeft < 14 ? 'bad' : c.daysLeft < 30 ? 'warn' : 'ok')]), 'no certificates');
+      : table(
+          ['certificate', 'days left'],
+          d.certificates.map((c) => [td(c.name), td(c.daysLeft, c.daysLeft < 14 ? 'bad' : c.daysLeft < 30 ? 'warn' : 'ok')]),
+          'no certificates',
+        );
   const audit =
     d.lastAudit === null
       ? `<p class="muted">no audit yet</p>`
       : `<p class="${d.lastAudit.fail ? 'bad' : 'ok'}">${esc(d.lastAudit.at)}: ${esc(d.lastAudit.pass)} pass, ${esc(d.lastAudit.fail)} fail, ${esc(d.lastAudit.na)} n/a</p>` +
-        (d.lastAudit.failing.length ? table(['failing check', 'evidence'], d.lastAudit.failing.map((f) => [td(f.id, 'bad'), td(f.evidence)]), '') : '');
+        (d.lastAudit.failing.length
+          ? table(
+              ['failing check', 'evidence'],
+              d.lastAudit.failing.map((f) => [td(f.id, 'bad'), td(f.evidence)]),
+              '',
+            )
+          : '');
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(d.cluster)} / ${esc(d.node)}: Bulwark status</title>
 <meta name="viewport" content="width=device-width,initial-scale=1"><style>${CSS}</style></head>

@@ -43,7 +43,11 @@ export function evaluatePrincipals(store: PrincipalStore, now: number, maxAgeDay
 export function evaluateStoreFiles(file: { mode: number; uid: number } | undefined, dir: { mode: number; uid: number } | undefined): AuditCheck {
   if (!file || !dir) return { id: 'principals.store-mode', status: 'n/a', evidence: 'no principals store on this node' };
   const ok = file.uid === 0 && (file.mode & 0o777) === 0o640 && dir.uid === 0 && (dir.mode & 0o777) === 0o750;
-  return { id: 'principals.store-mode', status: ok ? 'pass' : 'fail', evidence: `file ${(file.mode & 0o777).toString(8)} uid ${file.uid}, directory ${(dir.mode & 0o777).toString(8)} uid ${dir.uid} (want 640/750, root)` };
+  return {
+    id: 'principals.store-mode',
+    status: ok ? 'pass' : 'fail',
+    evidence: `file ${(file.mode & 0o777).toString(8)} uid ${file.uid}, directory ${(dir.mode & 0o777).toString(8)} uid ${dir.uid} (want 640/750, root)`,
+  };
 }
 
 export const principalsAudit: AuditProvider<Config> = {

@@ -143,7 +143,8 @@ export function parsePrincipalArgs(args: string[]): ParsedPrincipalArgs {
   if (s === 'add') {
     if (!PRINCIPAL_METHODS.includes(v.method as PrincipalMethod)) throw new UsageError(`--method must be one of ${PRINCIPAL_METHODS.join(', ')}`);
     method = v.method as PrincipalMethod;
-    if ((method === 'cryptosign') !== (v.pubkey !== undefined)) throw new UsageError(method === 'cryptosign' ? 'cryptosign needs --pubkey HEX (or use principal enroll)' : '--pubkey is for cryptosign only');
+    if ((method === 'cryptosign') !== (v.pubkey !== undefined))
+      throw new UsageError(method === 'cryptosign' ? 'cryptosign needs --pubkey HEX (or use principal enroll)' : '--pubkey is for cryptosign only');
   }
   const pubkey = v.pubkey?.toLowerCase();
   if (pubkey !== undefined && !/^[0-9a-f]{64}$/.test(pubkey)) throw new UsageError('--pubkey must be 64 hex characters (an Ed25519 public key)');
@@ -396,7 +397,14 @@ export const command: Command = {
     const prev = newestRecords(ok.map((d) => d.store)).get(keyOf(realm, p.name!));
     let change: Change;
     try {
-      change = planChange(p, cfg, realm, prev, ok.flatMap((d) => d.submissions), now);
+      change = planChange(
+        p,
+        cfg,
+        realm,
+        prev,
+        ok.flatMap((d) => d.submissions),
+        now,
+      );
     } catch (e) {
       if (!(e instanceof PrincipalError)) throw e;
       ctx.err.write(`${realm}/${p.name}: ${e.message}\n`);
@@ -406,9 +414,20 @@ export const command: Command = {
     const failed = results.filter((r) => r.error !== undefined);
     const state = principalState(change.record, now);
     if (ctx.json) {
-      ctx.out.write(JSON.stringify({ realm, authid: p.name, action: p.sub, state, version: change.record.version, ...change.reveal, nodes: Object.fromEntries(results.map((r) => [r.node, r.result ?? { error: r.error }])) }) + '\n');
+      ctx.out.write(
+        JSON.stringify({
+          realm,
+          authid: p.name,
+          action: p.sub,
+          state,
+          version: change.record.version,
+          ...change.reveal,
+          nodes: Object.fromEntries(results.map((r) => [r.node, r.result ?? { error: r.error }])),
+        }) + '\n',
+      );
     } else {
-      for (const r of results) ctx.out.write(r.result ? `${r.node}: ${r.result.applied ? 'applied' : 'not applied'} (version ${r.result.version}; ${r.result.note})\n` : `${r.node}: FAILED: ${r.error}\n`);
+      for (const r of results)
+        ctx.out.write(r.result ? `${r.node}: ${r.result.applied ? 'applied' : 'not applied'} (version ${r.result.version}; ${r.result.note})\n` : `${r.node}: FAILED: ${r.error}\n`);
       ctx.out.write(`${realm}/${p.name}: ${p.sub === 'enroll' ? 'enrolling' : state}\n`);
       for (const [k, v] of Object.entries(change.reveal)) ctx.out.write(`  ${k}: ${v}\n`);
       if (change.reveal.ticket !== undefined || change.reveal.secret !== undefined || change.reveal.activationCode !== undefined) {

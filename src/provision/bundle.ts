@@ -16,7 +16,12 @@ export function localDistro(): { id: string; version: string } {
   const f = parseFacts(
     readFileSync('/etc/os-release', 'utf8')
       .split('\n')
-      .map((l) => l.replace(/^ID=/, 'id=').replace(/^VERSION_ID=/, 'version=').replace(/"/g, ''))
+      .map((l) =>
+        l
+          .replace(/^ID=/, 'id=')
+          .replace(/^VERSION_ID=/, 'version=')
+          .replace(/"/g, ''),
+      )
       .join('\n'),
   );
   return { id: f.id, version: f.version };
@@ -59,10 +64,21 @@ async function makeBundle(dir: string, dpkgStatus: string, packages: string[]): 
     mkdirSync(join(dir, 'archives', 'partial'), { recursive: true });
     writeFileSync(join(dir, 'status'), dpkgStatus);
     const apt = (extra: string[]) =>
-      run([
-        'apt-get', '-o', `Dir::State::status=${join(dir, 'status')}`, '-o', `Dir::Cache::archives=${join(dir, 'archives')}/`,
-        '-o', 'Debug::NoLocking=1', '-o', 'APT::Install-Recommends=false', ...extra,
-      ], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeoutMs: 10 * 60_000 });
+      run(
+        [
+          'apt-get',
+          '-o',
+          `Dir::State::status=${join(dir, 'status')}`,
+          '-o',
+          `Dir::Cache::archives=${join(dir, 'archives')}/`,
+          '-o',
+          'Debug::NoLocking=1',
+          '-o',
+          'APT::Install-Recommends=false',
+          ...extra,
+        ],
+        { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeoutMs: 10 * 60_000 },
+      );
     let r = await apt(['install', '--download-only', '-y', ...packages]);
     if (r.code !== 0 && /Unable to locate|has no installation candidate/.test(r.stderr)) {
       await runOk(['apt-get', 'update', '-qq'], { timeoutMs: 5 * 60_000 });

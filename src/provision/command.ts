@@ -48,7 +48,13 @@ the mesh step could not run (member lists are then left as they were).`,
       for (const r of reports) {
         if (!r.ok) ctx.out.write(`${r.node}: FAILED: ${r.error}\n`);
         else if (r.unchanged) ctx.out.write(`${r.node}: no changes\n`);
-        else ctx.out.write(`${r.node}: ok (${r.steps.filter((s) => s.changed).map((s) => s.step).join(', ')} changed) in ${r.seconds.toFixed(1)} s\n`);
+        else
+          ctx.out.write(
+            `${r.node}: ok (${r.steps
+              .filter((s) => s.changed)
+              .map((s) => s.step)
+              .join(', ')} changed) in ${r.seconds.toFixed(1)} s\n`,
+          );
         for (const s of r.steps) ctx.out.write(`  ${s.step.padEnd(10)} ${s.detail}\n`);
       }
       for (const c of cluster) ctx.out.write(`cluster: ${c.step}: ${c.detail}\n`);

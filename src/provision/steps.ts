@@ -38,7 +38,12 @@ export async function preflight(s: NodeSession, cfg: Config, guards: readonly Bo
 export async function installPackages(s: NodeSession, node: NodeSpec, cfg: Config, facts: NodeFacts, distro: Distro, say: (m: string) => void): Promise<StepResult> {
   const wanted = packagesFor(distro);
   const q = await s.exec(`dpkg-query -W -f='\${Package} \${Status}\\n' ${wanted.map(shQuote).join(' ')} 2>/dev/null; true`);
-  const installed = new Set(q.stdout.split('\n').filter((l) => l.endsWith('install ok installed')).map((l) => l.split(' ')[0]));
+  const installed = new Set(
+    q.stdout
+      .split('\n')
+      .filter((l) => l.endsWith('install ok installed'))
+      .map((l) => l.split(' ')[0]),
+  );
   const missing = wanted.filter((p) => !installed.has(p));
   if (missing.length === 0) return { step: 'packages', changed: false, detail: 'no changes' };
   const source = node.packages ?? cfg.provisioning.packages;

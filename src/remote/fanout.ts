@@ -5,8 +5,6 @@ import type { Config, NodeSpec } from '../config/schema.js';
 import { HostKeyChangedError } from './known-hosts.js';
 import { NodeSession, shQuote } from './ssh.js';
 
-
-
 /** Runs `bulwark ARGV` as root over an open session; 255 with a clear message where it isn't installed. */
 export async function runBulwark(s: NodeSession, argv: string[]): Promise<NodeRun> {
   const node = s.node.name;

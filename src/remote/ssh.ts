@@ -120,7 +120,8 @@ export class NodeSession {
 
   /** Writes `content` to `path` as root with `mode`, atomically (temp file + rename). Returns true if it changed. */
   async writeFileIfChanged(path: string, content: string, mode = '0644'): Promise<boolean> {
-    const script = `set -e; f=${shQuote(path)}; t="$f.bulwark-new"; mkdir -p "$(dirname "$f")"; cat > "$t"; ` +
+    const script =
+      `set -e; f=${shQuote(path)}; t="$f.bulwark-new"; mkdir -p "$(dirname "$f")"; cat > "$t"; ` +
       `if [ -f "$f" ] && cmp -s "$t" "$f"; then rm -f "$t"; echo same; else chmod ${mode} "$t"; mv -f "$t" "$f"; echo changed; fi`;
     const r = await this.execOk(script, content);
     return r.stdout.trim() === 'changed';

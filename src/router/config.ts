@@ -33,7 +33,12 @@ const retentionSchema = z
     /** Topics with a retained event; past it the topic retained longest ago is forgotten. */
     maxTopics: z.number().int().min(1).max(1_000_000).default(1000),
     /** Payload bytes of all retained events together (same eviction). */
-    maxBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(4 * 1024 * 1024),
+    maxBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(1024 * 1024 * 1024)
+      .default(4 * 1024 * 1024),
   })
   .prefault({});
 
@@ -53,7 +58,12 @@ const historySchema = z
     /** Topics with a ring (prefix entries can make many); past it the topic written longest ago is dropped. */
     maxTopics: z.number().int().min(1).max(1_000_000).default(1000),
     /** Payload bytes of all rings together; past it the realm's oldest events go first. */
-    maxBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(16 * 1024 * 1024),
+    maxBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(1024 * 1024 * 1024)
+      .default(16 * 1024 * 1024),
   })
   .prefault({});
 
@@ -84,13 +94,19 @@ const tlsSchema = z.strictObject({
 
 const bindFields = {
   /** Take the socket from systemd (FileDescriptorName=) instead of binding. */
-  fdName: z.string().regex(/^[A-Za-z0-9_.:-]{1,255}$/).optional(),
+  fdName: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,255}$/)
+    .optional(),
   host: z.string().optional(),
   port: z.number().int().min(0).max(65535).optional(),
   /** Unix socket path. */
   path: z.string().optional(),
   /** File mode of a Unix socket we create (octal string). */
-  mode: z.string().regex(/^0?[0-7]{3}$/).default('0660'),
+  mode: z
+    .string()
+    .regex(/^0?[0-7]{3}$/)
+    .default('0660'),
 };
 
 const wampListenerFields = {
@@ -107,10 +123,7 @@ const wampListenerFields = {
  * Auto-ping of this listener's peers: true (the limits' interval and timeout), false, or its own
  * {intervalMs, timeoutMs}. Default: on for WebSocket, off for RawSocket (see src/router/README.md).
  */
-const autoPingSchema = z.union([
-  z.boolean(),
-  z.strictObject({ intervalMs: z.number().int().min(100).optional(), timeoutMs: z.number().int().min(100).optional() }),
-]);
+const autoPingSchema = z.union([z.boolean(), z.strictObject({ intervalMs: z.number().int().min(100).optional(), timeoutMs: z.number().int().min(100).optional() })]);
 const URL_PATH = /^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/;
 /** One URL path of a WebSocket listener with its own authentication methods and optional realm restriction. */
 const wsPathSchema = z.strictObject({
@@ -136,29 +149,30 @@ const redirectListener = z.strictObject({
   type: z.literal('redirect'),
   ...bindFields,
   /** https origin to send to; default: https:// + the request's Host without port. */
-  to: z.string().regex(/^https:\/\/[^/\s]+$/).optional(),
+  to: z
+    .string()
+    .regex(/^https:\/\/[^/\s]+$/)
+    .optional(),
   /** Serve ACME HTTP-01 answers (/.well-known/acme-challenge/TOKEN) from this directory before redirecting. */
   acmeChallengeDir: z.string().regex(/^\//, 'must be an absolute path').optional(),
 });
 
-const listenerSchema = z
-  .discriminatedUnion('type', [websocketListener, rawsocketListener, redirectListener])
-  .superRefine((l, ctx) => {
-    const ways = [l.fdName !== undefined, l.path !== undefined, l.port !== undefined].filter(Boolean).length;
-    if (ways !== 1) ctx.addIssue({ code: 'custom', message: 'give exactly one of fdName, path or port' });
-    if (l.host !== undefined && l.port === undefined) ctx.addIssue({ code: 'custom', path: ['host'], message: 'host needs port' });
-    if (l.type !== 'redirect' && l.component !== undefined && l.port !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['component'], message: 'a component listener must be a Unix socket (path or fdName), never TCP' });
-    }
-    if (l.type === 'websocket' && l.paths) {
-      if (l.urlPath !== undefined) ctx.addIssue({ code: 'custom', path: ['urlPath'], message: 'give either urlPath or paths, not both' });
-      const seen = new Set<string>();
-      l.paths.forEach((p, i) => {
-        if (seen.has(p.path)) ctx.addIssue({ code: 'custom', path: ['paths', i, 'path'], message: `duplicate path "${p.path}"` });
-        seen.add(p.path);
-      });
-    }
-  });
+const listenerSchema = z.discriminatedUnion('type', [websocketListener, rawsocketListener, redirectListener]).superRefine((l, ctx) => {
+  const ways = [l.fdName !== undefined, l.path !== undefined, l.port !== undefined].filter(Boolean).length;
+  if (ways !== 1) ctx.addIssue({ code: 'custom', message: 'give exactly one of fdName, path or port' });
+  if (l.host !== undefined && l.port === undefined) ctx.addIssue({ code: 'custom', path: ['host'], message: 'host needs port' });
+  if (l.type !== 'redirect' && l.component !== undefined && l.port !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['component'], message: 'a component listener must be a Unix socket (path or fdName), never TCP' });
+  }
+  if (l.type === 'websocket' && l.paths) {
+    if (l.urlPath !== undefined) ctx.addIssue({ code: 'custom', path: ['urlPath'], message: 'give either urlPath or paths, not both' });
+    const seen = new Set<string>();
+    l.paths.forEach((p, i) => {
+      if (seen.has(p.path)) ctx.addIssue({ code: 'custom', path: ['paths', i, 'path'], message: `duplicate path "${p.path}"` });
+      seen.add(p.path);
+    });
+  }
+});
 export type ListenerConfig = z.infer<typeof listenerSchema>;
 export type WampListenerConfig = Exclude<ListenerConfig, { type: 'redirect' }>;
 export type WebSocketListenerConfig = Extract<ListenerConfig, { type: 'websocket' }>;
@@ -235,8 +249,17 @@ const principalsSchema = z
 
 const limitsSchema = z
   .strictObject({
-    maxMessageSize: z.number().int().min(512).max(16 * 1024 * 1024).default(1024 * 1024),
-    autoFragmentSize: z.number().int().min(0).default(64 * 1024),
+    maxMessageSize: z
+      .number()
+      .int()
+      .min(512)
+      .max(16 * 1024 * 1024)
+      .default(1024 * 1024),
+    autoFragmentSize: z
+      .number()
+      .int()
+      .min(0)
+      .default(64 * 1024),
     openHandshakeTimeoutMs: z.number().int().min(100).default(2500),
     closeHandshakeTimeoutMs: z.number().int().min(100).default(1000),
     autoPingIntervalMs: z.number().int().min(0).default(10_000),
@@ -244,13 +267,21 @@ const limitsSchema = z
     /** HELLO → WELCOME/ABORT must finish within this (authentication included). */
     sessionOpenTimeoutMs: z.number().int().min(100).default(10_000),
     /** Outbound bytes queued for one connection before it is cut off as a slow consumer. */
-    maxOutboundQueueBytes: z.number().int().min(64 * 1024).default(4 * 1024 * 1024),
+    maxOutboundQueueBytes: z
+      .number()
+      .int()
+      .min(64 * 1024)
+      .default(4 * 1024 * 1024),
     maxSessions: z.number().int().min(1).default(20_000),
     /** Unanswered calls per caller session. */
     maxPendingCallsPerSession: z.number().int().min(1).default(1000),
     /** Testaments (wamp.session.add_testament) one session may hold, and their encoded bytes in all. */
     maxTestamentsPerSession: z.number().int().min(0).default(16),
-    maxTestamentBytesPerSession: z.number().int().min(0).default(64 * 1024),
+    maxTestamentBytesPerSession: z
+      .number()
+      .int()
+      .min(0)
+      .default(64 * 1024),
     compression: z.strictObject({ enabled: z.boolean().default(true), windowBits: z.number().int().min(9).max(15).default(13), memLevel: z.number().int().min(1).max(9).default(5) }).prefault({}),
   })
   .prefault({});

@@ -9,7 +9,6 @@ import { MT_NAME } from './wamp/codes.js';
 import { ROUTER_METRICS } from './metrics-paths.js';
 export { ROUTER_METRICS, ROUTER_METRICS_DIR, ROUTER_METRICS_SOCKET } from './metrics-paths.js';
 
-
 /** Open sessions counted by realm and role. Pure over the router's state; run at scrape time only. */
 export function sessionsByRealmRole(router: Router): { realm: string; role: string; count: number }[] {
   const out: { realm: string; role: string; count: number }[] = [];
@@ -34,21 +33,29 @@ export function routerRegistry(router: Router, opts: { process?: boolean } = {})
   const register = new Registry();
   const st = router.stats;
   new Gauge({
-    name: ROUTER_METRICS.sessions, help: 'Open WAMP sessions by realm and role.', labelNames: ['realm', 'role'], registers: [register],
+    name: ROUTER_METRICS.sessions,
+    help: 'Open WAMP sessions by realm and role.',
+    labelNames: ['realm', 'role'],
+    registers: [register],
     collect() {
       this.reset();
       for (const r of sessionsByRealmRole(router)) this.set({ realm: r.realm, role: r.role }, r.count);
     },
   });
   new Counter({
-    name: ROUTER_METRICS.connections, help: 'Transport connections accepted.', registers: [register],
+    name: ROUTER_METRICS.connections,
+    help: 'Transport connections accepted.',
+    registers: [register],
     collect() {
       this.reset();
       this.inc(st.connections);
     },
   });
   new Counter({
-    name: ROUTER_METRICS.messages, help: 'WAMP messages received, by message type.', labelNames: ['type'], registers: [register],
+    name: ROUTER_METRICS.messages,
+    help: 'WAMP messages received, by message type.',
+    labelNames: ['type'],
+    registers: [register],
     collect() {
       this.reset();
       st.byType.forEach((n, code) => {
@@ -57,14 +64,19 @@ export function routerRegistry(router: Router, opts: { process?: boolean } = {})
     },
   });
   new Counter({
-    name: ROUTER_METRICS.errors, help: 'ERROR messages sent to clients, by error URI.', labelNames: ['uri'], registers: [register],
+    name: ROUTER_METRICS.errors,
+    help: 'ERROR messages sent to clients, by error URI.',
+    labelNames: ['uri'],
+    registers: [register],
     collect() {
       this.reset();
       for (const [uri, n] of st.errors) this.inc({ uri }, n);
     },
   });
   new Gauge({
-    name: ROUTER_METRICS.queueBytes, help: 'Bytes queued for peers and not yet written, over all connections.', registers: [register],
+    name: ROUTER_METRICS.queueBytes,
+    help: 'Bytes queued for peers and not yet written, over all connections.',
+    registers: [register],
     collect() {
       let total = 0;
       for (const s of router.sessions) total += s.conn.queuedBytes?.() ?? 0;
@@ -72,14 +84,19 @@ export function routerRegistry(router: Router, opts: { process?: boolean } = {})
     },
   });
   new Counter({
-    name: ROUTER_METRICS.slowConsumers, help: 'Connections cut off because their outbound queue passed maxOutboundQueueBytes.', registers: [register],
+    name: ROUTER_METRICS.slowConsumers,
+    help: 'Connections cut off because their outbound queue passed maxOutboundQueueBytes.',
+    registers: [register],
     collect() {
       this.reset();
       this.inc(st.slowConsumers);
     },
   });
   new Counter({
-    name: ROUTER_METRICS.authFailures, help: 'Failed authentications by method (none: no offered method was acceptable).', labelNames: ['method'], registers: [register],
+    name: ROUTER_METRICS.authFailures,
+    help: 'Failed authentications by method (none: no offered method was acceptable).',
+    labelNames: ['method'],
+    registers: [register],
     collect() {
       this.reset();
       for (const m of ['ticket', 'wampcra', 'cryptosign', 'none']) this.inc({ method: m }, st.authFailures.get(m) ?? 0);

@@ -120,7 +120,9 @@ export function installUnitFiles(names: readonly string[], destDir = '/etc/syste
 
 /** Every unit file shipped in units/. */
 export function shippedUnits(srcDir = unitsSourceDir()): string[] {
-  return readdirSync(srcDir).filter((f) => /\.(service|socket|timer|path|target)$/.test(f)).sort();
+  return readdirSync(srcDir)
+    .filter((f) => /\.(service|socket|timer|path|target)$/.test(f))
+    .sort();
 }
 
 export interface OfflineRoot {
@@ -162,7 +164,10 @@ export function makeOfflineRoot(units: readonly string[], srcDir = unitsSourceDi
 /** `systemd-analyze verify` of one unit in an offline root; any output line is a finding. */
 export async function verifyUnit(root: string, unit: string): Promise<{ code: number; findings: string[] }> {
   const r = await run(['systemd-analyze', 'verify', '--man=no', `--root=${root}`, unit], { timeoutMs: 60_000, env: { ...process.env, SYSTEMD_LOG_COLOR: '0', SYSTEMD_COLORS: '0' } });
-  const findings = `${r.stdout}\n${r.stderr}`.split('\n').map((l) => l.trim()).filter(Boolean);
+  const findings = `${r.stdout}\n${r.stderr}`
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   return { code: r.code, findings };
 }
 

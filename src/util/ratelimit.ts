@@ -1,7 +1,11 @@
 /** Token buckets keyed by source (e.g. a client IP). Bounded: the oldest keys go first. Pure over `now`. */
 export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
-  constructor(private readonly perSecond: number, private readonly burst: number, private readonly maxKeys = 100_000) {}
+  constructor(
+    private readonly perSecond: number,
+    private readonly burst: number,
+    private readonly maxKeys = 100_000,
+  ) {}
 
   take(key: string, now = Date.now()): boolean {
     let b = this.buckets.get(key);

@@ -11,7 +11,9 @@ export interface Call {
 
 /** Calls PROCEDURE on the router at `url` from the outside namespace (certificate `ca` pinned), retrying for up to `untilMs`. */
 export async function callFromOutside(url: string, ca: string, procedure: string, args: unknown[], untilMs = 0): Promise<Call> {
-  const r = await runCmd(['ip', 'netns', 'exec', OUTSIDE_NS, 'node', resolve('test/system/clients/call.mjs'), url, ca, 'app', procedure, JSON.stringify(args), String(untilMs)], { timeoutMs: untilMs + 30_000 });
+  const r = await runCmd(['ip', 'netns', 'exec', OUTSIDE_NS, 'node', resolve('test/system/clients/call.mjs'), url, ca, 'app', procedure, JSON.stringify(args), String(untilMs)], {
+    timeoutMs: untilMs + 30_000,
+  });
   // autobahn-js logs to stdout too; the client's verdict is the one line of JSON starting {"ok".
   const line = r.stdout.split('\n').find((l) => l.startsWith('{"ok"'));
   return JSON.parse(line ?? `{"ok":false,"error":${JSON.stringify(r.stdout + r.stderr)},"ms":0}`) as Call;

@@ -144,7 +144,10 @@ describe('bootstrap refuses bad situations clearly', () => {
 
   it('an unsupported distribution is refused in preflight, by name and version', async () => {
     const file = scratchConfig('distro');
-    await onMachine('n3', 'cp -P /etc/os-release /root/os-release.saved && rm /etc/os-release && printf \'NAME="Fedora Linux"\\nID=fedora\\nVERSION_ID=40\\nPRETTY_NAME="Fedora Linux 40 (Server Edition)"\\n\' > /etc/os-release');
+    await onMachine(
+      'n3',
+      'cp -P /etc/os-release /root/os-release.saved && rm /etc/os-release && printf \'NAME="Fedora Linux"\\nID=fedora\\nVERSION_ID=40\\nPRETTY_NAME="Fedora Linux 40 (Server Edition)"\\n\' > /etc/os-release',
+    );
     try {
       const r = await bulwark(['bootstrap', 'n3', '--json'], { config: file });
       expect(r.code).toBe(3);
@@ -157,7 +160,7 @@ describe('bootstrap refuses bad situations clearly', () => {
     }
   });
 
-  it('a capability the agent cannot bring to its plan fails that node\'s bootstrap (exit 3), by name', async () => {
+  it("a capability the agent cannot bring to its plan fails that node's bootstrap (exit 3), by name", async () => {
     const file = scratchConfig('failing');
     const status = async () => (await onMachine('n3', 'systemctl show -p StatusText --value bulwark-agent')).stdout.trim();
     // without nft the firewall capability cannot read or load its table

@@ -70,7 +70,12 @@ describe('WireGuard mesh on the lab', () => {
       s.on('connect', () => { const t = setInterval(() => { const chunk = Buffer.alloc(1024, n++ % 251); s.write(chunk); sent += 1024;
         if (n === 1200) { clearInterval(t); setTimeout(() => { for (let i = 0; i < 1200; i++) if (got[i * 1024] !== i % 251) bad = true;
           console.log('sent', sent, 'echoed', got.length, bad ? 'OUT OF ORDER' : 'in order'); process.exit(got.length === sent && !bad ? 0 : 1); }, 2000); } }, 10); });`;
-    await waitFor('echo server', async () => (await onMachine('n1', `/usr/lib/bulwark/node -e "require('net').connect(7999,'${n3}').on('connect',()=>process.exit(0)).on('error',()=>process.exit(1))"`)).code === 0, 20_000, 500);
+    await waitFor(
+      'echo server',
+      async () => (await onMachine('n1', `/usr/lib/bulwark/node -e "require('net').connect(7999,'${n3}').on('connect',()=>process.exit(0)).on('error',()=>process.exit(1))"`)).code === 0,
+      20_000,
+      500,
+    );
     const stream = onMachine('n1', `/usr/lib/bulwark/node -e ${JSON.stringify(client.replace(/\s*\n\s*/g, ' '))}`, 60_000);
     const pings = onMachine('n1', `ping -n -q -i 0.01 -c 1200 ${n3}`, 60_000);
     await new Promise((r) => setTimeout(r, 3000));

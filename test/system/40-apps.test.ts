@@ -47,7 +47,15 @@ describe('apps on the lab, end to end', () => {
   });
 
   it('a client without the pinned certificate is refused by TLS verification', async () => {
-    const r = await runCmd(['ip', 'netns', 'exec', OUTSIDE_NS, 'node', '-e', `new (require('ws'))('${URL}').on('error', (e) => { console.log(e.code); process.exit(0); }).on('open', () => process.exit(1))`]);
+    const r = await runCmd([
+      'ip',
+      'netns',
+      'exec',
+      OUTSIDE_NS,
+      'node',
+      '-e',
+      `new (require('ws'))('${URL}').on('error', (e) => { console.log(e.code); process.exit(0); }).on('open', () => process.exit(1))`,
+    ]);
     expect(r.stdout.trim()).toMatch(/SELF_SIGNED|UNABLE_TO_VERIFY|DEPTH_ZERO/);
   });
 
@@ -71,7 +79,10 @@ describe('apps on the lab, end to end', () => {
       expect(after, `${await echoLog()}\n--- journal ---\n${router.stdout}${router.stderr}`).toBe(before);
     }
     // From inside echo's container, other's socket does not even exist (only echo's directory is mounted).
-    const probe = await inApp('echo', 'import socket, os\nprint(sorted(os.listdir("/run/wamp")))\ns = socket.socket(socket.AF_UNIX)\ntry:\n    s.connect("/run/bulwark/components/other/router.sock"); print("connected")\nexcept OSError as e:\n    print("refused", e.errno)');
+    const probe = await inApp(
+      'echo',
+      'import socket, os\nprint(sorted(os.listdir("/run/wamp")))\ns = socket.socket(socket.AF_UNIX)\ntry:\n    s.connect("/run/bulwark/components/other/router.sock"); print("connected")\nexcept OSError as e:\n    print("refused", e.errno)',
+    );
     expect(probe.stdout.trim().split('\n')).toEqual(["['router.sock']", 'refused 2']);
   });
 

@@ -51,7 +51,12 @@ describe('bulwark principal on the lab', () => {
     const joined = await joinAll(first);
     expect(joined, JSON.stringify(joined)).toEqual(NODES.map(() => ({ ok: true, authid: 'lab-client', authprovider: 'store' })));
     const st = await onMachine('n3', 'stat -c "%a %U" /var/lib/bulwark/principals/principals.json /var/lib/bulwark/principals /var/lib/bulwark/enrolments');
-    expect(st.stdout.trim().split('\n').map((l) => l.split(' ')[0])).toEqual(['640', '750', '700']);
+    expect(
+      st.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ')[0]),
+    ).toEqual(['640', '750', '700']);
   });
 
   it('rotate: old and new tickets both work on every node during the overlap, then only the new one', async () => {
@@ -62,7 +67,10 @@ describe('bulwark principal on the lab', () => {
     expect((await joinAll(second)).every((j) => j.ok)).toBe(true);
     await new Promise((res) => setTimeout(res, Math.max(0, until - Date.now()) + 500));
     const old = await joinAll(first);
-    expect(old.map((j) => j.ok), JSON.stringify(old)).toEqual([false, false, false]);
+    expect(
+      old.map((j) => j.ok),
+      JSON.stringify(old),
+    ).toEqual([false, false, false]);
     expect(old[0]!.error).toMatch(/authentication_failed/);
     expect((await joinAll(second)).every((j) => j.ok)).toBe(true);
     first = second;

@@ -40,10 +40,27 @@ describe('README: your first app', () => {
   });
 
   it('the greeter runs as its own isolated app on n1 and answers only through the router', async () => {
-    const unit = await onMachine('n1', 'systemctl is-active bulwark-app@greeter; podman inspect --format "{{.HostConfig.NetworkMode}} {{.HostConfig.ReadonlyRootfs}} {{.Config.User}}" bulwark-app-greeter');
+    const unit = await onMachine(
+      'n1',
+      'systemctl is-active bulwark-app@greeter; podman inspect --format "{{.HostConfig.NetworkMode}} {{.HostConfig.ReadonlyRootfs}} {{.Config.User}}" bulwark-app-greeter',
+    );
     expect(unit.stdout.trim().split('\n')).toEqual(['active', expect.stringMatching(/^none true \d+:\d+$/)]);
     // A wrong argument is the component's own error, carried to the outside caller.
-    const bad = await runCmd(['ip', 'netns', 'exec', 'bwlab-out', 'node', resolve('examples/client/call.mjs'), 'wss://192.0.2.11/', resolve('build/examples/n1.pem'), 'app', 'com.example.greeter.add', '["x", 1]', '--wait', '0']);
+    const bad = await runCmd([
+      'ip',
+      'netns',
+      'exec',
+      'bwlab-out',
+      'node',
+      resolve('examples/client/call.mjs'),
+      'wss://192.0.2.11/',
+      resolve('build/examples/n1.pem'),
+      'app',
+      'com.example.greeter.add',
+      '["x", 1]',
+      '--wait',
+      '0',
+    ]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('com.example.error.invalid_argument ["add takes two numbers"]');
   });

@@ -21,7 +21,10 @@ const sessions: ChildProcess[] = [];
 
 /** What the node at `addr` presents for `host` on 443, checked against the CA root only. */
 async function served(addr: string, host: string): Promise<{ ok: boolean; serial: string; out: string }> {
-  const r = await runCmd(['ip', 'netns', 'exec', OUTSIDE_NS, 'openssl', 's_client', '-connect', `${addr}:443`, '-servername', host, '-verify_hostname', host, '-CAfile', root, '-verify_return_error'], { timeoutMs: 20_000, stdin: '' });
+  const r = await runCmd(
+    ['ip', 'netns', 'exec', OUTSIDE_NS, 'openssl', 's_client', '-connect', `${addr}:443`, '-servername', host, '-verify_hostname', host, '-CAfile', root, '-verify_return_error'],
+    { timeoutMs: 20_000, stdin: '' },
+  );
   const pem = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/.exec(r.stdout)?.[0];
   return { ok: r.code === 0 && r.stdout.includes('Verify return code: 0 (ok)'), serial: pem ? certFacts(pem).serial : '', out: `${r.stdout.slice(-600)}${r.stderr}` };
 }
@@ -33,7 +36,11 @@ function openSession(): Promise<{ child: ChildProcess; serial: string; call(proc
   const lines = createInterface({ input: child.stdout! });
   const waiting: ((l: Record<string, unknown>) => void)[] = [];
   lines.on('line', (l) => waiting.shift()?.(JSON.parse(l) as Record<string, unknown>));
-  const next = () => new Promise<Record<string, unknown>>((res, rej) => { waiting.push(res); setTimeout(() => rej(new Error('no answer from the wss client in 20 s')), 20_000).unref(); });
+  const next = () =>
+    new Promise<Record<string, unknown>>((res, rej) => {
+      waiting.push(res);
+      setTimeout(() => rej(new Error('no answer from the wss client in 20 s')), 20_000).unref();
+    });
   return next().then((first) => {
     if (first.open !== true) throw new Error(`session did not open: ${JSON.stringify(first)}`);
     return {
@@ -67,59 +74,110 @@ afterAll(() => {
 });
 
 describe('ACME certificates on the lab', () => {
-  it("every node's 443 verifies against the CA root for its own and the shared name", async () => {
-    for (const n of LAB_NODES) {
-      for (const host of [name(n.name), SHARED]) {
-        const { value, ms } = await waitFor(`${n.name} serving ${host}`, async () => ((await served(n.pub, host)).ok ? served(n.pub, host) : undefined), 300_000, 2000);
-        process.stderr.write(`[system] ${n.name} verifies as ${host} after ${ms} ms (serial ${value.serial})\n`);
+  it(
+    "every node's 443 verifies against the CA root for its own and the shared name",
+    async () => {
+      for (const n of LAB_NODES) {
+        for (const host of [name(n.name), SHARED]) {
+          const { value, ms } = await waitFor(`${n.name} serving ${host}`, async () => ((await served(n.pub, host)).ok ? served(n.pub, host) : undefined), 300_000, 2000);
+          process.stderr.write(`[system] ${n.name} verifies as ${host} after ${ms} ms (serial ${value.serial})\n`);
+        }
       }
-    }
-    const last = await served(LAB_NODES[2].pub, SHARED);
-    expect(last.ok, last.out).toBe(true);
-  }, 15 * 60_000);
+      const last = await served(LAB_NODES[2].pub, SHARED);
+      expect(last.ok, last.out).toBe(true);
+    },
+    15 * 60_000,
+  );
 
-  it('status and audit show the issued certificates', async () => {
-    // status shows what the last reconcile pass saw (every 20 s): the pass after the issuance has it
-    const line = (n: string) => new RegExp(`\n  certificate ${name(n).replace(/\./g, '\\.')},wamp\\.lab\\.bulwark\\.test issuer "Pebble Intermediate CA [0-9a-f]+", 89 days left, serial [0-9a-f]+\n`);
-    await waitFor('status listing every ACME certificate', async () => {
-      const st = await bulwark(['status', '--all']);
-      return LAB_NODES.every((n) => line(n.name).test(st.stdout)) ? st : undefined;
-    }, 90_000, 3000);
-    const a = JSON.parse((await bulwark(['audit', '--all', '--json'], { timeoutMs: 180_000 })).stdout) as { nodes: { node: string; checks: { id: string; status: string; evidence: string }[] }[] };
-    for (const n of a.nodes) {
-      const certs = n.checks.filter((c) => c.id.startsWith('certs.'));
-      expect(certs.map((c) => `${c.id} ${c.status}`), n.node).toEqual(['certs.https.expiry pass', 'certs.https.issuer pass', 'certs.https.names pass']);
-    }
-  }, 5 * 60_000);
+  it(
+    'status and audit show the issued certificates',
+    async () => {
+      // status shows what the last reconcile pass saw (every 20 s): the pass after the issuance has it
+      const line = (n: string) =>
+        new RegExp(`\n  certificate ${name(n).replace(/\./g, '\\.')},wamp\\.lab\\.bulwark\\.test issuer "Pebble Intermediate CA [0-9a-f]+", 89 days left, serial [0-9a-f]+\n`);
+      await waitFor(
+        'status listing every ACME certificate',
+        async () => {
+          const st = await bulwark(['status', '--all']);
+          return LAB_NODES.every((n) => line(n.name).test(st.stdout)) ? st : undefined;
+        },
+        90_000,
+        3000,
+      );
+      const a = JSON.parse((await bulwark(['audit', '--all', '--json'], { timeoutMs: 180_000 })).stdout) as { nodes: { node: string; checks: { id: string; status: string; evidence: string }[] }[] };
+      for (const n of a.nodes) {
+        const certs = n.checks.filter((c) => c.id.startsWith('certs.'));
+        expect(
+          certs.map((c) => `${c.id} ${c.status}`),
+          n.node,
+        ).toEqual(['certs.https.expiry pass', 'certs.https.issuer pass', 'certs.https.names pass']);
+      }
+    },
+    5 * 60_000,
+  );
 
-  it('a forced renewal while a wss session is open: the session survives, the next connection sees the new serial', async () => {
-    const old = await openSession();
-    const before = (await served('192.0.2.11', name('n1'))).serial;
-    expect(old.serial).toBe(before);
-    // renewBefore longer than the lifetime: n1's agent renews at once
-    await applyConfig(base + readFileSync(`${LAB_STATE}/acme/acme.yaml`, 'utf8') + '  renewBefore: 3650d\n', ['n1']);
-    await waitFor('a renewed certificate on n1', async () => (await served('192.0.2.11', name('n1'))).serial !== before, 180_000, 1000);
-    await applyConfig(base + readFileSync(`${LAB_STATE}/acme/acme.yaml`, 'utf8'), ['n1']);
-    const log = await onMachine('n1', 'journalctl -u bulwark-router --no-pager -o cat | grep -c "TLS certificate reloaded"');
-    expect(Number(log.stdout.trim())).toBeGreaterThan(0);
-    // the old session still gets answers over its connection (the router answers a call to nothing registered)
-    expect(await old.call('com.example.acme.nobody')).toEqual({ call: 'error', error: 'wamp.error.no_such_procedure' });
-    const now = (await served('192.0.2.11', name('n1'))).serial;
-    const fresh = await openSession();
-    expect(fresh.serial).toBe(now);
-    expect(fresh.serial).not.toBe(before);
-    expect(await fresh.call('com.example.acme.nobody')).toEqual({ call: 'error', error: 'wamp.error.no_such_procedure' });
-  }, 15 * 60_000);
+  it(
+    'a forced renewal while a wss session is open: the session survives, the next connection sees the new serial',
+    async () => {
+      const old = await openSession();
+      const before = (await served('192.0.2.11', name('n1'))).serial;
+      expect(old.serial).toBe(before);
+      // renewBefore longer than the lifetime: n1's agent renews at once
+      await applyConfig(base + readFileSync(`${LAB_STATE}/acme/acme.yaml`, 'utf8') + '  renewBefore: 3650d\n', ['n1']);
+      await waitFor('a renewed certificate on n1', async () => (await served('192.0.2.11', name('n1'))).serial !== before, 180_000, 1000);
+      await applyConfig(base + readFileSync(`${LAB_STATE}/acme/acme.yaml`, 'utf8'), ['n1']);
+      const log = await onMachine('n1', 'journalctl -u bulwark-router --no-pager -o cat | grep -c "TLS certificate reloaded"');
+      expect(Number(log.stdout.trim())).toBeGreaterThan(0);
+      // the old session still gets answers over its connection (the router answers a call to nothing registered)
+      expect(await old.call('com.example.acme.nobody')).toEqual({ call: 'error', error: 'wamp.error.no_such_procedure' });
+      const now = (await served('192.0.2.11', name('n1'))).serial;
+      const fresh = await openSession();
+      expect(fresh.serial).toBe(now);
+      expect(fresh.serial).not.toBe(before);
+      expect(await fresh.call('com.example.acme.nobody')).toEqual({ call: 'error', error: 'wamp.error.no_such_procedure' });
+    },
+    15 * 60_000,
+  );
 
-  it('testssl.sh on 443 with the ACME chain: nothing HIGH or CRITICAL', async () => {
-    const json = join(dir, 'testssl.json');
-    await runCmd(['ip', 'netns', 'exec', OUTSIDE_NS, 'testssl', '--quiet', '--warnings', 'off', '--color', '0', '--ip', '192.0.2.11', '--add-ca', root, '--jsonfile', json, '-p', '-s', '-f', '-h', '-S', `https://${name('n1')}/`], { timeoutMs: 600_000, env: { ...process.env, TERM: 'dumb' } });
-    const findings = JSON.parse(readFileSync(json, 'utf8')) as { id: string; severity: string; finding: string }[];
-    const bad = findings.filter((x) => x.severity === 'HIGH' || x.severity === 'CRITICAL');
-    expect(bad, JSON.stringify(bad)).toEqual([]);
-    // the chain is trusted through the CA root (not self-signed), HSTS stays on
-    const trust = findings.find((x) => x.id.startsWith('cert_chain_of_trust'));
-    expect(trust?.severity, JSON.stringify(trust)).toBe('OK');
-    expect((findings.find((x) => x.id === 'HSTS_time') ?? findings.find((x) => x.id === 'HSTS'))?.severity).toBe('OK');
-  }, 12 * 60_000);
+  it(
+    'testssl.sh on 443 with the ACME chain: nothing HIGH or CRITICAL',
+    async () => {
+      const json = join(dir, 'testssl.json');
+      await runCmd(
+        [
+          'ip',
+          'netns',
+          'exec',
+          OUTSIDE_NS,
+          'testssl',
+          '--quiet',
+          '--warnings',
+          'off',
+          '--color',
+          '0',
+          '--ip',
+          '192.0.2.11',
+          '--add-ca',
+          root,
+          '--jsonfile',
+          json,
+          '-p',
+          '-s',
+          '-f',
+          '-h',
+          '-S',
+          `https://${name('n1')}/`,
+        ],
+        { timeoutMs: 600_000, env: { ...process.env, TERM: 'dumb' } },
+      );
+      const findings = JSON.parse(readFileSync(json, 'utf8')) as { id: string; severity: string; finding: string }[];
+      const bad = findings.filter((x) => x.severity === 'HIGH' || x.severity === 'CRITICAL');
+      expect(bad, JSON.stringify(bad)).toEqual([]);
+      // the chain is trusted through the CA root (not self-signed), HSTS stays on
+      const trust = findings.find((x) => x.id.startsWith('cert_chain_of_trust'));
+      expect(trust?.severity, JSON.stringify(trust)).toBe('OK');
+      expect((findings.find((x) => x.id === 'HSTS_time') ?? findings.find((x) => x.id === 'HSTS'))?.severity).toBe('OK');
+    },
+    12 * 60_000,
+  );
 });

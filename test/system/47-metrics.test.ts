@@ -19,33 +19,49 @@ const scrape = async (host: string) => {
   const r = await runCmd(['curl', '-sS', '--max-time', '10', `http://${host}:${PORT}/metrics`], { timeoutMs: 30_000 });
   return r.code === 0 ? r.stdout : undefined;
 };
-const value = (t: string, name: string, labels: Record<string, string> = {}) =>
-  samplesOf(t, name).filter((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+const value = (t: string, name: string, labels: Record<string, string> = {}) => samplesOf(t, name).filter((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v));
 
 describe('metrics and status page on the lab', () => {
   it('from the management network: agent, firewall, mesh and router metrics on every node', async () => {
     for (const n of LAB_NODES) {
-      const { value: t } = await waitFor(`${n.name} metrics with the router up`, async () => {
-        const t = await scrape(n.mgmt);
-        return t && /^bulwark_router_up 1$/m.test(t) ? t : undefined;
-      }, 180_000, 2000);
+      const { value: t } = await waitFor(
+        `${n.name} metrics with the router up`,
+        async () => {
+          const t = await scrape(n.mgmt);
+          return t && /^bulwark_router_up 1$/m.test(t) ? t : undefined;
+        },
+        180_000,
+        2000,
+      );
       expect(value(t, 'bulwark_agent_reconcile_duration_seconds_count', { capability: 'firewall' })[0]?.value, n.name).toBeGreaterThan(0);
       expect(value(t, 'bulwark_firewall_dropped_packets_total', { chain: 'input', rule: 'in-drop' }).length, n.name).toBe(1);
-      const peers = value(t, 'bulwark_mesh_handshake_age_seconds').map((s) => s.labels.peer).sort();
+      const peers = value(t, 'bulwark_mesh_handshake_age_seconds')
+        .map((s) => s.labels.peer)
+        .sort();
       expect(peers, n.name).toEqual(LAB_NODES.filter((x) => x.name !== n.name).map((x) => x.name));
-      expect(value(t, 'bulwark_mesh_received_bytes_total').every((s) => s.value > 0), n.name).toBe(true);
+      expect(
+        value(t, 'bulwark_mesh_received_bytes_total').every((s) => s.value > 0),
+        n.name,
+      ).toBe(true);
       expect(t).toMatch(/^# TYPE bulwark_router_sessions gauge$/m);
       // the router's TLS certificate (src/certs facts): present, weeks from expiry
       const certs = value(t, 'bulwark_certificate_days_left');
       expect(certs.length, n.name).toBeGreaterThanOrEqual(1);
-      expect(certs.every((c) => c.value > 14), n.name).toBe(true);
+      expect(
+        certs.every((c) => c.value > 14),
+        n.name,
+      ).toBe(true);
       expect(t).toMatch(/^bulwark_router_auth_failures_total\{method="ticket"\} \d+$/m);
     }
   });
 
   it('over the mesh from another node; not from the outside network', async () => {
     const cfg = loadConfig(LAB_CONFIG);
-    const mesh1 = allocateAddresses(cfg.mesh.cidr, cfg.nodes.map((n) => n.name), cfg.mesh.addresses).get('n1');
+    const mesh1 = allocateAddresses(
+      cfg.mesh.cidr,
+      cfg.nodes.map((n) => n.name),
+      cfg.mesh.addresses,
+    ).get('n1');
     const js = `fetch('http://${mesh1}:${PORT}/metrics').then(r=>r.text()).then(t=>console.log(t.split('\\n').filter(l=>l.startsWith('bulwark_router_up')).join()))`;
     const r = await onMachine('n2', `/usr/lib/bulwark/node -e "${js}"`, 60_000);
     expect(r.stdout.trim(), r.stderr).toBe('bulwark_router_up 1');
@@ -67,7 +83,17 @@ describe('metrics and status page on the lab', () => {
   });
 
   it('the status page of n1 renders in headless chromium', async () => {
-    const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--window-size=1200,900'];
+    const flags = [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--window-size=1200,900',
+    ];
     const url = `http://${n1.mgmt}:${PORT}/`;
     const dom = await runCmd(['chromium', ...flags, `--user-data-dir=${mkdtempSync(join(dir, 'p-'))}`, '--dump-dom', url], { timeoutMs: 60_000 });
     expect(dom.code, dom.stderr.slice(-1000)).toBe(0);

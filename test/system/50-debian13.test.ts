@@ -26,53 +26,80 @@ const config = join(scratch, 'bulwark.yaml');
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('two Debian 13 machines', () => {
-  it('lab up --debian 13 boots them (the trixie rootfs is built once and cached)', async () => {
-    process.stderr.write('[system] lab up --debian 13 --nodes 2 (first run: debootstrap of trixie, a minute or two)\n');
-    const up = await bulwark(['lab', 'up', '--nodes', '2', '--debian', '13', '--no-acme', '--config-out', config], { config: '', timeoutMs: 20 * 60_000 });
-    expect(up.code, up.stderr).toBe(0);
-    const release = await onMachine('n1', '. /etc/os-release && echo "$ID $VERSION_ID" && nft --version');
-    expect(release.stdout).toMatch(/^debian 13\n/);
-    expect(release.stdout).toMatch(/nftables v1\.1\./);
-    // an allowed egress destination, so the egress sets hold inet_proto elements (listed by number on nftables 1.1)
-    const cfg = parse(readFileSync(config, 'utf8')) as { firewall: Record<string, unknown> };
-    cfg.firewall.egress = { allow: [{ name: 'db', to: ['203.0.113.10'], ports: [5432] }, { name: 'ntp', to: ['203.0.113.0/28'], proto: 'udp', ports: [123] }] };
-    writeFileSync(config, stringify(cfg));
-  }, 25 * 60_000);
+  it(
+    'lab up --debian 13 boots them (the trixie rootfs is built once and cached)',
+    async () => {
+      process.stderr.write('[system] lab up --debian 13 --nodes 2 (first run: debootstrap of trixie, a minute or two)\n');
+      const up = await bulwark(['lab', 'up', '--nodes', '2', '--debian', '13', '--no-acme', '--config-out', config], { config: '', timeoutMs: 20 * 60_000 });
+      expect(up.code, up.stderr).toBe(0);
+      const release = await onMachine('n1', '. /etc/os-release && echo "$ID $VERSION_ID" && nft --version');
+      expect(release.stdout).toMatch(/^debian 13\n/);
+      expect(release.stdout).toMatch(/nftables v1\.1\./);
+      // an allowed egress destination, so the egress sets hold inet_proto elements (listed by number on nftables 1.1)
+      const cfg = parse(readFileSync(config, 'utf8')) as { firewall: Record<string, unknown> };
+      cfg.firewall.egress = {
+        allow: [
+          { name: 'db', to: ['203.0.113.10'], ports: [5432] },
+          { name: 'ntp', to: ['203.0.113.0/28'], proto: 'udp', ports: [123] },
+        ],
+      };
+      writeFileSync(config, stringify(cfg));
+    },
+    25 * 60_000,
+  );
 
-  it('bootstrap --all provisions them: Debian 13 passes preflight, agent and mesh come up', async () => {
-    const r = await bulwark(['bootstrap', '--all', '--json'], { config, timeoutMs: 10 * 60_000 });
-    expect(r.code, r.stderr).toBe(0);
-    const j = JSON.parse(r.stdout) as BootstrapJson;
-    expect(j.ok).toBe(true);
-    for (const n of j.nodes) {
-      expect(n.steps.find((s) => s.step === 'preflight')?.detail).toContain('Debian GNU/Linux 13 (trixie)');
-      expect(n.steps.find((s) => s.step === 'packages')?.changed).toBe(false);
-      expect(n.steps.find((s) => s.step === 'agent')?.changed).toBe(true);
-    }
-    for (const node of ['n1', 'n2']) {
-      const s = await onMachine(node, 'systemctl is-active bulwark-agent bulwark-router.service');
-      expect(s.stdout.trim().split('\n'), `${node}: ${s.stdout}`).toEqual(['active', 'active']);
-    }
-    const mesh = await waitFor('the mesh between n1 and n2', async () => {
-      const m = await bulwark(['mesh', 'status', '--json'], { config });
-      const st = JSON.parse(m.stdout || '{"nodes":[]}') as { nodes: { peers: { reachable: boolean }[] }[] };
-      return st.nodes.length === 2 && st.nodes.every((n) => n.peers.length === 1 && n.peers[0]!.reachable) ? st : undefined;
-    }, 60_000, 1000);
-    expect(mesh.value.nodes).toHaveLength(2);
-  }, 15 * 60_000);
+  it(
+    'bootstrap --all provisions them: Debian 13 passes preflight, agent and mesh come up',
+    async () => {
+      const r = await bulwark(['bootstrap', '--all', '--json'], { config, timeoutMs: 10 * 60_000 });
+      expect(r.code, r.stderr).toBe(0);
+      const j = JSON.parse(r.stdout) as BootstrapJson;
+      expect(j.ok).toBe(true);
+      for (const n of j.nodes) {
+        expect(n.steps.find((s) => s.step === 'preflight')?.detail).toContain('Debian GNU/Linux 13 (trixie)');
+        expect(n.steps.find((s) => s.step === 'packages')?.changed).toBe(false);
+        expect(n.steps.find((s) => s.step === 'agent')?.changed).toBe(true);
+      }
+      for (const node of ['n1', 'n2']) {
+        const s = await onMachine(node, 'systemctl is-active bulwark-agent bulwark-router.service');
+        expect(s.stdout.trim().split('\n'), `${node}: ${s.stdout}`).toEqual(['active', 'active']);
+      }
+      const mesh = await waitFor(
+        'the mesh between n1 and n2',
+        async () => {
+          const m = await bulwark(['mesh', 'status', '--json'], { config });
+          const st = JSON.parse(m.stdout || '{"nodes":[]}') as { nodes: { peers: { reachable: boolean }[] }[] };
+          return st.nodes.length === 2 && st.nodes.every((n) => n.peers.length === 1 && n.peers[0]!.reachable) ? st : undefined;
+        },
+        60_000,
+        1000,
+      );
+      expect(mesh.value.nodes).toHaveLength(2);
+    },
+    15 * 60_000,
+  );
 
-  it("rotating every node's WireGuard key and the pre-shared keys keeps the Debian 13 mesh reachable", async () => {
-    const before = (await onMachine('n1', 'wg show bw0 public-key')).stdout.trim();
-    const rot = await bulwark(['keys', 'rotate', '--wireguard', '--all'], { config, timeoutMs: 180_000 });
-    expect(rot.code, rot.stdout + rot.stderr).toBe(0);
-    const psk = await bulwark(['keys', 'rotate', '--psk'], { config, timeoutMs: 180_000 });
-    expect(psk.code, psk.stdout + psk.stderr).toBe(0);
-    expect((await onMachine('n1', 'wg show bw0 public-key')).stdout.trim()).not.toBe(before);
-    await waitFor('the mesh after the rotations', async () => {
-      const m = JSON.parse((await bulwark(['mesh', 'status', '--json'], { config })).stdout || '{"nodes":[]}') as { nodes: { peers: { reachable: boolean }[] }[] };
-      return m.nodes.length === 2 && m.nodes.every((n) => n.peers.every((p) => p.reachable));
-    }, 60_000, 1000);
-  }, 5 * 60_000);
+  it(
+    "rotating every node's WireGuard key and the pre-shared keys keeps the Debian 13 mesh reachable",
+    async () => {
+      const before = (await onMachine('n1', 'wg show bw0 public-key')).stdout.trim();
+      const rot = await bulwark(['keys', 'rotate', '--wireguard', '--all'], { config, timeoutMs: 180_000 });
+      expect(rot.code, rot.stdout + rot.stderr).toBe(0);
+      const psk = await bulwark(['keys', 'rotate', '--psk'], { config, timeoutMs: 180_000 });
+      expect(psk.code, psk.stdout + psk.stderr).toBe(0);
+      expect((await onMachine('n1', 'wg show bw0 public-key')).stdout.trim()).not.toBe(before);
+      await waitFor(
+        'the mesh after the rotations',
+        async () => {
+          const m = JSON.parse((await bulwark(['mesh', 'status', '--json'], { config })).stdout || '{"nodes":[]}') as { nodes: { peers: { reachable: boolean }[] }[] };
+          return m.nodes.length === 2 && m.nodes.every((n) => n.peers.every((p) => p.reachable));
+        },
+        60_000,
+        1000,
+      );
+    },
+    5 * 60_000,
+  );
 
   it('the live firewall equals the plan on nftables 1.1, and the agent finds no drift on its next passes', async () => {
     const st = await bulwark(['firewall', 'status', '--all'], { config });
@@ -87,30 +114,38 @@ describe('two Debian 13 machines', () => {
     expect(status.stdout).toContain('no drift');
   }, 120_000);
 
-  it('audit passes every check on both, and a second bootstrap changes nothing', async () => {
-    const a = await bulwark(['audit', '--all', '--json'], { config, timeoutMs: 180_000 });
-    const audit = JSON.parse(a.stdout) as AuditJson;
-    expect(audit.nodes).toHaveLength(2);
-    for (const n of audit.nodes) {
-      const failed = n.checks.filter((c) => c.status === 'fail');
-      expect(failed, `${n.node}: ${JSON.stringify(failed)}`).toEqual([]);
-      expect(n.checks.filter((c) => c.status === 'pass').length).toBeGreaterThan(30);
-    }
-    expect(a.code, a.stderr).toBe(0);
-    const again = JSON.parse((await bulwark(['bootstrap', '--all', '--json'], { config, timeoutMs: 5 * 60_000 })).stdout) as BootstrapJson;
-    expect(again.ok).toBe(true);
-    expect(again.nodes.every((n) => n.unchanged)).toBe(true);
-  }, 10 * 60_000);
+  it(
+    'audit passes every check on both, and a second bootstrap changes nothing',
+    async () => {
+      const a = await bulwark(['audit', '--all', '--json'], { config, timeoutMs: 180_000 });
+      const audit = JSON.parse(a.stdout) as AuditJson;
+      expect(audit.nodes).toHaveLength(2);
+      for (const n of audit.nodes) {
+        const failed = n.checks.filter((c) => c.status === 'fail');
+        expect(failed, `${n.node}: ${JSON.stringify(failed)}`).toEqual([]);
+        expect(n.checks.filter((c) => c.status === 'pass').length).toBeGreaterThan(30);
+      }
+      expect(a.code, a.stderr).toBe(0);
+      const again = JSON.parse((await bulwark(['bootstrap', '--all', '--json'], { config, timeoutMs: 5 * 60_000 })).stdout) as BootstrapJson;
+      expect(again.ok).toBe(true);
+      expect(again.nodes.every((n) => n.unchanged)).toBe(true);
+    },
+    10 * 60_000,
+  );
 
-  it("an app in Debian 13's podman: an outside client calls it over wss; inside, no network, read-only root, no capabilities", async () => {
-    const { archive } = await buildAppImageArchive(echoAppSpec(resolve('test/fixtures/echo-app')));
-    const add = await bulwark(['app', 'add', 'echo', '--image-archive', archive, '--realm', 'app', '--role', 'backend', '--node', 'n1'], { config, timeoutMs: 300_000 });
-    expect(add.code, add.stdout + add.stderr).toBe(0);
-    const ca = join(scratch, 'n1-cert.pem');
-    writeFileSync(ca, (await onMachine('n1', 'cat /var/lib/bulwark/router/tls/cert.pem')).stdout);
-    const r = await callFromOutside('wss://192.0.2.11/', ca, 'com.example.echo', ['hello, trixie'], 30_000);
-    expect(r, JSON.stringify(r)).toMatchObject({ ok: true, result: 'hello, trixie' });
-    const probe = await onMachine('n1', 'podman exec -i bulwark-app-echo python3 -', 60_000, ISOLATION_PROBE + '\n');
-    expect(probe.stdout.trim().split('\n'), probe.stderr).toEqual(ISOLATED);
-  }, 10 * 60_000);
+  it(
+    "an app in Debian 13's podman: an outside client calls it over wss; inside, no network, read-only root, no capabilities",
+    async () => {
+      const { archive } = await buildAppImageArchive(echoAppSpec(resolve('test/fixtures/echo-app')));
+      const add = await bulwark(['app', 'add', 'echo', '--image-archive', archive, '--realm', 'app', '--role', 'backend', '--node', 'n1'], { config, timeoutMs: 300_000 });
+      expect(add.code, add.stdout + add.stderr).toBe(0);
+      const ca = join(scratch, 'n1-cert.pem');
+      writeFileSync(ca, (await onMachine('n1', 'cat /var/lib/bulwark/router/tls/cert.pem')).stdout);
+      const r = await callFromOutside('wss://192.0.2.11/', ca, 'com.example.echo', ['hello, trixie'], 30_000);
+      expect(r, JSON.stringify(r)).toMatchObject({ ok: true, result: 'hello, trixie' });
+      const probe = await onMachine('n1', 'podman exec -i bulwark-app-echo python3 -', 60_000, ISOLATION_PROBE + '\n');
+      expect(probe.stdout.trim().split('\n'), probe.stderr).toEqual(ISOLATED);
+    },
+    10 * 60_000,
+  );
 });

@@ -9,7 +9,10 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
   init: { summary: 'write a commented starter bulwark.yaml', load: async () => (await import('./init.js')).command },
   validate: { summary: 'check bulwark.yaml; every problem as file:line:col', load: async () => (await import('./validate.js')).command },
   lab: { summary: 'three local Debian machines for trying Bulwark (up|down|status)', load: async () => (await import('../../lab/command.js')).command },
-  bootstrap: { summary: 'provision nodes over SSH: preflight, packages, runtime, units', load: async () => (await import('../../provision/command.js')).bootstrapCommand({ guards: loadBootstrapGuards, clusterSteps: loadClusterSteps }) },
+  bootstrap: {
+    summary: 'provision nodes over SSH: preflight, packages, runtime, units',
+    load: async () => (await import('../../provision/command.js')).bootstrapCommand({ guards: loadBootstrapGuards, clusterSteps: loadClusterSteps }),
+  },
   status: { summary: "show the agents' state per node", load: async () => (await import('../../agent/status-command.js')).command },
   agent: { summary: 'run the host agent (what bulwark-agent.service starts)', load: async () => (await import('../../agent/command.js')).agentCommand(loadReconcilers, loadPassObservers) },
   mesh: { summary: 'WireGuard mesh: status, join NODE, remove NODE', load: async () => (await import('../../mesh/command.js')).command },

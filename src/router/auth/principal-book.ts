@@ -13,7 +13,10 @@ export class PrincipalBook {
   private byKey = new Map<string, PrincipalRecord[]>();
   private submissions = new Map<string, Submission>();
 
-  constructor(readonly file: string, readonly enrolmentsDir: string | undefined) {
+  constructor(
+    readonly file: string,
+    readonly enrolmentsDir: string | undefined,
+  ) {
     this.reload();
   }
 

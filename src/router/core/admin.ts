@@ -55,12 +55,28 @@ export function addAdminApi(realm: Realm, adminRole: string | undefined, log: Lo
   realm.dealer.internal.set('wamp.session.kill_by_authid', (caller, args, kwargs) => {
     admin(caller, 'wamp.session.kill_by_authid');
     const authid = str(args[0], 'authid');
-    return [[kill(caller, where((s) => s.principal?.authid === authid), kwargs)]];
+    return [
+      [
+        kill(
+          caller,
+          where((s) => s.principal?.authid === authid),
+          kwargs,
+        ),
+      ],
+    ];
   });
   realm.dealer.internal.set('wamp.session.kill_by_authrole', (caller, args, kwargs) => {
     admin(caller, 'wamp.session.kill_by_authrole');
     const role = str(args[0], 'authrole');
-    return [[kill(caller, where((s) => s.principal?.authrole === role), kwargs)]];
+    return [
+      [
+        kill(
+          caller,
+          where((s) => s.principal?.authrole === role),
+          kwargs,
+        ),
+      ],
+    ];
   });
   realm.dealer.internal.set('wamp.session.list_by_authid', (caller, args) => {
     admin(caller, 'wamp.session.list_by_authid');

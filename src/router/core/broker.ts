@@ -11,7 +11,11 @@ import { audienceOf, snapshot, type StoredEvent } from './stored-event.js';
 export class Subscription {
   readonly subscribers = new Set<Session>();
   readonly created = Date.now();
-  constructor(readonly id: number, readonly topic: string, readonly match: MatchPolicy) {}
+  constructor(
+    readonly id: number,
+    readonly topic: string,
+    readonly match: MatchPolicy,
+  ) {}
 }
 
 /** Told of subscription lifecycle changes (the subscription meta API). */
@@ -67,7 +71,7 @@ export class Broker {
 
   subscribe(s: Session, m: Msg): void {
     const topic = m.topic!;
-    const match = ((m.options?.match as MatchPolicy | undefined) ?? 'exact');
+    const match = (m.options?.match as MatchPolicy | undefined) ?? 'exact';
     if (!validUri(topic, match)) return s.sendError(MT.SUBSCRIBE, m.request!, E.invalidUri, `invalid topic ${topic}`);
     if (!s.authorize('subscribe', topic, m)) return;
     const key = match === 'exact' ? topic : `${match}\u0000${topic}`;

@@ -10,7 +10,12 @@ export class Registration {
   readonly callees: Session[] = [];
   rr = 0;
   readonly created = Date.now();
-  constructor(readonly id: number, readonly procedure: string, readonly match: MatchPolicy, readonly invoke: InvokePolicy) {}
+  constructor(
+    readonly id: number,
+    readonly procedure: string,
+    readonly match: MatchPolicy,
+    readonly invoke: InvokePolicy,
+  ) {}
 }
 
 /** One call in flight: a caller's request mapped to an invocation in the callee's ID scope. */
@@ -32,7 +37,10 @@ export interface RegistrationObserver {
 /** A procedure the router itself implements (meta API). Returns [args, kwargs] or throws CallError. */
 export type InternalProcedure = (caller: Session, args: unknown[], kwargs: Dict) => [unknown[], Dict?];
 export class CallError extends Error {
-  constructor(readonly uri: string, message: string) {
+  constructor(
+    readonly uri: string,
+    message: string,
+  ) {
     super(message);
   }
 }

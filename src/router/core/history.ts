@@ -64,7 +64,8 @@ export class EventHistory {
     const limit = this.limitFor(e.topic);
     if (limit === undefined || namesSessions(e.audience) || e.bytes > this.cfg.maxBytes) return;
     let ring = this.rings.get(e.topic);
-    if (ring) this.rings.delete(e.topic); // re-inserted: most recently written last
+    if (ring)
+      this.rings.delete(e.topic); // re-inserted: most recently written last
     else {
       if (this.rings.size >= this.cfg.maxTopics) this.dropRing(this.rings.values().next().value as Ring);
       ring = { topic: e.topic, entries: [], start: 0, limit };

@@ -19,7 +19,11 @@ export class Realm {
   readonly retained: RetainedEvents;
   readonly history: EventHistory;
 
-  constructor(readonly name: string, cfg: RealmConfig, limits: RouterConfig['limits']) {
+  constructor(
+    readonly name: string,
+    cfg: RealmConfig,
+    limits: RouterConfig['limits'],
+  ) {
     for (const r of cfg.roles) this.roles.set(r.name, new RolePermissions(r.permissions));
     this.dealer = new Dealer(limits.maxPendingCallsPerSession);
     const filter = (args: unknown[]) => {

@@ -26,7 +26,10 @@ export class Router implements SessionHost {
   readonly book: PrincipalBook | undefined;
   private readonly codeLimiter: RateLimiter;
 
-  constructor(readonly config: RouterConfig, readonly log: Logger) {
+  constructor(
+    readonly config: RouterConfig,
+    readonly log: Logger,
+  ) {
     for (const r of config.realms) {
       const realm = new Realm(r.name, r, config.limits);
       addTestamentApi(realm.dealer, config.limits);
@@ -63,7 +66,7 @@ export class Router implements SessionHost {
       if (s.state !== 'open' || !p || p.authprovider !== 'store') continue;
       const rec = this.book.record(p.realm, p.authid);
       if (rec && rec.revokedAt === undefined && rec.role === p.authrole) continue;
-      const why = !rec ? 'removed' : rec.revokedAt !== undefined ? rec.revokeReason ?? 'revoked' : 'role changed';
+      const why = !rec ? 'removed' : rec.revokedAt !== undefined ? (rec.revokeReason ?? 'revoked') : 'role changed';
       logSecurityEvent(this.log, 'session.killed', { session: s.id, realm: p.realm, authid: p.authid, authrole: p.authrole, why });
       s.goodbye(REVOKED, `principal ${p.authid} ${why}`);
       ended++;

@@ -13,7 +13,6 @@ import type { Realm } from './realm.js';
 import { publishTestaments, type Testaments } from './testament.js';
 import { validUri } from './uri.js';
 import type { RouterStats } from './stats.js';
-import { logSecurityEvent } from '../../log/security-event.js';
 
 /** What a session needs from the router (kept narrow so the session is testable). */
 export interface SessionHost {
@@ -284,11 +283,7 @@ export class Session {
     this.realm = realm;
     this.perms = perms;
     this.state = 'open';
-    this.send([
-      MT.WELCOME,
-      this.id,
-      { realm: p.realm, authid: p.authid, authrole: p.authrole, authmethod: p.authmethod, authprovider: p.authprovider, roles: ROUTER_ROLES, agent: 'bulwark-router' },
-    ]);
+    this.send([MT.WELCOME, this.id, { realm: p.realm, authid: p.authid, authrole: p.authrole, authmethod: p.authmethod, authprovider: p.authprovider, roles: ROUTER_ROLES, agent: 'bulwark-router' }]);
     this.log.info({ session: this.id, realm: p.realm, authid: p.authid, authrole: p.authrole, authmethod: p.authmethod, listener: this.listener.name }, 'session joined');
     realm.join(this);
   }

@@ -44,9 +44,7 @@ export const recordSchema = z.strictObject({
   cra: z.strictObject({ salt: z.string().min(8), iterations: z.number().int().min(1000), keylen: z.number().int().min(16).max(64) }).optional(),
   credentials: z.array(credentialSchema),
   /** An open enrolment (cryptosign): the activation code's SHA-256, valid until codeExpiresAt. */
-  enrolment: z
-    .strictObject({ id: z.string().regex(/^[0-9a-f]{16,64}$/), codeHash: z.string().regex(HEX64), codeExpiresAt: z.number().int().nonnegative() })
-    .optional(),
+  enrolment: z.strictObject({ id: z.string().regex(/^[0-9a-f]{16,64}$/), codeHash: z.string().regex(HEX64), codeExpiresAt: z.number().int().nonnegative() }).optional(),
 });
 export type PrincipalRecord = z.infer<typeof recordSchema>;
 

@@ -225,7 +225,8 @@ export function serveRawSocket(router: Router, listener: ListenerRuntime, socket
   socket.on('data', (chunk: Buffer) => {
     if (dead) return;
     if (buf.length === 0) buf = chunk;
-    else if (!serializer || buf.length < 4) buf = Buffer.concat([buf, chunk]); // a split handshake or frame header
+    else if (!serializer || buf.length < 4)
+      buf = Buffer.concat([buf, chunk]); // a split handshake or frame header
     else {
       // A frame held over from the last chunk (its header checked by frames()): complete it with just the
       // bytes it still needs, then walk the rest of this chunk in place. Under load every chunk ends in

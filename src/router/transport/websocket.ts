@@ -73,7 +73,14 @@ export function attachWebSocket(server: HttpServer, router: Router, listener: Li
     clientTracking: false,
     maxPayload: limits.maxMessageSize,
     perMessageDeflate: c.enabled
-      ? { serverMaxWindowBits: c.windowBits, clientMaxWindowBits: c.windowBits, zlibDeflateOptions: { windowBits: c.windowBits, memLevel: c.memLevel }, zlibInflateOptions: { windowBits: 15 }, threshold: 1024, concurrencyLimit: 4 }
+      ? {
+          serverMaxWindowBits: c.windowBits,
+          clientMaxWindowBits: c.windowBits,
+          zlibDeflateOptions: { windowBits: c.windowBits, memLevel: c.memLevel },
+          zlibInflateOptions: { windowBits: 15 },
+          threshold: 1024,
+          concurrencyLimit: 4,
+        }
       : false,
     handleProtocols: (protocols) => chooseSubprotocol([...protocols].join(','), cfg.serializers)?.subprotocol ?? false,
   });

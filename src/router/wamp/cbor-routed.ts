@@ -75,7 +75,8 @@ function decodeRouted(data: Buffer, codec: CborCodec, decodeItems: (raw: RawPayl
     } else {
       const end = cborItemEnd(data, pos); // well-formed, text checked as UTF-8
       if (end < 0) return undefined;
-      if (ib >> 5 === 3 && argumentAt(data, pos) >= 0) wire[i] = textAt(data, afterHead(), end); // a definite text string
+      if (ib >> 5 === 3 && argumentAt(data, pos) >= 0)
+        wire[i] = textAt(data, afterHead(), end); // a definite text string
       else wire[i] = codec.decode(data.subarray(pos, end));
       pos = end;
     }

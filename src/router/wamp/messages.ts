@@ -50,30 +50,125 @@ interface Layout {
 
 const L = (fields: [keyof Msg, FieldKind][], payload = false): Layout => ({ fields, payload });
 export const LAYOUTS: Record<number, Layout> = {
-  [MT.HELLO]: L([['realm', 'uri'], ['details', 'dict']]),
-  [MT.WELCOME]: L([['session', 'id'], ['details', 'dict']]),
-  [MT.ABORT]: L([['details', 'dict'], ['reason', 'uri']]),
-  [MT.CHALLENGE]: L([['method', 'string'], ['extra', 'dict']]),
-  [MT.AUTHENTICATE]: L([['signature', 'string'], ['extra', 'dict']]),
-  [MT.GOODBYE]: L([['details', 'dict'], ['reason', 'uri']]),
-  [MT.ERROR]: L([['requestType', 'typecode'], ['request', 'id'], ['details', 'dict'], ['error', 'uri']], true),
-  [MT.PUBLISH]: L([['request', 'id'], ['options', 'dict'], ['topic', 'uri']], true),
-  [MT.PUBLISHED]: L([['request', 'id'], ['publication', 'id']]),
-  [MT.SUBSCRIBE]: L([['request', 'id'], ['options', 'dict'], ['topic', 'uri']]),
-  [MT.SUBSCRIBED]: L([['request', 'id'], ['subscription', 'id']]),
-  [MT.UNSUBSCRIBE]: L([['request', 'id'], ['subscription', 'id']]),
+  [MT.HELLO]: L([
+    ['realm', 'uri'],
+    ['details', 'dict'],
+  ]),
+  [MT.WELCOME]: L([
+    ['session', 'id'],
+    ['details', 'dict'],
+  ]),
+  [MT.ABORT]: L([
+    ['details', 'dict'],
+    ['reason', 'uri'],
+  ]),
+  [MT.CHALLENGE]: L([
+    ['method', 'string'],
+    ['extra', 'dict'],
+  ]),
+  [MT.AUTHENTICATE]: L([
+    ['signature', 'string'],
+    ['extra', 'dict'],
+  ]),
+  [MT.GOODBYE]: L([
+    ['details', 'dict'],
+    ['reason', 'uri'],
+  ]),
+  [MT.ERROR]: L(
+    [
+      ['requestType', 'typecode'],
+      ['request', 'id'],
+      ['details', 'dict'],
+      ['error', 'uri'],
+    ],
+    true,
+  ),
+  [MT.PUBLISH]: L(
+    [
+      ['request', 'id'],
+      ['options', 'dict'],
+      ['topic', 'uri'],
+    ],
+    true,
+  ),
+  [MT.PUBLISHED]: L([
+    ['request', 'id'],
+    ['publication', 'id'],
+  ]),
+  [MT.SUBSCRIBE]: L([
+    ['request', 'id'],
+    ['options', 'dict'],
+    ['topic', 'uri'],
+  ]),
+  [MT.SUBSCRIBED]: L([
+    ['request', 'id'],
+    ['subscription', 'id'],
+  ]),
+  [MT.UNSUBSCRIBE]: L([
+    ['request', 'id'],
+    ['subscription', 'id'],
+  ]),
   [MT.UNSUBSCRIBED]: L([['request', 'id']]),
-  [MT.EVENT]: L([['subscription', 'id'], ['publication', 'id'], ['details', 'dict']], true),
-  [MT.CALL]: L([['request', 'id'], ['options', 'dict'], ['procedure', 'uri']], true),
-  [MT.CANCEL]: L([['request', 'id'], ['options', 'dict']]),
-  [MT.RESULT]: L([['request', 'id'], ['details', 'dict']], true),
-  [MT.REGISTER]: L([['request', 'id'], ['options', 'dict'], ['procedure', 'uri']]),
-  [MT.REGISTERED]: L([['request', 'id'], ['registration', 'id']]),
-  [MT.UNREGISTER]: L([['request', 'id'], ['registration', 'id']]),
+  [MT.EVENT]: L(
+    [
+      ['subscription', 'id'],
+      ['publication', 'id'],
+      ['details', 'dict'],
+    ],
+    true,
+  ),
+  [MT.CALL]: L(
+    [
+      ['request', 'id'],
+      ['options', 'dict'],
+      ['procedure', 'uri'],
+    ],
+    true,
+  ),
+  [MT.CANCEL]: L([
+    ['request', 'id'],
+    ['options', 'dict'],
+  ]),
+  [MT.RESULT]: L(
+    [
+      ['request', 'id'],
+      ['details', 'dict'],
+    ],
+    true,
+  ),
+  [MT.REGISTER]: L([
+    ['request', 'id'],
+    ['options', 'dict'],
+    ['procedure', 'uri'],
+  ]),
+  [MT.REGISTERED]: L([
+    ['request', 'id'],
+    ['registration', 'id'],
+  ]),
+  [MT.UNREGISTER]: L([
+    ['request', 'id'],
+    ['registration', 'id'],
+  ]),
   [MT.UNREGISTERED]: L([['request', 'id']]),
-  [MT.INVOCATION]: L([['request', 'id'], ['registration', 'id'], ['details', 'dict']], true),
-  [MT.INTERRUPT]: L([['request', 'id'], ['options', 'dict']]),
-  [MT.YIELD]: L([['request', 'id'], ['options', 'dict']], true),
+  [MT.INVOCATION]: L(
+    [
+      ['request', 'id'],
+      ['registration', 'id'],
+      ['details', 'dict'],
+    ],
+    true,
+  ),
+  [MT.INTERRUPT]: L([
+    ['request', 'id'],
+    ['options', 'dict'],
+  ]),
+  [MT.YIELD]: L(
+    [
+      ['request', 'id'],
+      ['options', 'dict'],
+    ],
+    true,
+  ),
   [MT.EVENT_RECEIVED]: L([['publication', 'id']]),
 };
 
@@ -87,11 +182,13 @@ const int: Check = (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0
 const dict: Check = (v) => isDict(v);
 const idList: Check = (v) => Array.isArray(v) && v.every(isId);
 const strList: Check = (v) => Array.isArray(v) && v.every((x) => typeof x === 'string');
-const oneOf = (...vals: string[]): Check => (v) => typeof v === 'string' && vals.includes(v);
+const oneOf =
+  (...vals: string[]): Check =>
+  (v) =>
+    typeof v === 'string' && vals.includes(v);
 const ENC_ALGOS = ['cryptobox', 'mqtt', 'xbr'];
 const encAlgo: Check = (v) => typeof v === 'string' && (ENC_ALGOS.includes(v) || v.startsWith('x_'));
-const forwardFor: Check = (v) =>
-  Array.isArray(v) && v.every((h) => isDict(h) && isId(h.session) && typeof h.authid === 'string' && typeof h.authrole === 'string');
+const forwardFor: Check = (v) => Array.isArray(v) && v.every((h) => isDict(h) && isId(h.session) && typeof h.authid === 'string' && typeof h.authrole === 'string');
 const matchPolicy = oneOf('exact', 'prefix', 'wildcard');
 
 const PASSTHRU: Record<string, Check> = { enc_algo: encAlgo, enc_serializer: str, enc_key: str, ppt_scheme: str, ppt_serializer: str, ppt_cipher: str, ppt_keyid: str };
@@ -115,13 +212,30 @@ export const OPTION_RULES: Record<number, Record<string, Check>> = {
   [MT.HELLO]: { roles: dict, authmethods: strList, authid: str, authrole: str, authextra: dict, agent: str, resumable: bool },
   [MT.WELCOME]: { roles: dict, authid: str, authrole: str, authmethod: str, authprovider: str, authextra: dict, agent: str, realm: str },
   [MT.PUBLISH]: {
-    acknowledge: bool, exclude_me: bool, exclude: idList, exclude_authid: strList, exclude_authrole: strList,
-    eligible: idList, eligible_authid: strList, eligible_authrole: strList, retain: bool, transaction_hash: str,
-    forward_for: forwardFor, disclose_me: bool, ...PASSTHRU,
+    acknowledge: bool,
+    exclude_me: bool,
+    exclude: idList,
+    exclude_authid: strList,
+    exclude_authrole: strList,
+    eligible: idList,
+    eligible_authid: strList,
+    eligible_authrole: strList,
+    retain: bool,
+    transaction_hash: str,
+    forward_for: forwardFor,
+    disclose_me: bool,
+    ...PASSTHRU,
   },
   [MT.EVENT]: {
-    publisher: isId, publisher_authid: str, publisher_authrole: str, topic: str, retained: bool, transaction_hash: str,
-    x_acknowledged_delivery: bool, forward_for: forwardFor, ...PASSTHRU,
+    publisher: isId,
+    publisher_authid: str,
+    publisher_authrole: str,
+    topic: str,
+    retained: bool,
+    transaction_hash: str,
+    x_acknowledged_delivery: bool,
+    forward_for: forwardFor,
+    ...PASSTHRU,
   },
   [MT.SUBSCRIBE]: { match: matchPolicy, get_retained: bool, forward_for: forwardFor },
   [MT.REGISTER]: { match: matchPolicy, invoke: oneOf('single', 'roundrobin', 'random', 'first', 'last'), disclose_caller: bool, forward_for: forwardFor },

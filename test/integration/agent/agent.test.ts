@@ -41,13 +41,24 @@ describe('bulwark agent process', () => {
     const sock = join(dir, 'agent.sock');
     // The agent reads its paths from the same places a node uses unless told otherwise (test hooks via env).
     // In a namespace of its own, so nothing it might do can reach this host's network.
-    const agent = spawn('ip', ['netns', 'exec', NS, 'node', '-e', `
+    const agent = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        NS,
+        'node',
+        '-e',
+        `
       import('${join(process.cwd(), 'dist/src/agent/agent.js')}').then(async ({ Agent }) => {
         const { createLogger } = await import('${join(process.cwd(), 'dist/src/log/logger.js')}');
         const a = new Agent({ log: createLogger({ pretty: false }), configPath: '${dir}/bulwark.yaml', identityPath: '${dir}/node.json', socketPath: '${sock}', intervalMs: 500, reconcilers: [{ name: 'probe', reconcile: async () => ({ name: 'probe', changed: false, drift: [], notes: [] }) }] });
         process.on('SIGHUP', () => void a.reload());
         await a.start();
-      });`], { env: { ...process.env, NOTIFY_SOCKET: notify, WATCHDOG_USEC: '3000000' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      });`,
+      ],
+      { env: { ...process.env, NOTIFY_SOCKET: notify, WATCHDOG_USEC: '3000000' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     procs.push(agent);
     await waitFor('READY=1', async () => n.messages.some((m) => m.includes('READY=1')), 15_000);
     expect(n.messages.find((m) => m.includes('READY=1'))).toMatch(/STATUS=1 capability reconciled, no drift/);
@@ -59,10 +70,14 @@ describe('bulwark agent process', () => {
     // A bad config on reload is rejected, the last good one kept, and the status says so.
     writeFileSync(join(dir, 'bulwark.yaml'), STARTER + 'bogus: 1\n');
     agent.kill('SIGHUP');
-    const bad = await waitFor('config error in status', async () => {
-      const s = (await askAgent(sock, { op: 'status' })) as { summary: string };
-      return s.summary.startsWith('config error') ? s.summary : undefined;
-    }, 10_000);
+    const bad = await waitFor(
+      'config error in status',
+      async () => {
+        const s = (await askAgent(sock, { op: 'status' })) as { summary: string };
+        return s.summary.startsWith('config error') ? s.summary : undefined;
+      },
+      10_000,
+    );
     expect(bad.value).toMatch(/bulwark\.yaml:\d+:1: bogus: unknown key "bogus"/);
     // The synchronous reload (what ExecReload runs) answers only after the pass, with the fixed config.
     writeFileSync(join(dir, 'bulwark.yaml'), STARTER);

@@ -70,7 +70,9 @@ describe('HTTP-01 answers for the shared name over the mesh', () => {
     expect(readdirSync(dir('n2'))).toEqual([]);
     lab.transport.unreachable.add('n3');
     try {
-      await expect(meshPublisher(peerMessengerOf(lab.node('n1')), target('n1')).publish(token, ka, 'wamp.example.org')).rejects.toThrow(/the answer for wamp\.example\.org could not be published on every node \(n3: n3 is unreachable\)/);
+      await expect(meshPublisher(peerMessengerOf(lab.node('n1')), target('n1')).publish(token, ka, 'wamp.example.org')).rejects.toThrow(
+        /the answer for wamp\.example\.org could not be published on every node \(n3: n3 is unreachable\)/,
+      );
     } finally {
       lab.transport.unreachable.delete('n3');
     }
@@ -82,7 +84,10 @@ describe('HTTP-01 answers for the shared name over the mesh', () => {
       const t = new HttpTransport(() => '127.0.0.1', (srv.address() as { port: number }).port);
       const t2 = 'A'.repeat(30) + 'bcdefghijklm';
       const ka2 = `${t2}.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI`;
-      const forged = { ...lab.node('n1').sign('n3', 'acme.publish', { name: 'wamp.example.org', token: t2, keyAuthorization: ka2 }), body: { name: 'wamp.example.org', token: t2, keyAuthorization: `${t2}.evilevilevilevilevilevilevilevil` } };
+      const forged = {
+        ...lab.node('n1').sign('n3', 'acme.publish', { name: 'wamp.example.org', token: t2, keyAuthorization: ka2 }),
+        body: { name: 'wamp.example.org', token: t2, keyAuthorization: `${t2}.evilevilevilevilevilevilevilevil` },
+      };
       await expect(t.send('n3', forged)).rejects.toThrow(/bad signature/);
       expect(answer('n3', t2)).toBeUndefined();
       expect(await t.send('n3', lab.node('n1').sign('n3', 'acme.publish', { name: 'wamp.example.org', token: t2, keyAuthorization: ka2 }))).toEqual({ ok: true });

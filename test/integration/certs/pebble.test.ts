@@ -75,10 +75,18 @@ async function pass(opts: { extra?: string; challengeDir?: string; op?: string }
   if (r.code !== 0) throw new Error(`acme-pass exit ${r.code}: ${r.stderr}`);
   return { ...(JSON.parse(r.stdout) as { first: ReconcileReport; second: ReconcileReport }), log: r.stderr };
 }
-const audit = async () => (JSON.parse((await runOk(['ip', 'netns', 'exec', NS, process.execPath, join(ROOT, 'test/integration/certs/acme-pass.mjs'), JSON.stringify({ config: clusterConfig(), node: 'n1', op: 'audit' })])).stdout) as { checks: AuditCheck[] }).checks;
+const audit = async () =>
+  (
+    JSON.parse(
+      (await runOk(['ip', 'netns', 'exec', NS, process.execPath, join(ROOT, 'test/integration/certs/acme-pass.mjs'), JSON.stringify({ config: clusterConfig(), node: 'n1', op: 'audit' })])).stdout,
+    ) as { checks: AuditCheck[] }
+  ).checks;
 
 const served = async (name: string): Promise<{ verified: boolean; serial: string; out: string }> => {
-  const r = await run(['ip', 'netns', 'exec', NS, 'openssl', 's_client', '-connect', `${NODE}:443`, '-servername', name, '-verify_hostname', name, '-CAfile', f('root.pem'), '-verify_return_error', '-showcerts'], { timeoutMs: 20_000 });
+  const r = await run(
+    ['ip', 'netns', 'exec', NS, 'openssl', 's_client', '-connect', `${NODE}:443`, '-servername', name, '-verify_hostname', name, '-CAfile', f('root.pem'), '-verify_return_error', '-showcerts'],
+    { timeoutMs: 20_000 },
+  );
   const pem = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/.exec(r.stdout)?.[0];
   return { verified: r.code === 0 && r.stdout.includes('Verify return code: 0 (ok)'), serial: pem ? certFacts(pem).serial : '', out: r.stdout + r.stderr };
 };
@@ -101,7 +109,23 @@ beforeAll(async () => {
   // CA and node are two addresses of the namespace (on lo: no kernel module needed)
   for (const a of [CA, NODE]) await runOk(['ip', '-n', NS, 'address', 'add', `${a}/32`, 'dev', 'lo']);
   // pebble's own HTTPS certificate (the directory), from a CA made now; its root is the config's caRoot
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('pebble-ca.key'), '-out', f('pebble-ca.pem'), '-days', '2', '-subj', '/CN=pebble directory test CA']);
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    f('pebble-ca.key'),
+    '-out',
+    f('pebble-ca.pem'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=pebble directory test CA',
+  ]);
   openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('pebble.key'), '-out', f('pebble.csr'), '-subj', `/CN=${CA}`]);
   writeFileSync(f('ext.cnf'), `subjectAltName=IP:${CA}\nextendedKeyUsage=serverAuth\n`);
   openssl(['x509', '-req', '-in', f('pebble.csr'), '-CA', f('pebble-ca.pem'), '-CAkey', f('pebble-ca.key'), '-CAcreateserial', '-out', f('pebble.pem'), '-days', '2', '-extfile', f('ext.cnf')]);
@@ -109,8 +133,15 @@ beforeAll(async () => {
     f('pebble.json'),
     JSON.stringify({
       pebble: {
-        listenAddress: `${CA}:14000`, managementListenAddress: `${CA}:15000`, certificate: f('pebble.pem'), privateKey: f('pebble.key'),
-        httpPort: 80, tlsPort: 443, ocspResponderURL: '', externalAccountBindingRequired: false, certificateValidityPeriod: 90 * 86_400,
+        listenAddress: `${CA}:14000`,
+        managementListenAddress: `${CA}:15000`,
+        certificate: f('pebble.pem'),
+        privateKey: f('pebble.key'),
+        httpPort: 80,
+        tlsPort: 443,
+        ocspResponderURL: '',
+        externalAccountBindingRequired: false,
+        certificateValidityPeriod: 90 * 86_400,
       },
     }),
   );
@@ -118,7 +149,25 @@ beforeAll(async () => {
   startPebble();
   // the node's starting point: the self-signed certificate a node makes for itself without acme:
   execFileSync('mkdir', ['-p', f('tls'), f('challenge')]);
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f('tls/key.pem'), '-out', f('tls/cert.pem'), '-days', '825', '-subj', '/CN=n1', '-addext', 'subjectAltName=DNS:n1']);
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    f('tls/key.pem'),
+    '-out',
+    f('tls/cert.pem'),
+    '-days',
+    '825',
+    '-subj',
+    '/CN=n1',
+    '-addext',
+    'subjectAltName=DNS:n1',
+  ]);
   writeFileSync(
     f('router.yaml'),
     `realms: [{ name: app, roles: [{ name: public, permissions: [{ uri: com.example., match: prefix, call: true, register: true }] }] }]
@@ -225,7 +274,25 @@ describe('ACME against pebble', () => {
     expect((await served('n1.example.org')).serial).toBe(before);
     // with only a self-signed certificate in place the same failure fails the capability
     for (const x of readdirSync(f('state'))) if (x.startsWith('retry-')) rmSync(f(`state/${x}`));
-    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f('tls/key.pem'), '-out', f('tls/cert.pem'), '-days', '825', '-subj', '/CN=n1', '-addext', 'subjectAltName=DNS:n1']);
+    openssl([
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      f('tls/key.pem'),
+      '-out',
+      f('tls/cert.pem'),
+      '-days',
+      '825',
+      '-subj',
+      '/CN=n1',
+      '-addext',
+      'subjectAltName=DNS:n1',
+    ]);
     const bad = await pass();
     expect(bad.second.error ?? '').toMatch(/^last ACME attempt failed \(1x\): .*unreachable: ECONNREFUSED/);
   });

@@ -99,7 +99,13 @@ async function callUntil<T>(procedure: string, args: unknown[], timeoutMs: numbe
       await new Promise((r) => setTimeout(r, 200));
     }
   }
-  const logs = Object.keys(APPS).map((n) => { try { return `--- ${n}.log\n${readFileSync(join(work, `${n}.log`), 'utf8').slice(-3000)}`; } catch { return ''; } });
+  const logs = Object.keys(APPS).map((n) => {
+    try {
+      return `--- ${n}.log\n${readFileSync(join(work, `${n}.log`), 'utf8').slice(-3000)}`;
+    } catch {
+      return '';
+    }
+  });
   throw new Error(`${procedure} not callable within ${timeoutMs} ms: ${JSON.stringify(last)}\n${logs.join('\n')}`);
 }
 
@@ -123,7 +129,15 @@ beforeAll(async () => {
   for (const t of tags.stdout.split('\n').filter((x) => x && x !== image)) await podman(['rmi', '--force', t], env);
   const permissions = [{ uri: 'com.example.', match: 'prefix' as const, call: true, register: true, disclose: { caller: true } }];
   routerConfig = {
-    realms: [{ name: 'realm1', roles: [{ name: 'backend', permissions }, { name: 'tester', permissions }] }],
+    realms: [
+      {
+        name: 'realm1',
+        roles: [
+          { name: 'backend', permissions },
+          { name: 'tester', permissions },
+        ],
+      },
+    ],
     components: [{ name: 'tester', realm: 'realm1', role: 'tester' }],
     listeners: [{ type: 'rawsocket', path: join(work, 'caller.sock'), component: 'tester', mode: '0600' }],
   };
@@ -153,7 +167,17 @@ describe('echo app container against the router', () => {
   });
 
   it('sees only lo, and a TCP connect to 192.0.2.1 fails', async () => {
-    const r = await pyIn('echo', ['import socket', 'print([n for _, n in socket.if_nameindex()])', 'try:', '  socket.create_connection(("192.0.2.1", 80), timeout=3); print("connected")', 'except OSError as e:', '  print("refused", e.errno)'].join('\n'));
+    const r = await pyIn(
+      'echo',
+      [
+        'import socket',
+        'print([n for _, n in socket.if_nameindex()])',
+        'try:',
+        '  socket.create_connection(("192.0.2.1", 80), timeout=3); print("connected")',
+        'except OSError as e:',
+        '  print("refused", e.errno)',
+      ].join('\n'),
+    );
     expect(r.code, r.out).toBe(0);
     const [ifaces, connect] = r.out.split('\n');
     expect(ifaces).toBe("['lo']");
@@ -205,7 +229,15 @@ describe('echo app container against the router', () => {
   it('on the host, only the app uid and the router reach the socket; an unprivileged user does not', async () => {
     const sock = join(socketDir('echo'), 'router.sock');
     const probe = (uid: number) =>
-      run(['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '/usr/bin/python3', '-c', `import socket\ns=socket.socket(socket.AF_UNIX)\ntry:\n  s.connect(${JSON.stringify(sock)}); print("connected")\nexcept OSError as e:\n  print("failed", e.errno)`]);
+      run([
+        'setpriv',
+        `--reuid=${uid}`,
+        `--regid=${uid}`,
+        '--clear-groups',
+        '/usr/bin/python3',
+        '-c',
+        `import socket\ns=socket.socket(socket.AF_UNIX)\ntry:\n  s.connect(${JSON.stringify(sock)}); print("connected")\nexcept OSError as e:\n  print("failed", e.errno)`,
+      ]);
     expect((await probe(65534)).stdout.trim()).toBe('failed 13'); // EACCES
     expect((await probe(APPS.other)).stdout.trim()).toBe('failed 13');
     expect((await probe(APPS.echo)).stdout.trim()).toBe('connected');

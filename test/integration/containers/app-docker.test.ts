@@ -118,7 +118,19 @@ beforeAll(async () => {
   const permissions = [{ uri: 'com.example.', match: 'prefix' as const, call: true, register: true, disclose: { caller: true } }];
   router = await startRouter(
     mergeComponents(
-      { realms: [{ name: 'realm1', roles: [{ name: 'backend', permissions }, { name: 'tester', permissions }] }], components: [{ name: 'tester', realm: 'realm1', role: 'tester' }], listeners: [{ type: 'rawsocket', path: join(work, 'caller.sock'), component: 'tester', mode: '0600' }] },
+      {
+        realms: [
+          {
+            name: 'realm1',
+            roles: [
+              { name: 'backend', permissions },
+              { name: 'tester', permissions },
+            ],
+          },
+        ],
+        components: [{ name: 'tester', realm: 'realm1', role: 'tester' }],
+        listeners: [{ type: 'rawsocket', path: join(work, 'caller.sock'), component: 'tester', mode: '0600' }],
+      },
       { components: rc.components, listeners: rc.listeners.map((l) => ({ ...l, path: join(socketDir, 'router.sock') })) },
     ),
     { log: createLogger({ name: 'router', level: 'warn' }) },
@@ -156,7 +168,9 @@ describe('echo app on Docker, run by the docker unit', () => {
   it('inside: only lo, nothing reachable, no capabilities, not root, read-only root', async () => {
     const r = await dockerIn(ISOLATION_PROBE);
     expect(r.stdout.trim().split('\n'), r.stderr).toEqual(ISOLATED);
-    const more = await dockerIn('import re, os\ns = open("/proc/self/status").read()\nprint(re.search(r"NoNewPrivs:\\s*(\\S+)", s).group(1), re.search(r"CapBnd:\\s*(\\S+)", s).group(1), os.getuid(), os.getgid())');
+    const more = await dockerIn(
+      'import re, os\ns = open("/proc/self/status").read()\nprint(re.search(r"NoNewPrivs:\\s*(\\S+)", s).group(1), re.search(r"CapBnd:\\s*(\\S+)", s).group(1), os.getuid(), os.getgid())',
+    );
     expect(more.stdout.trim()).toBe(`1 0000000000000000 ${UID} ${UID}`);
   });
 

@@ -94,9 +94,24 @@ export async function startDockerEngine(work: string, say: (m: string) => void =
   const hadRunSystemd = existsSync('/run/systemd');
   if (!hadRunSystemd) mkdirSync('/run/systemd', { mode: 0o755 });
   const dockerd = [
-    'dockerd', '--iptables=false', '--ip6tables=false', '--bridge=none', '--ip-forward=false', '--ip-masq=false',
-    '--host', `unix://${TEST_DOCKER_SOCKET}`, '--data-root', join(work, 'docker-data'), '--exec-root', EXEC_ROOT, '--pidfile', PIDFILE,
-    '--containerd-namespace', 'bulwark-test', '--containerd-plugins-namespace', 'bulwark-test-plugins',
+    'dockerd',
+    '--iptables=false',
+    '--ip6tables=false',
+    '--bridge=none',
+    '--ip-forward=false',
+    '--ip-masq=false',
+    '--host',
+    `unix://${TEST_DOCKER_SOCKET}`,
+    '--data-root',
+    join(work, 'docker-data'),
+    '--exec-root',
+    EXEC_ROOT,
+    '--pidfile',
+    PIDFILE,
+    '--containerd-namespace',
+    'bulwark-test',
+    '--containerd-plugins-namespace',
+    'bulwark-test-plugins',
   ];
   say(`dockerd ${dockerd.slice(1).join(' ')}`);
   const engine = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount --bind "$0" /run/systemd && exec "$@"', runSystemd, ...dockerd], {

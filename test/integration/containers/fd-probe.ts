@@ -20,7 +20,10 @@ try {
 for (const [name, list] of fds) {
   for (const fd of list) {
     createServer((sock) => {
-      sock.end(JSON.stringify({ name, fd, pid: process.pid, uid: process.getuid?.(), capEff, ifaces: Object.keys(networkInterfaces()), rootWritable, argv: process.argv.slice(2), names: [...fds.keys()] }) + '\n');
+      sock.end(
+        JSON.stringify({ name, fd, pid: process.pid, uid: process.getuid?.(), capEff, ifaces: Object.keys(networkInterfaces()), rootWritable, argv: process.argv.slice(2), names: [...fds.keys()] }) +
+          '\n',
+      );
     }).listen({ fd });
   }
 }

@@ -107,7 +107,20 @@ describe('router image and container', () => {
     record = (await ensureRouterImage(spec, opts)).record;
     // The image holds only the runtime, the libraries node needs and the accounts.
     // (runtimeDir stands in for /usr/lib/bulwark here, so the entrypoint is its node.)
-    const ls2 = await podman(['run', '--rm', '--network', 'none', '--entrypoint', join(runtimeDir, 'node'), record.id, '-e', 'const fs=require("fs");console.log(JSON.stringify({top:fs.readdirSync("/").sort(),passwd:fs.readFileSync("/etc/passwd","utf8"),bin:fs.existsSync("/bin/sh")}))'], env);
+    const ls2 = await podman(
+      [
+        'run',
+        '--rm',
+        '--network',
+        'none',
+        '--entrypoint',
+        join(runtimeDir, 'node'),
+        record.id,
+        '-e',
+        'const fs=require("fs");console.log(JSON.stringify({top:fs.readdirSync("/").sort(),passwd:fs.readFileSync("/etc/passwd","utf8"),bin:fs.existsSync("/bin/sh")}))',
+      ],
+      env,
+    );
     expect(ls2.code, ls2.stderr).toBe(0);
     const seen = JSON.parse(ls2.stdout) as { top: string[]; passwd: string; bin: boolean };
     expect(seen.bin).toBe(false); // no shell in the image
@@ -119,14 +132,25 @@ describe('router image and container', () => {
     expect(record).toBeDefined();
     PORTS = await freePortPair();
     const argv = podmanRouterArgv(
-      { image: record.id, user: `${UID}:${UID}`, memory: '256m', pids: '64', command: [...ROUTER_COMMAND], hostPaths: { components: join(work, 'components'), etc: join(work, 'etc'), state: join(work, 'state'), principals: join(work, 'principals'), enrolments: join(work, 'enrolments') } },
+      {
+        image: record.id,
+        user: `${UID}:${UID}`,
+        memory: '256m',
+        pids: '64',
+        command: [...ROUTER_COMMAND],
+        hostPaths: { components: join(work, 'components'), etc: join(work, 'etc'), state: join(work, 'state'), principals: join(work, 'principals'), enrolments: join(work, 'enrolments') },
+      },
       'podman',
     );
     // Order of --listen and of names differs on purpose: the router must map by name, not position.
-    activator = spawn('systemd-socket-activate', ['-E', 'PATH', '-E', 'CONTAINERS_CONF', '-E', 'CONTAINERS_STORAGE_CONF', '-l', `127.0.0.1:${PORTS[1]}`, '-l', `127.0.0.1:${PORTS[0]}`, '--fdname=http:https', ...argv], {
-      env: podmanEnvVars(env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    activator = spawn(
+      'systemd-socket-activate',
+      ['-E', 'PATH', '-E', 'CONTAINERS_CONF', '-E', 'CONTAINERS_STORAGE_CONF', '-l', `127.0.0.1:${PORTS[1]}`, '-l', `127.0.0.1:${PORTS[0]}`, '--fdname=http:https', ...argv],
+      {
+        env: podmanEnvVars(env),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let log = '';
     activator.stderr?.on('data', (d: Buffer) => (log += d.toString()));
     // Wait until the activator listens, then the first connection starts the container.

@@ -79,7 +79,26 @@ beforeAll(async () => {
   for (const d of ['upper', 'work', 'merged', 'debs/partial', 'containers']) mkdirSync(join(work, d), { recursive: true });
   // podman and its runtime for exactly what this rootfs lacks, fetched as .debs from the host's mirror.
   copyFileSync(join(lower, 'var/lib/dpkg/status'), join(work, 'status'));
-  await runOk(['apt-get', '-o', `Dir::State::status=${join(work, 'status')}`, '-o', `Dir::Cache::archives=${join(work, 'debs')}`, '-o', 'Debug::NoLocking=1', 'install', '--download-only', '-y', '--no-install-recommends', 'podman', 'crun', 'conmon', 'catatonit'], { timeoutMs: 300_000 });
+  await runOk(
+    [
+      'apt-get',
+      '-o',
+      `Dir::State::status=${join(work, 'status')}`,
+      '-o',
+      `Dir::Cache::archives=${join(work, 'debs')}`,
+      '-o',
+      'Debug::NoLocking=1',
+      'install',
+      '--download-only',
+      '-y',
+      '--no-install-recommends',
+      'podman',
+      'crun',
+      'conmon',
+      'catatonit',
+    ],
+    { timeoutMs: 300_000 },
+  );
   await runOk(['mount', '-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${join(work, 'upper')},workdir=${join(work, 'work')}`, root]);
   mounted = true;
   mkdirSync(join(root, 'root/debs'), { recursive: true });
@@ -87,12 +106,25 @@ beforeAll(async () => {
   // Lab podman settings (src/containers/README.md): crun, no cgroups, ulimits the machine may set,
   // overlay storage on a host directory bound in (overlay on the machine's own overlay root fails).
   mkdirSync(join(root, 'etc/containers'), { recursive: true });
-  writeFileSync(join(root, 'etc/containers/containers.conf'), '[containers]\ncgroups = "disabled"\nkeyring = false\ndefault_sysctls = []\ndefault_ulimits = ["nofile=1024:1024", "nproc=1000:1000"]\n[engine]\nruntime = "crun"\n');
+  writeFileSync(
+    join(root, 'etc/containers/containers.conf'),
+    '[containers]\ncgroups = "disabled"\nkeyring = false\ndefault_sysctls = []\ndefault_ulimits = ["nofile=1024:1024", "nproc=1000:1000"]\n[engine]\nruntime = "crun"\n',
+  );
   writeFileSync(join(root, 'etc/containers/storage.conf'), '[storage]\ndriver = "overlay"\nrunroot = "/run/containers/storage"\ngraphroot = "/var/lib/containers/storage"\n');
   // The runtime as bootstrap installs it.
   const rt = join(root, 'usr/lib/bulwark');
   mkdirSync(rt, { recursive: true });
-  await build({ entryPoints: [join(repo, 'src/cli/main.ts')], outfile: join(rt, 'bulwark.mjs'), bundle: true, platform: 'node', target: 'node20', format: 'esm', logLevel: 'warning', external: EXTERNAL, banner: { js: BANNER } });
+  await build({
+    entryPoints: [join(repo, 'src/cli/main.ts')],
+    outfile: join(rt, 'bulwark.mjs'),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    logLevel: 'warning',
+    external: EXTERNAL,
+    banner: { js: BANNER },
+  });
   copyFileSync(process.execPath, join(rt, 'node'));
   cpSync(join(repo, 'units'), join(rt, 'units'), { recursive: true });
   for (const d of ['provisioning', 'firewall']) if (existsSync(join(repo, d))) cpSync(join(repo, d), join(rt, d), { recursive: true });
@@ -104,9 +136,18 @@ beforeAll(async () => {
   writeFileSync(join(root, 'etc/bulwark/containers.env'), 'BULWARK_PODMAN_CGROUPS=\n');
   // Helpers run inside: the containers reconciler alone, the audit provider alone, and a WAMP caller.
   for (const [name, src] of [
-    ['reconcile', "import { loadConfig } from './src/config/index.js'; import { containersReconciler } from './src/containers/reconciler.js'; import { createLogger } from './src/log/logger.js';\nconst r = await containersReconciler.reconcile({ config: loadConfig('/etc/bulwark/bulwark.yaml'), nodeName: 'n1', log: createLogger({ level: 'warn' }) });\nconsole.log(JSON.stringify(r));"],
-    ['audit', "import { loadConfig } from './src/config/index.js'; import { containersAudit } from './src/containers/audit.js';\nconsole.log(JSON.stringify(await containersAudit.run({ config: loadConfig('/etc/bulwark/bulwark.yaml'), nodeName: 'n1' })));"],
-    ['caller', "import autobahn from 'autobahn';\nconst [url, ms] = [process.argv[2] ?? 'ws://127.0.0.1:443/', Number(process.argv[3] ?? 5000)]; const t0 = Date.now();\nconst open = () => { const c = new autobahn.Connection({ url, realm: 'realm1', max_retries: 0 } as autobahn.IConnectionOptions);\n  c.onopen = async (s) => { for (;;) { try { const r = await s.call('com.example.echo', ['hello']); const who = await s.call('com.example.echo.whoami', []); console.log(JSON.stringify({ r, who, ms: Date.now() - t0 })); process.exit(0); } catch (e) { if (Date.now() - t0 > ms) { console.log(JSON.stringify(e)); process.exit(1); } await new Promise((x) => setTimeout(x, 100)); } } };\n  c.onclose = () => { if (Date.now() - t0 > ms) process.exit(2); setTimeout(open, 100); return true; };\n  c.open(); };\nopen();"],
+    [
+      'reconcile',
+      "import { loadConfig } from './src/config/index.js'; import { containersReconciler } from './src/containers/reconciler.js'; import { createLogger } from './src/log/logger.js';\nconst r = await containersReconciler.reconcile({ config: loadConfig('/etc/bulwark/bulwark.yaml'), nodeName: 'n1', log: createLogger({ level: 'warn' }) });\nconsole.log(JSON.stringify(r));",
+    ],
+    [
+      'audit',
+      "import { loadConfig } from './src/config/index.js'; import { containersAudit } from './src/containers/audit.js';\nconsole.log(JSON.stringify(await containersAudit.run({ config: loadConfig('/etc/bulwark/bulwark.yaml'), nodeName: 'n1' })));",
+    ],
+    [
+      'caller',
+      "import autobahn from 'autobahn';\nconst [url, ms] = [process.argv[2] ?? 'ws://127.0.0.1:443/', Number(process.argv[3] ?? 5000)]; const t0 = Date.now();\nconst open = () => { const c = new autobahn.Connection({ url, realm: 'realm1', max_retries: 0 } as autobahn.IConnectionOptions);\n  c.onopen = async (s) => { for (;;) { try { const r = await s.call('com.example.echo', ['hello']); const who = await s.call('com.example.echo.whoami', []); console.log(JSON.stringify({ r, who, ms: Date.now() - t0 })); process.exit(0); } catch (e) { if (Date.now() - t0 > ms) { console.log(JSON.stringify(e)); process.exit(1); } await new Promise((x) => setTimeout(x, 100)); } } };\n  c.onclose = () => { if (Date.now() - t0 > ms) process.exit(2); setTimeout(open, 100); return true; };\n  c.open(); };\nopen();",
+    ],
   ] as const) {
     const entry = join(repo, `.tmp-ctm-${name}-${process.pid}.ts`);
     writeFileSync(entry, src);
@@ -224,15 +265,24 @@ except OSError as e:
   it('bulwark audit container checks all pass, with the exposure numbers', async () => {
     const r = await inMachine(['/usr/lib/bulwark/node', '/root/audit.mjs'], 120_000);
     const checks = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '[]') as { id: string; status: string; evidence: string }[];
-    expect(checks.filter((c) => c.status !== 'pass'), JSON.stringify(checks, null, 1)).toEqual([]);
-    expect(checks.map((c) => c.id)).toEqual(expect.arrayContaining(['container.router.network-none', 'container.app-echo.mounts', 'unit.bulwark-router.service.limit-core', 'unit.bulwark-app@.service.exposure']));
+    expect(
+      checks.filter((c) => c.status !== 'pass'),
+      JSON.stringify(checks, null, 1),
+    ).toEqual([]);
+    expect(checks.map((c) => c.id)).toEqual(
+      expect.arrayContaining(['container.router.network-none', 'container.app-echo.mounts', 'unit.bulwark-router.service.limit-core', 'unit.bulwark-app@.service.exposure']),
+    );
     expect(checks.find((c) => c.id === 'unit.bulwark-app-docker@.service.exposure')?.evidence).toMatch(/^exposure \d\.\d /);
   });
 
   it('`bulwark app remove echo` stops and disables it and removes its socket directory', async () => {
     const r = await sh('bulwark app remove echo');
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect((await sh('systemctl is-active bulwark-app@echo; systemctl is-enabled bulwark-app@echo; test -e /run/bulwark/components/echo; echo dir=$?')).stdout.trim().split('\n')).toEqual(['inactive', 'disabled', 'dir=1']);
+    expect((await sh('systemctl is-active bulwark-app@echo; systemctl is-enabled bulwark-app@echo; test -e /run/bulwark/components/echo; echo dir=$?')).stdout.trim().split('\n')).toEqual([
+      'inactive',
+      'disabled',
+      'dir=1',
+    ]);
     expect(JSON.parse((await sh('bulwark app list --json')).stdout)).toEqual([]);
   });
 });

@@ -53,7 +53,11 @@ async function callUntil(procedure: string, args: unknown[], timeoutMs: number):
       await new Promise((r) => setTimeout(r, 200));
     }
   }
-  throw new Error(`${procedure} not registered within ${timeoutMs} ms (${JSON.stringify(last)}):\n${Object.entries(output).map(([k, v]) => `--- ${k}\n${v.slice(-2000)}`).join('\n')}`);
+  throw new Error(
+    `${procedure} not registered within ${timeoutMs} ms (${JSON.stringify(last)}):\n${Object.entries(output)
+      .map(([k, v]) => `--- ${k}\n${v.slice(-2000)}`)
+      .join('\n')}`,
+  );
 }
 
 beforeAll(async () => {
@@ -68,11 +72,25 @@ beforeAll(async () => {
   const permissions = [{ uri: 'com.example.', match: 'prefix' as const, call: true, register: true }];
   router = await startRouter(
     {
-      realms: [{ name: 'app', roles: [{ name: 'backend', permissions }, { name: 'public', permissions: [{ uri: 'com.example.', match: 'prefix' as const, call: true }] }] }],
+      realms: [
+        {
+          name: 'app',
+          roles: [
+            { name: 'backend', permissions },
+            { name: 'public', permissions: [{ uri: 'com.example.', match: 'prefix' as const, call: true }] },
+          ],
+        },
+      ],
       components: [{ name: 'outside', realm: 'app', role: 'public' }, ...Object.keys(APPS).map((name) => ({ name, realm: 'app', role: 'backend' }))],
       listeners: [
         { type: 'rawsocket', path: join(work, 'caller.sock'), component: 'outside', mode: '0600' },
-        ...Object.keys(APPS).map((a) => ({ type: 'rawsocket' as const, path: join(dir(a as App), 'router.sock'), component: a, mode: '0666', serializers: ['cbor' as const, 'msgpack' as const, 'json' as const] })),
+        ...Object.keys(APPS).map((a) => ({
+          type: 'rawsocket' as const,
+          path: join(dir(a as App), 'router.sock'),
+          component: a,
+          mode: '0666',
+          serializers: ['cbor' as const, 'msgpack' as const, 'json' as const],
+        })),
       ],
     },
     { log: createLogger({ name: 'router', level: 'warn' }) },
@@ -121,7 +139,12 @@ describe('example components as processes', () => {
   });
 
   it('the Python greeter (Debian python3-autobahn, CBOR) registers on its socket and answers', async () => {
-    track('pygreeter', spawn('/usr/bin/python3', ['-u', resolve('examples/python-greeter/greeter.py')], { env: { ...process.env, BULWARK_WAMP_SOCKET: join(dir('pygreeter'), 'router.sock'), BULWARK_WAMP_REALM: 'app' } }));
+    track(
+      'pygreeter',
+      spawn('/usr/bin/python3', ['-u', resolve('examples/python-greeter/greeter.py')], {
+        env: { ...process.env, BULWARK_WAMP_SOCKET: join(dir('pygreeter'), 'router.sock'), BULWARK_WAMP_REALM: 'app' },
+      }),
+    );
     await exercise('pygreeter', /Python 3\.\d+\.\d+/);
     expect(output.pygreeter).toContain('greeter: registered com.example.pygreeter.hello and com.example.pygreeter.add on app as pygreeter/backend');
   });
@@ -167,7 +190,15 @@ describe('example images built by their build-image.sh, run as isolated app cont
     // the suite makes it once (cached in /var/cache/bulwark/images) and the script starts from it.
     const echo = echoAppSpec(resolve('test/fixtures/echo-app'));
     await buildAppImageArchive(echo, env);
-    const base = join(echo.cacheDir, `rootfs-${echo.suite}-${appImageKeys(echo, echo.files.map((f) => readFileSync(f))).rootfs}.tar`);
+    const base = join(
+      echo.cacheDir,
+      `rootfs-${echo.suite}-${
+        appImageKeys(
+          echo,
+          echo.files.map((f) => readFileSync(f)),
+        ).rootfs
+      }.tar`,
+    );
     say(`examples/python-greeter/build-image.sh ${existsSync(base) ? `from the echo image's root ${base}` : '(debootstrap: a minute or two)'}`);
     await buildAndRun('pygreeter-img', 'examples/python-greeter/build-image.sh', 'localhost/bwt-python-greeter:test', existsSync(base) ? { BASE_ROOTFS: base } : {});
     await exercise('pygreeter-img', /Python 3\.\d+\.\d+/);

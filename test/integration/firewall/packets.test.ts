@@ -53,7 +53,8 @@ describe('firewall with real packets', () => {
     await addNetns(CLIENT);
     await runOk(['ip', 'link', 'add', 'fwk-n0', 'netns', NODE, 'type', 'veth', 'peer', 'name', 'fwk-c0', 'netns', CLIENT]);
     for (const a of ['192.0.2.11/24', '198.51.100.11/24', '203.0.113.11/24']) await inNs(NODE, 'ip', 'addr', 'add', a, 'dev', 'fwk-n0');
-    for (const a of ['192.0.2.1/24', '192.0.2.2/24', '192.0.2.3/24', '192.0.2.4/24', '192.0.2.12/24', '198.51.100.5/24', '203.0.113.10/24']) await inNs(CLIENT, 'ip', 'addr', 'add', a, 'dev', 'fwk-c0');
+    for (const a of ['192.0.2.1/24', '192.0.2.2/24', '192.0.2.3/24', '192.0.2.4/24', '192.0.2.12/24', '198.51.100.5/24', '203.0.113.10/24'])
+      await inNs(CLIENT, 'ip', 'addr', 'add', a, 'dev', 'fwk-c0');
     await inNs(NODE, 'ip', 'link', 'set', 'fwk-n0', 'up');
     await inNs(CLIENT, 'ip', 'link', 'set', 'fwk-c0', 'up');
     await startServer(NODE, 'tcp:443', 'tcp:80', 'tcp:22', 'tcp:8080', 'udp:51820');

@@ -42,7 +42,14 @@ describe('hardening adapter', () => {
 
   it('applies network sysctls live in a namespace and reads them back', async () => {
     await runOk(['sysctl', '-w', 'net.ipv4.conf.all.log_martians=0', 'net.ipv4.conf.all.send_redirects=1'], { netns: NS });
-    const r = await applySysctls([{ key: 'net.ipv4.conf.all.log_martians', value: '1' }, { key: 'net.ipv4.conf.all.send_redirects', value: '0' }, { key: 'net.ipv4.no_such_key', value: '1' }], inNs);
+    const r = await applySysctls(
+      [
+        { key: 'net.ipv4.conf.all.log_martians', value: '1' },
+        { key: 'net.ipv4.conf.all.send_redirects', value: '0' },
+        { key: 'net.ipv4.no_such_key', value: '1' },
+      ],
+      inNs,
+    );
     expect(r.map((x) => [x.key, x.detail])).toEqual([
       ['net.ipv4.conf.all.log_martians', 'live'],
       ['net.ipv4.conf.all.send_redirects', 'live'],
@@ -104,7 +111,17 @@ describe('hardening reconciler and audit', () => {
     expect(third.drift).toEqual(['/etc/systemd/coredump.conf.d/90-bulwark.conf rewritten (missing or changed)']);
     const checks = await hardeningAudit(host).run({ config, nodeName: 'n1' });
     const byId = new Map(checks.map((c) => [c.id, c]));
-    for (const id of ['dumps.sysctl-file', 'dumps.coredump-conf', 'dumps.coredump-dropin', 'dumps.limits', 'dumps.systemd-limit', 'dumps.profile', 'dumps.kdump', 'sysctl-file', 'dumps.kdump-service.kdump-tools.service']) {
+    for (const id of [
+      'dumps.sysctl-file',
+      'dumps.coredump-conf',
+      'dumps.coredump-dropin',
+      'dumps.limits',
+      'dumps.systemd-limit',
+      'dumps.profile',
+      'dumps.kdump',
+      'sysctl-file',
+      'dumps.kdump-service.kdump-tools.service',
+    ]) {
       expect(byId.get(id)?.status, id).toBe('pass');
     }
     expect(byId.get('sysctl.net.ipv4.conf.all.log_martians')).toEqual({ id: 'sysctl.net.ipv4.conf.all.log_martians', status: 'n/a', evidence: 'written, not live: read-only (kernel shows 0)' });

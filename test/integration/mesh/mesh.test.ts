@@ -57,7 +57,10 @@ describe('WireGuard mesh in namespaces (wireguard-go)', () => {
   it('mesh status shows every peer with a handshake and reachable; the audit passes, then flags a foreign peer', async () => {
     const st = await nodeStatus(lab.node('n1'));
     expect(st.up).toBe(true);
-    expect(st.peers.map((p) => [p.name, p.reachable, p.present])).toEqual([['n2', true, true], ['n3', true, true]]);
+    expect(st.peers.map((p) => [p.name, p.reachable, p.present])).toEqual([
+      ['n2', true, true],
+      ['n3', true, true],
+    ]);
     expect(st.peers.every((p) => p.handshakeAgeSec !== null && p.handshakeAgeSec < 60 && BigInt(p.rxBytes) > 0n)).toBe(true);
     expect(renderStatus([st])).toMatch(/1 nodes, 2\/2 peer links reachable\n$/);
     const checks = await meshChecks(lab.node('n1'), ['n1', 'n2', 'n3']);
@@ -123,7 +126,7 @@ describe('WireGuard mesh in namespaces (wireguard-go)', () => {
     const goneKey = gone.keys.wgPublicKey();
     const addrN1 = lab.node('n1').meshAddressOf('n1');
     expect(await lab.node('n1').removeMember('n2')).toEqual([]);
-        for (const other of ['n1', 'n3', 'n4']) {
+    for (const other of ['n1', 'n3', 'n4']) {
       const d = await lab.node(other).dev.dump();
       expect(d?.peers.map((p) => p.publicKey)).not.toContain(goneKey);
       expect(d?.peers.length).toBe(2);

@@ -50,7 +50,16 @@ beforeAll(async () => {
   writeFileSync(join(tmp.dir, 'node.json'), '{"name":"n1"}');
   const dist = (p: string) => join(process.cwd(), 'dist/src', p);
   // One capability that finds drift on each pass; real nft and the router's socket, no mesh (not joined).
-  const agent = spawn('ip', ['netns', 'exec', NODE, process.execPath, '--input-type=module', '-e', `
+  const agent = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      NODE,
+      process.execPath,
+      '--input-type=module',
+      '-e',
+      `
     const { Agent } = await import('${dist('agent/agent.js')}');
     const { createLogger } = await import('${dist('log/logger.js')}');
     const { Observability } = await import('${dist('metrics/observe.js')}');
@@ -62,7 +71,10 @@ beforeAll(async () => {
       observers: async (ctx) => [new Observability({ ...ctx, sources, meshAddresses: () => new Map(), apps: async () => [] })] });
     process.on('SIGTERM', () => a.stop().then(() => process.exit(0)));
     await a.start();
-    process.stdout.write('started\\n');`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    process.stdout.write('started\\n');`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   procs.push(agent);
   await waitFor('agent started', async () => (await curl('198.51.100.5', `http://198.51.100.11:${PORT}/metrics`)).code === 0, 20_000);
 });
@@ -83,11 +95,15 @@ describe('the agent serves metrics and the status page on its management address
     expect(first.stdout).toMatch(/^bulwark_router_up 1$/m);
     expect(first.stdout).toMatch(/^bulwark_agent_process_resident_memory_bytes \d+/m);
     // a pass later the counter has moved
-    const moved = await waitFor('another pass', async () => {
-      const t = (await curl('198.51.100.5', `http://198.51.100.11:${PORT}/metrics`)).stdout;
-      const v = samplesOf(t, 'bulwark_agent_drift_repairs_total').find((s) => s.labels.capability === 'probe')?.value ?? 0;
-      return v > n1 ? v : undefined;
-    }, 10_000);
+    const moved = await waitFor(
+      'another pass',
+      async () => {
+        const t = (await curl('198.51.100.5', `http://198.51.100.11:${PORT}/metrics`)).stdout;
+        const v = samplesOf(t, 'bulwark_agent_drift_repairs_total').find((s) => s.labels.capability === 'probe')?.value ?? 0;
+        return v > n1 ? v : undefined;
+      },
+      10_000,
+    );
     expect(moved.value).toBeGreaterThan(n1);
   });
 
@@ -110,6 +126,11 @@ describe('the agent serves metrics and the status page on its management address
     expect(pub.stderr).toMatch(/Connection refused|Failed to connect/);
     const listening = await inNs(NODE, 'ss', '-Hltn', `sport = :${PORT}`);
     // the local address column: exactly the management address
-    expect(listening.trim().split('\n').map((l) => l.trim().split(/\s+/)[3])).toEqual([`198.51.100.11:${PORT}`]);
+    expect(
+      listening
+        .trim()
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/)[3]),
+    ).toEqual([`198.51.100.11:${PORT}`]);
   });
 });

@@ -36,7 +36,13 @@ describe('metrics port with real nft', () => {
     await inNs(NODE, 'ip', 'addr', 'add', '10.77.0.1/24', 'dev', 'bw0');
     for (const a of ['192.0.2.1/24', '198.51.100.5/24']) await inNs(CLIENT, 'ip', 'addr', 'add', a, 'dev', 'met-c0');
     await inNs(CLIENT, 'ip', 'addr', 'add', '10.77.0.2/24', 'dev', 'met-c1');
-    for (const [ns, dev] of [[NODE, 'met-n0'], [NODE, 'bw0'], [CLIENT, 'met-c0'], [CLIENT, 'met-c1']] as const) await inNs(ns, 'ip', 'link', 'set', dev, 'up');
+    for (const [ns, dev] of [
+      [NODE, 'met-n0'],
+      [NODE, 'bw0'],
+      [CLIENT, 'met-c0'],
+      [CLIENT, 'met-c1'],
+    ] as const)
+      await inNs(ns, 'ip', 'link', 'set', dev, 'up');
     const child = spawn('ip', ['netns', 'exec', NODE, process.execPath, SERVER, `tcp:${PORT}`], { stdio: ['pipe', 'pipe', 'inherit'] });
     children.push(child);
     await new Promise<void>((resolve, reject) => {

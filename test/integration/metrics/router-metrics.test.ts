@@ -39,7 +39,9 @@ async function scrape(): Promise<string> {
   return t;
 }
 const value = (text: string, name: string, labels: Record<string, string> = {}): number =>
-  samplesOf(text, name).filter((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((a, s) => a + s.value, 0);
+  samplesOf(text, name)
+    .filter((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+    .reduce((a, s) => a + s.value, 0);
 const url = () => `ws://127.0.0.1:${r.port(0)}/`;
 
 describe('router metrics over its Unix socket, moved by autobahn-js', () => {

@@ -34,16 +34,27 @@ bulwark_router_auth_failures_total{method="ticket"} 3
 `;
 const sources: MetricSources = {
   nftJson: () => Promise.resolve(null),
-  mesh: () => Promise.resolve([
-    { peer: 'n2', endpoint: '192.0.2.12:51820', handshakeAgeSec: 12, rxBytes: 123456, txBytes: 654321 },
-    { peer: 'n3', endpoint: '192.0.2.13:51820', handshakeAgeSec: null, rxBytes: 0, txBytes: 0 },
-  ]),
+  mesh: () =>
+    Promise.resolve([
+      { peer: 'n2', endpoint: '192.0.2.12:51820', handshakeAgeSec: 12, rxBytes: 123456, txBytes: 654321 },
+      { peer: 'n3', endpoint: '192.0.2.13:51820', handshakeAgeSec: null, rxBytes: 0, txBytes: 0 },
+    ]),
   routerText: () => Promise.resolve(routerText),
 };
 let ob: Observability;
 let base = '';
 
-const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--window-size=1200,900'];
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--window-size=1200,900',
+];
 async function chromium(...args: string[]): Promise<string> {
   const profile = mkdtempSync(join(tmp, 'profile-'));
   const r = await run(['chromium', ...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, ...args], { timeoutMs: 60_000 });
@@ -58,10 +69,23 @@ beforeAll(async () => {
     config: () => config,
     summary: () => '4 capabilities reconciled, no drift',
     sources,
-    meshAddresses: () => new Map([['n1', '10.77.0.5'], ['n2', '10.77.0.9'], ['n3', '10.77.0.14']]),
+    meshAddresses: () =>
+      new Map([
+        ['n1', '10.77.0.5'],
+        ['n2', '10.77.0.9'],
+        ['n3', '10.77.0.14'],
+      ]),
     addresses: () => ['127.0.0.1'],
-    apps: () => Promise.resolve([{ name: 'echo', realm: 'app', state: 'active' }, { name: 'billing"<b>', realm: 'app', state: 'failed' }]),
-    audit: () => Promise.resolve([{ id: 'firewall.table', status: 'pass', evidence: 'ok' }, { id: 'mesh.peers', status: 'fail', evidence: 'n3 <never>' }]),
+    apps: () =>
+      Promise.resolve([
+        { name: 'echo', realm: 'app', state: 'active' },
+        { name: 'billing"<b>', realm: 'app', state: 'failed' },
+      ]),
+    audit: () =>
+      Promise.resolve([
+        { id: 'firewall.table', status: 'pass', evidence: 'ok' },
+        { id: 'mesh.peers', status: 'fail', evidence: 'n3 <never>' },
+      ]),
     processMetrics: false,
   });
   await ob.runAudit();

@@ -25,9 +25,27 @@ beforeAll(async () => {
         {
           name: 'app',
           roles: [
-            { name: 'user', permissions: [{ uri: 'com.example.echo', call: true }, { uri: 'wamp.session.get', call: true }] },
-            { name: 'echo', permissions: [{ uri: 'com.example.echo', register: true }, { uri: 'wamp.session.get', call: true }] },
-            { name: 'billing', permissions: [{ uri: 'com.example.billing.', match: 'prefix', register: true }, { uri: 'wamp.session.get', call: true }] },
+            {
+              name: 'user',
+              permissions: [
+                { uri: 'com.example.echo', call: true },
+                { uri: 'wamp.session.get', call: true },
+              ],
+            },
+            {
+              name: 'echo',
+              permissions: [
+                { uri: 'com.example.echo', register: true },
+                { uri: 'wamp.session.get', call: true },
+              ],
+            },
+            {
+              name: 'billing',
+              permissions: [
+                { uri: 'com.example.billing.', match: 'prefix', register: true },
+                { uri: 'wamp.session.get', call: true },
+              ],
+            },
           ],
         },
       ],
@@ -114,7 +132,10 @@ describe('authentication', () => {
   });
   it('cryptosign: unknown key and a forged signature fail', async () => {
     await expect(join_(cs(stranger))).rejects.toThrow(/authentication_failed/);
-    const forged = { ...cs(keys), onchallenge: (_s: unknown, _m: string, extra: { challenge: string }) => hex(nacl.sign.detached(Buffer.from(extra.challenge, 'hex'), stranger.secretKey)) + extra.challenge };
+    const forged = {
+      ...cs(keys),
+      onchallenge: (_s: unknown, _m: string, extra: { challenge: string }) => hex(nacl.sign.detached(Buffer.from(extra.challenge, 'hex'), stranger.secretKey)) + extra.challenge,
+    };
     await expect(join_(forged)).rejects.toThrow(/authentication_failed/);
   });
 });
@@ -139,7 +160,11 @@ describe('components on Unix sockets', () => {
     expect(await whoami(echo)).toMatchObject({ authid: 'echo', authrole: 'echo', authmethod: 'trusted' });
     expect(await whoami(billing)).toMatchObject({ authid: 'billing', authrole: 'billing', authmethod: 'trusted' });
     await echo.register('com.example.echo', (args) => args?.[0]);
-    const refused = (p: unknown) => (p as Promise<unknown>).then(() => 'ok', (e: { error?: string }) => e.error);
+    const refused = (p: unknown) =>
+      (p as Promise<unknown>).then(
+        () => 'ok',
+        (e: { error?: string }) => e.error,
+      );
     expect(await refused(billing.register('com.example.echo', () => 1))).toBe('wamp.error.not_authorized');
     expect(await refused(echo.register('com.example.billing.charge', () => 1))).toBe('wamp.error.not_authorized');
     const user = await join_({ authmethods: ['anonymous'] });

@@ -45,11 +45,17 @@ afterAll(async () => {
 const SERS = [json, msgpack, cbor];
 const HELLO = [1, 'app', { roles: { caller: {}, callee: {}, publisher: {}, subscriber: {} }, authmethods: ['anonymous'] }];
 const codes = fc.constantFrom(1, 2, 3, 4, 5, 6, 8, 16, 17, 32, 33, 34, 35, 36, 48, 49, 50, 64, 65, 66, 67, 68, 69, 70, 337, 0, -1, 2 ** 53, 1.5);
- // (never com.example.echo: that is the good session's procedure)
+// (never com.example.echo: that is the good session's procedure)
 const uriish = fc.oneof(fc.constantFrom('com.example.echo2', 'com.example.', 'wamp.session.count', 'app', '', '..', 'a b', 'com.example.secret'), fc.string());
 const wampish = fc.oneof(
   fc.tuple(codes, fc.array(fc.oneof(fc.integer(), fc.double(), uriish, fc.dictionary(fc.string(), fc.anything()), fc.anything()), { maxLength: 6 })).map(([c, rest]) => [c, ...rest]),
-  fc.tuple(codes, fc.nat(), fc.dictionary(fc.constantFrom('match', 'invoke', 'exclude', 'eligible', 'receive_progress', 'timeout', 'mode', 'acknowledge', 'disclose_me', 'exclude_me', 'enc_algo'), fc.anything()), uriish, fc.anything()),
+  fc.tuple(
+    codes,
+    fc.nat(),
+    fc.dictionary(fc.constantFrom('match', 'invoke', 'exclude', 'eligible', 'receive_progress', 'timeout', 'mode', 'acknowledge', 'disclose_me', 'exclude_me', 'enc_algo'), fc.anything()),
+    uriish,
+    fc.anything(),
+  ),
   fc.anything(),
 );
 
@@ -118,79 +124,84 @@ describe('fuzz', () => {
     let t0 = Date.now();
 
     await (async () => {
-    // 1. handshakes: arbitrary bytes, mostly starting with the magic byte; the client ends its side
-    const hs = fc.sample(fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 8 }), fc.uint8Array({ minLength: 3, maxLength: 8 }).map((b) => ((b[0] = 0x7f), b))), { numRuns: TOTAL.handshakes, seed });
-    t0 = Date.now();
-    await pool(hs.length, 64, async (i) => {
-      await exchange({ port }, Buffer.from(hs[i]!), { end: true, timeoutMs: 2000 });
-    });
+      // 1. handshakes: arbitrary bytes, mostly starting with the magic byte; the client ends its side
+      const hs = fc.sample(
+        fc.oneof(
+          fc.uint8Array({ minLength: 1, maxLength: 8 }),
+          fc.uint8Array({ minLength: 3, maxLength: 8 }).map((b) => ((b[0] = 0x7f), b)),
+        ),
+        { numRuns: TOTAL.handshakes, seed },
+      );
+      t0 = Date.now();
+      await pool(hs.length, 64, async (i) => {
+        await exchange({ port }, Buffer.from(hs[i]!), { end: true, timeoutMs: 2000 });
+      });
 
-    phase('handshakes', t0, `calls=${calls} failures=${failures} open=${good.connection.isOpen}`);
-    t0 = Date.now();
-    // 2. frames after a good handshake: random headers (type, reserved bits, lengths) and payloads
-    const fr = fc.sample(fc.tuple(fc.constantFrom(1, 2, 3), fc.uint8Array({ minLength: 1, maxLength: 64 })), { numRuns: TOTAL.frames, seed: seed + 1 });
-    await pool(fr.length, 64, async (i) => {
-      const [ser, bytes] = fr[i]!;
-      await exchange({ port }, Buffer.concat([handshake(ser), Buffer.from(bytes)]), { end: true, timeoutMs: 2000 });
-    });
+      phase('handshakes', t0, `calls=${calls} failures=${failures} open=${good.connection.isOpen}`);
+      t0 = Date.now();
+      // 2. frames after a good handshake: random headers (type, reserved bits, lengths) and payloads
+      const fr = fc.sample(fc.tuple(fc.constantFrom(1, 2, 3), fc.uint8Array({ minLength: 1, maxLength: 64 })), { numRuns: TOTAL.frames, seed: seed + 1 });
+      await pool(fr.length, 64, async (i) => {
+        const [ser, bytes] = fr[i]!;
+        await exchange({ port }, Buffer.concat([handshake(ser), Buffer.from(bytes)]), { end: true, timeoutMs: 2000 });
+      });
 
-    phase('frames', t0, `calls=${calls} failures=${failures} open=${good.connection.isOpen}`);
-    t0 = Date.now();
-    // 3. well-framed but malformed or refused messages, before and after a good HELLO, in every serializer
-    const ms = fc.sample(fc.tuple(fc.constantFrom(0, 1, 2), fc.integer({ min: 0, max: 9 }), batch), { numRuns: TOTAL.messageConnections, seed: seed + 2 });
-    await pool(ms.length, 32, async (i) => {
-      const [si, hello, msgs] = ms[i]!;
-      const ser = SERS[si]!;
-      const parts: Buffer[] = [handshake(ser.rawsocket)];
-      if (hello > 0) parts.push(frame(ser.encode(HELLO)));
-      for (const m of msgs) {
-        let b: Buffer;
-        try {
-          b = ser.encode(m);
-        } catch {
-          b = Buffer.from([0xc1, 0xff]);
-        }
-        parts.push(frame(b));
-      }
-      await exchange({ port }, Buffer.concat(parts), { end: true, timeoutMs: 3000 });
-    });
-    phase('messages', t0, `calls=${calls} failures=${failures} open=${good.connection.isOpen}`);
-    t0 = Date.now();
-    // 4. WebSocket: random text/binary payloads and WAMP-ish messages after a good HELLO
-    const wsUrl = `ws://127.0.0.1:${r.port(1)}/`;
-    const wsIn = fc.sample(fc.tuple(fc.constantFrom(0, 1, 2), fc.boolean(), batch, fc.oneof(fc.uint8Array({ maxLength: 64 }), wampish)), { numRuns: TOTAL.websocket, seed: seed + 3 });
-    await pool(wsIn.length, 32, async (i) => {
-      const [si, hello, msgs, input] = wsIn[i]!;
-      const ser = SERS[si]!;
-      await new Promise<void>((resolve) => {
-        const ws = new WebSocket(wsUrl, [ser.subprotocol], { perMessageDeflate: i % 2 === 0 });
-        const t = setTimeout(() => ws.terminate(), 2000);
-        ws.on('error', () => undefined);
-        ws.on('close', () => {
-          clearTimeout(t);
-          resolve();
-        });
-        ws.on('open', () => {
-          if (hello) ws.send(ser.encode(HELLO), { binary: ser.binary });
-          for (const m of msgs) {
-            try {
-              ws.send(ser.encode(m), { binary: ser.binary });
-            } catch {
-              /* unencodable: skip */
-            }
-          }
+      phase('frames', t0, `calls=${calls} failures=${failures} open=${good.connection.isOpen}`);
+      t0 = Date.now();
+      // 3. well-framed but malformed or refused messages, before and after a good HELLO, in every serializer
+      const ms = fc.sample(fc.tuple(fc.constantFrom(0, 1, 2), fc.integer({ min: 0, max: 9 }), batch), { numRuns: TOTAL.messageConnections, seed: seed + 2 });
+      await pool(ms.length, 32, async (i) => {
+        const [si, hello, msgs] = ms[i]!;
+        const ser = SERS[si]!;
+        const parts: Buffer[] = [handshake(ser.rawsocket)];
+        if (hello > 0) parts.push(frame(ser.encode(HELLO)));
+        for (const m of msgs) {
           let b: Buffer;
           try {
-            b = input instanceof Uint8Array ? Buffer.from(input) : ser.encode(input);
+            b = ser.encode(m);
           } catch {
-            b = Buffer.from('\u0000');
+            b = Buffer.from([0xc1, 0xff]);
           }
-          ws.send(b, { binary: i % 3 === 0 });
-          ws.close();
+          parts.push(frame(b));
+        }
+        await exchange({ port }, Buffer.concat(parts), { end: true, timeoutMs: 3000 });
+      });
+      phase('messages', t0, `calls=${calls} failures=${failures} open=${good.connection.isOpen}`);
+      t0 = Date.now();
+      // 4. WebSocket: random text/binary payloads and WAMP-ish messages after a good HELLO
+      const wsUrl = `ws://127.0.0.1:${r.port(1)}/`;
+      const wsIn = fc.sample(fc.tuple(fc.constantFrom(0, 1, 2), fc.boolean(), batch, fc.oneof(fc.uint8Array({ maxLength: 64 }), wampish)), { numRuns: TOTAL.websocket, seed: seed + 3 });
+      await pool(wsIn.length, 32, async (i) => {
+        const [si, hello, msgs, input] = wsIn[i]!;
+        const ser = SERS[si]!;
+        await new Promise<void>((resolve) => {
+          const ws = new WebSocket(wsUrl, [ser.subprotocol], { perMessageDeflate: i % 2 === 0 });
+          const t = setTimeout(() => ws.terminate(), 2000);
+          ws.on('error', () => undefined);
+          ws.on('close', () => {
+            clearTimeout(t);
+            resolve();
+          });
+          ws.on('open', () => {
+            if (hello) ws.send(ser.encode(HELLO), { binary: ser.binary });
+            for (const m of msgs) {
+              try {
+                ws.send(ser.encode(m), { binary: ser.binary });
+              } catch {
+                /* unencodable: skip */
+              }
+            }
+            let b: Buffer;
+            try {
+              b = input instanceof Uint8Array ? Buffer.from(input) : ser.encode(input);
+            } catch {
+              b = Buffer.from('\u0000');
+            }
+            ws.send(b, { binary: i % 3 === 0 });
+            ws.close();
+          });
         });
       });
-    });
-
     })();
     phase('websocket', t0, `calls=${calls} failures=${failures} open=${good.connection.isOpen}`);
     running = false;

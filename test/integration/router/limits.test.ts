@@ -205,7 +205,12 @@ describe('auto-ping', () => {
     const { startRouter: start } = await import('../../../src/router/index.js');
     const { abConnect: ab, closeAb: close } = await import('./helpers.js');
     const fast = await start(
-      { realms: [baseRealm()], listeners: [{ type: 'rawsocket', host: '127.0.0.1', port: 0, auth: ['anonymous'], autoPing: true }], auth: { anonymous: { role: 'public' } }, limits: { autoPingIntervalMs: 200, autoPingTimeoutMs: 150 } },
+      {
+        realms: [baseRealm()],
+        listeners: [{ type: 'rawsocket', host: '127.0.0.1', port: 0, auth: ['anonymous'], autoPing: true }],
+        auth: { anonymous: { role: 'public' } },
+        limits: { autoPingIntervalMs: 200, autoPingTimeoutMs: 150 },
+      },
       { log: mem.log },
     );
     try {
@@ -290,7 +295,19 @@ describe('WebSocket options', () => {
     let got = Buffer.alloc(0);
     s.on('data', (b: Buffer) => (got = Buffer.concat([got, b])));
     const closed = new Promise<void>((res) => s.on('close', () => res()));
-    s.write(['GET / HTTP/1.1', 'Host: 127.0.0.1', 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Protocol: wamp.2.json', '', ''].join('\r\n'));
+    s.write(
+      [
+        'GET / HTTP/1.1',
+        'Host: 127.0.0.1',
+        'Upgrade: websocket',
+        'Connection: Upgrade',
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+        'Sec-WebSocket-Version: 13',
+        'Sec-WebSocket-Protocol: wamp.2.json',
+        '',
+        '',
+      ].join('\r\n'),
+    );
     await until(() => got.includes('\r\n\r\n'), 2000);
     const headerEnd = got.indexOf('\r\n\r\n') + 4;
     expect(got.subarray(0, headerEnd).toString()).toMatch(/^HTTP\/1.1 101 /);
@@ -322,7 +339,19 @@ describe('WebSocket options', () => {
       const head = p.length < 126 ? Buffer.from([0x81, 0x80 | p.length]) : Buffer.from([0x81, 0x80 | 126, p.length >> 8, p.length & 0xff]);
       s.write(Buffer.concat([head, mask, Buffer.from(p.map((b, i) => b ^ mask[i % 4]!))]));
     };
-    s.write(['GET / HTTP/1.1', 'Host: 127.0.0.1', 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Protocol: wamp.2.json', '', ''].join('\r\n'));
+    s.write(
+      [
+        'GET / HTTP/1.1',
+        'Host: 127.0.0.1',
+        'Upgrade: websocket',
+        'Connection: Upgrade',
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+        'Sec-WebSocket-Version: 13',
+        'Sec-WebSocket-Protocol: wamp.2.json',
+        '',
+        '',
+      ].join('\r\n'),
+    );
     await until(() => got.includes('\r\n\r\n'), 2000);
     got = got.subarray(got.indexOf('\r\n\r\n') + 4);
     /** The frames received so far: [FIN, opcode, payload]. */
@@ -386,7 +415,13 @@ describe('cross-serializer values', () => {
     const pub = connect(r.port(2), '127.0.0.1');
     const cborHello = cbor.encode([1, 'app', { roles: { publisher: {} }, authmethods: ['anonymous'] }]);
     // tag 2 (positive bignum) decodes to a BigInt, which JSON cannot encode
-    const bignumPublish = Buffer.concat([Buffer.from([0x85, 0x10, 0x01, 0xa1, 0x6b]), Buffer.from('acknowledge'), Buffer.from([0xf5, 0x6f]), Buffer.from('com.example.big'), Buffer.from([0x81, 0xc2, 0x49, 1, 0, 0, 0, 0, 0, 0, 0, 0])]);
+    const bignumPublish = Buffer.concat([
+      Buffer.from([0x85, 0x10, 0x01, 0xa1, 0x6b]),
+      Buffer.from('acknowledge'),
+      Buffer.from([0xf5, 0x6f]),
+      Buffer.from('com.example.big'),
+      Buffer.from([0x81, 0xc2, 0x49, 1, 0, 0, 0, 0, 0, 0, 0, 0]),
+    ]);
     const pubData: Buffer[] = [];
     pub.on('data', (d) => pubData.push(d));
     pub.write(Buffer.concat([handshake(3), frame(cborHello), frame(bignumPublish)]));

@@ -77,14 +77,27 @@ async function ab(ser: 'JSONSerializer' | 'CBORSerializer' | 'MsgpackSerializer'
   open.push(c);
   return c.session;
 }
-const errorOf = (p: PromiseLike<unknown>) => Promise.resolve(p).then(() => 'no error', (e: { error?: string }) => e.error ?? String(e));
+const errorOf = (p: PromiseLike<unknown>) =>
+  Promise.resolve(p).then(
+    () => 'no error',
+    (e: { error?: string }) => e.error ?? String(e),
+  );
 
 describe('subscription and registration meta API from autobahn-js', () => {
   it('sends the lifecycle events in order and answers the meta procedures', async () => {
     const watcher = await ab('CBORSerializer');
     const other = await ab('JSONSerializer');
     const seen: unknown[][] = [];
-    for (const t of ['subscription.on_create', 'subscription.on_subscribe', 'subscription.on_unsubscribe', 'subscription.on_delete', 'registration.on_create', 'registration.on_register', 'registration.on_unregister', 'registration.on_delete']) {
+    for (const t of [
+      'subscription.on_create',
+      'subscription.on_subscribe',
+      'subscription.on_unsubscribe',
+      'subscription.on_delete',
+      'registration.on_create',
+      'registration.on_register',
+      'registration.on_unregister',
+      'registration.on_delete',
+    ]) {
       await watcher.subscribe(`wamp.${t}`, (args) => seen.push([t, ...(args ?? [])]));
     }
     const sub = await other.subscribe('com.example.meta.topic', () => undefined);
@@ -131,11 +144,15 @@ describe('empty prefix from autobahn-js', () => {
   it('a "" prefix subscription receives events of two unrelated topics', async () => {
     const wide = await ab('MsgpackSerializer', { authmethods: ['ticket'], authid: 'wide', onchallenge: () => 'wide-ticket' });
     const got: string[] = [];
-    await wide.subscribe('', (args, _kw, details) => {
-      const topic = String((details as { topic?: string }).topic);
-      // its rule covers wamp. too: the meta events of the sessions below arrive as well
-      if (!topic.startsWith('wamp.')) got.push(`${topic}=${String(args?.[0])}`);
-    }, { match: 'prefix' });
+    await wide.subscribe(
+      '',
+      (args, _kw, details) => {
+        const topic = String((details as { topic?: string }).topic);
+        // its rule covers wamp. too: the meta events of the sessions below arrive as well
+        if (!topic.startsWith('wamp.')) got.push(`${topic}=${String(args?.[0])}`);
+      },
+      { match: 'prefix' },
+    );
     const pub = await ab('JSONSerializer');
     await pub.publish('com.example.weather', ['sunny'], {}, { acknowledge: true });
     await pub.publish('org.unrelated.stock', [42], {}, { acknowledge: true });

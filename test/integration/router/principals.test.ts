@@ -56,7 +56,11 @@ beforeAll(async () => {
     }
   });
   await until(() => routerLines.some((l) => l.msg === 'listening'), 15_000, 'router listening');
-  port = Number(String(routerLines.find((l) => l.msg === 'listening')!.address).split(':').at(-1));
+  port = Number(
+    String(routerLines.find((l) => l.msg === 'listening')!.address)
+      .split(':')
+      .at(-1),
+  );
 }, 30_000);
 
 afterAll(async () => {

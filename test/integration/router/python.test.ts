@@ -68,7 +68,11 @@ describe('python3-autobahn component over RawSocket-CBOR on a Unix socket', () =
     await until(() => callee.lines.some((l) => l.ready), 20_000, `python component (${callee.stderr.join('')})`);
     expect(callee.lines[0]).toMatchObject({ authid: 'pybackend', authrole: 'backend' });
 
-    const c = await abConnect({ url: `ws://127.0.0.1:${r.port(1)}/`, realm: 'app', serializers: [new (autobahn as unknown as { serializer: { CBORSerializer: new () => unknown } }).serializer.CBORSerializer()] } as autobahn.IConnectionOptions);
+    const c = await abConnect({
+      url: `ws://127.0.0.1:${r.port(1)}/`,
+      realm: 'app',
+      serializers: [new (autobahn as unknown as { serializer: { CBORSerializer: new () => unknown } }).serializer.CBORSerializer()],
+    } as autobahn.IConnectionOptions);
     open.push(c);
     const web = c.session;
     expect(await web.call('com.example.py.add', [20, 22])).toBe(42);
@@ -76,7 +80,11 @@ describe('python3-autobahn component over RawSocket-CBOR on a Unix socket', () =
 
     const progress: unknown[] = [];
     const final = await new Promise((resolve, reject) =>
-      (web.call('com.example.py.progress', [3], {}, { receive_progress: true }) as unknown as { then: (a: (v: unknown) => void, b: (e: unknown) => void, c: (p: unknown) => void) => void }).then(resolve, reject, (p) => progress.push(p)),
+      (web.call('com.example.py.progress', [3], {}, { receive_progress: true }) as unknown as { then: (a: (v: unknown) => void, b: (e: unknown) => void, c: (p: unknown) => void) => void }).then(
+        resolve,
+        reject,
+        (p) => progress.push(p),
+      ),
     );
     expect(progress).toEqual([0, 1, 2]);
     expect(final).toBe('done');
@@ -92,7 +100,10 @@ describe('python3-autobahn component over RawSocket-CBOR on a Unix socket', () =
     const interrupted: unknown[] = [];
     await web.subscribe('com.example.py.interrupted', (args) => interrupted.push(args?.[0]));
     const p = web.call('com.example.py.slow') as unknown as Promise<unknown> & { cancel(o: unknown): void };
-    const outcome = p.then(() => 'completed', (e: { error?: string }) => e.error);
+    const outcome = p.then(
+      () => 'completed',
+      (e: { error?: string }) => e.error,
+    );
     await new Promise((res) => setTimeout(res, 200));
     p.cancel({ mode: 'kill' });
     // python3-autobahn answers an interrupted invocation with its own error URI; the router forwards it

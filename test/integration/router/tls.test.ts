@@ -89,10 +89,14 @@ describe('TLS listener', () => {
   it('testssl.sh: no HIGH/CRITICAL, TLS 1.0/1.1 off, forward secrecy, HSTS', async () => {
     const json = f('testssl.json');
     await new Promise<void>((res, rej) => {
-      const c = spawn('testssl', ['--quiet', '--warnings', 'off', '--color', '0', '--ip', 'one', '--add-ca', f('ca.pem'), '--jsonfile', json, '-p', '-s', '-f', '-h', '-U', `https://127.0.0.1:${r.port(0)}/`], {
-        stdio: 'ignore',
-        env: { ...process.env, TERM: 'dumb' },
-      });
+      const c = spawn(
+        'testssl',
+        ['--quiet', '--warnings', 'off', '--color', '0', '--ip', 'one', '--add-ca', f('ca.pem'), '--jsonfile', json, '-p', '-s', '-f', '-h', '-U', `https://127.0.0.1:${r.port(0)}/`],
+        {
+          stdio: 'ignore',
+          env: { ...process.env, TERM: 'dumb' },
+        },
+      );
       children.push(c);
       c.on('error', rej);
       c.on('close', () => res());

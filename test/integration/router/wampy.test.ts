@@ -26,7 +26,14 @@ beforeAll(async () => {
   );
 });
 afterAll(async () => {
-  if (process.env.DUMP) console.log(JSON.stringify(mem.lines.filter((l) => l.msg !== "session joined" && l.msg !== "session left"), null, 0));
+  if (process.env.DUMP)
+    console.log(
+      JSON.stringify(
+        mem.lines.filter((l) => l.msg !== 'session joined' && l.msg !== 'session left'),
+        null,
+        0,
+      ),
+    );
   await Promise.all(clients.map((c) => c.disconnect().catch(() => undefined)));
   await r?.close();
 });
@@ -56,9 +63,13 @@ describe.each(['json', 'msgpack', 'cbor'] as const)('wampy over WebSocket-%s', (
     expect(progress).toEqual(['half']);
 
     const events: string[] = [];
-    await callee.subscribe(`com.example.wampy.${ser}`, (e) => {
-      events.push(`${String(e.details.topic)}=${String(e.argsList?.[0])}`);
-    }, { match: 'prefix' });
+    await callee.subscribe(
+      `com.example.wampy.${ser}`,
+      (e) => {
+        events.push(`${String(e.details.topic)}=${String(e.argsList?.[0])}`);
+      },
+      { match: 'prefix' },
+    );
     await caller.publish(`com.example.wampy.${ser}.t1`, ['v'], { acknowledge: true } as never);
     await until(() => events.length === 1);
     expect(events).toEqual([`com.example.wampy.${ser}.t1=v`]);

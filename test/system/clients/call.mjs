@@ -16,14 +16,29 @@ function once() {
       realm,
       max_retries: 0,
     });
-    const timer = setTimeout(() => { conn.close(); reject(new Error('timeout')); }, 5000);
+    const timer = setTimeout(() => {
+      conn.close();
+      reject(new Error('timeout'));
+    }, 5000);
     conn.onopen = (session) => {
       session.call(procedure, JSON.parse(argsJson)).then(
-        (r) => { clearTimeout(timer); conn.close(); resolve(r); },
-        (e) => { clearTimeout(timer); conn.close(); reject(new Error(e.error ?? String(e))); },
+        (r) => {
+          clearTimeout(timer);
+          conn.close();
+          resolve(r);
+        },
+        (e) => {
+          clearTimeout(timer);
+          conn.close();
+          reject(new Error(e.error ?? String(e)));
+        },
       );
     };
-    conn.onclose = (reason, details) => { clearTimeout(timer); reject(new Error(`${reason} ${details?.reason ?? ''}`)); return true; };
+    conn.onclose = (reason, details) => {
+      clearTimeout(timer);
+      reject(new Error(`${reason} ${details?.reason ?? ''}`));
+      return true;
+    };
     conn.open();
   });
 }

@@ -30,7 +30,10 @@ describe('certificate audit', () => {
   it('fails below 14 days left, on a self-signed certificate when acme: is configured, and on a missing name', () => {
     expect(evaluateCertificate('https', facts({ notAfter: new Date(113 * day + 1) }), now, acme)[0]?.status).toBe('fail');
     expect(evaluateCertificate('https', facts({ notAfter: new Date(114 * day) }), now, acme)[0]?.status).toBe('pass');
-    expect(evaluateCertificate('https', facts({ selfSigned: true, issuer: 'n1' }), now, acme)[1]).toMatchObject({ status: 'fail', evidence: expect.stringMatching(/^self-signed although acme: is configured/) });
+    expect(evaluateCertificate('https', facts({ selfSigned: true, issuer: 'n1' }), now, acme)[1]).toMatchObject({
+      status: 'fail',
+      evidence: expect.stringMatching(/^self-signed although acme: is configured/),
+    });
     expect(evaluateCertificate('https', facts({ names: ['n1.example.org'] }), now, acme)[2]).toMatchObject({ status: 'fail', evidence: 'lacks wamp.example.org (has n1.example.org)' });
     expect(evaluateCertificate('https', undefined, now, acme)).toEqual([{ id: 'certs.https.present', status: 'fail', evidence: 'certificate file missing or unreadable' }]);
   });
@@ -47,7 +50,11 @@ describe('bulwark status', () => {
     const note = 'certificate n1.example.org,wamp.example.org issuer "Pebble Intermediate CA 1a2b", 85 days left, serial 0abc';
     const text = render([
       {
-        node: 'n1', ok: true, version: '0.1.0', uptimeSec: 5, summary: '5 capabilities reconciled, no drift',
+        node: 'n1',
+        ok: true,
+        version: '0.1.0',
+        uptimeSec: 5,
+        summary: '5 capabilities reconciled, no drift',
         lastReconcile: { at: 'T', durationMs: 1, reports: [{ name: 'certs', changed: false, drift: [], notes: [note, 'last ACME attempt failed (1x): x'] }] },
       },
     ]);

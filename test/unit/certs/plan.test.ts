@@ -117,7 +117,31 @@ describe('certificate facts', () => {
   it('reads names, issuer, serial, lifetime and self-signedness of a real certificate', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bw-x509-'));
     try {
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'k'), '-out', join(dir, 'c'), '-days', '30', '-subj', '/CN=n1', '-addext', 'subjectAltName=DNS:n1.example.org,IP:192.0.2.11,DNS:wamp.example.org', '-set_serial', '0x1234'], { stdio: 'ignore' });
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-nodes',
+          '-keyout',
+          join(dir, 'k'),
+          '-out',
+          join(dir, 'c'),
+          '-days',
+          '30',
+          '-subj',
+          '/CN=n1',
+          '-addext',
+          'subjectAltName=DNS:n1.example.org,IP:192.0.2.11,DNS:wamp.example.org',
+          '-set_serial',
+          '0x1234',
+        ],
+        { stdio: 'ignore' },
+      );
       const f = certFacts(readFileSync(join(dir, 'c')));
       expect(f).toMatchObject({ names: ['n1.example.org', 'wamp.example.org'], issuer: 'n1', serial: '1234', selfSigned: true });
       expect(Math.round((f.notAfter.getTime() - f.notBefore.getTime()) / day)).toBe(30);

@@ -100,7 +100,16 @@ describe('bulwark CLI', () => {
 
   it('an unknown node is a usage error (exit 2) for every command that takes one', async () => {
     const cfg = { config: join(dir, 'bulwark.yaml') };
-    const cases = [['mesh', 'remove', 'n9'], ['mesh', 'join', 'n9'], ['status', 'n9'], ['audit', 'n9'], ['firewall', 'plan', 'n9'], ['bootstrap', 'n9'], ['app', 'list', '--node', 'n9'], ['keys', 'rotate', '--wireguard', '--node', 'n9']];
+    const cases = [
+      ['mesh', 'remove', 'n9'],
+      ['mesh', 'join', 'n9'],
+      ['status', 'n9'],
+      ['audit', 'n9'],
+      ['firewall', 'plan', 'n9'],
+      ['bootstrap', 'n9'],
+      ['app', 'list', '--node', 'n9'],
+      ['keys', 'rotate', '--wireguard', '--node', 'n9'],
+    ];
     const runs = await Promise.all(cases.map((argv) => bulwark(argv, cfg)));
     runs.forEach((r, i) => {
       expect({ argv: cases[i], code: r.code }).toEqual({ argv: cases[i], code: 2 });

@@ -37,10 +37,7 @@ describe('bulwark.yaml validation', () => {
 
   it('rejects a typo in a key with its line and column', () => {
     const text = GOOD.replace('    endpoint: 192.0.2.12', '    endpiont: 192.0.2.12');
-    expect(problems(text)).toEqual([
-      'c.yaml:6:5: nodes.1.endpoint: is required',
-      'c.yaml:8:5: nodes.1.endpiont: unknown key "endpiont"',
-    ]);
+    expect(problems(text)).toEqual(['c.yaml:6:5: nodes.1.endpoint: is required', 'c.yaml:8:5: nodes.1.endpiont: unknown key "endpiont"']);
   });
 
   it('rejects an unknown top-level section', () => {

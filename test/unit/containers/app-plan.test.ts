@@ -9,7 +9,18 @@ import { allocateUid } from '../../../src/containers/state.js';
 import { parseEnvFile, renderEnvFile } from '../../../src/systemd/units.js';
 import { parseShow, toUnitState } from '../../../src/systemd/systemctl.js';
 
-const spec = (name: string, uid: number, extra: Partial<AppSpec> = {}): AppSpec => ({ name, image: 'f'.repeat(64), runtime: 'podman', uid, realm: 'realm1', role: 'backend', memory: '256m', cpus: 0.5, pids: 128, ...extra });
+const spec = (name: string, uid: number, extra: Partial<AppSpec> = {}): AppSpec => ({
+  name,
+  image: 'f'.repeat(64),
+  runtime: 'podman',
+  uid,
+  realm: 'realm1',
+  role: 'backend',
+  memory: '256m',
+  cpus: 0.5,
+  pids: 128,
+  ...extra,
+});
 
 describe('apps config section', () => {
   it('defaults to podman, distinct router and app uids, sane limits', () => {
@@ -54,7 +65,11 @@ describe('node files for apps', () => {
     expect(parseEnvFile(renderEnvFile({ A: 'a "quoted" $HOME `x` \\' }))).toEqual({ A: 'a "quoted" $HOME `x` \\' });
   });
   it('tmpfiles: parent root:router 0750, the router metrics dir router-only, each app dir APPUID:router 0770', () => {
-    expect(tmpfilesConf([spec('b', 60502), spec('a', 60501)], 60500).split('\n').filter((l) => l.startsWith('d '))).toEqual([
+    expect(
+      tmpfilesConf([spec('b', 60502), spec('a', 60501)], 60500)
+        .split('\n')
+        .filter((l) => l.startsWith('d ')),
+    ).toEqual([
       'd /run/bulwark/components 0750 root 60500 -',
       'd /run/bulwark/components/.router 0700 60500 60500 -',
       'd /run/bulwark/components/a 0770 60501 60500 -',
@@ -78,7 +93,24 @@ describe('bulwark app arguments', () => {
   it('parses add with every option', () => {
     const p = parseAppArgs(['add', 'billing', '--image-archive', '/tmp/b.tar', '--realm', 'r', '--role', 'svc', '--memory', '1g', '--cpus', '1.5', '--pids', '64', '--node', 'n1', '--node', 'n2']);
     expect(p).toMatchObject({ sub: 'add', name: 'billing', imageArchive: '/tmp/b.tar', realm: 'r', role: 'svc', memory: '1g', cpus: 1.5, pids: 64, nodes: ['n1', 'n2'], all: false });
-    expect(nodeArgv(p, '/var/cache/bulwark/images/b.tar')).toEqual(['app', 'add', 'billing', '--image-archive', '/var/cache/bulwark/images/b.tar', '--realm', 'r', '--role', 'svc', '--memory', '1g', '--cpus', '1.5', '--pids', '64', '--json']);
+    expect(nodeArgv(p, '/var/cache/bulwark/images/b.tar')).toEqual([
+      'app',
+      'add',
+      'billing',
+      '--image-archive',
+      '/var/cache/bulwark/images/b.tar',
+      '--realm',
+      'r',
+      '--role',
+      'svc',
+      '--memory',
+      '1g',
+      '--cpus',
+      '1.5',
+      '--pids',
+      '64',
+      '--json',
+    ]);
   });
   it.each([
     [['add', 'x']], // no image
@@ -103,7 +135,9 @@ describe('bulwark app arguments', () => {
 
 describe('systemctl show parsing', () => {
   it('reads several units', () => {
-    const rows = parseShow('Id=bulwark-app@a.service\nActiveState=active\nSubState=running\nMainPID=42\nNRestarts=3\n\nId=bulwark-app@b.service\nActiveState=failed\nSubState=failed\nMainPID=0\nNRestarts=0\n').map(toUnitState);
+    const rows = parseShow(
+      'Id=bulwark-app@a.service\nActiveState=active\nSubState=running\nMainPID=42\nNRestarts=3\n\nId=bulwark-app@b.service\nActiveState=failed\nSubState=failed\nMainPID=0\nNRestarts=0\n',
+    ).map(toUnitState);
     expect(rows.map((r) => [r.id, r.activeState, r.mainPid, r.restarts])).toEqual([
       ['bulwark-app@a.service', 'active', 42, 3],
       ['bulwark-app@b.service', 'failed', 0, 0],

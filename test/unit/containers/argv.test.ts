@@ -103,9 +103,15 @@ describe('router argv', () => {
 describe('execLine', () => {
   it('round-trips through the unit-file word splitter', () => {
     fc.assert(
-      fc.property(fc.array(fc.string({ minLength: 1 }).filter((s) => !/[\n\r\0]/.test(s) && s.trim() === s && !/^[-@:+!]/.test(s)), { minLength: 1, maxLength: 8 }), (words) => {
-        expect(splitExecLine(execLine(words))).toEqual(words);
-      }),
+      fc.property(
+        fc.array(
+          fc.string({ minLength: 1 }).filter((s) => !/[\n\r\0]/.test(s) && s.trim() === s && !/^[-@:+!]/.test(s)),
+          { minLength: 1, maxLength: 8 },
+        ),
+        (words) => {
+          expect(splitExecLine(execLine(words))).toEqual(words);
+        },
+      ),
     );
   });
   it('keeps systemd variables and specifiers bare', () => {

@@ -17,10 +17,14 @@ describe('router image pieces', () => {
   it('writes import changes as JSON-form instructions', () => {
     expect(importArgv('/x.tar', 'localhost/r:1', { entrypoint: ['/usr/lib/bulwark/node', '/usr/lib/bulwark/bulwark.mjs'], cmd: ['router'], user: '60500:60500' })).toEqual([
       'import',
-      '--change', 'ENTRYPOINT ["/usr/lib/bulwark/node","/usr/lib/bulwark/bulwark.mjs"]',
-      '--change', 'CMD ["router"]',
-      '--change', 'USER 60500:60500',
-      '/x.tar', 'localhost/r:1',
+      '--change',
+      'ENTRYPOINT ["/usr/lib/bulwark/node","/usr/lib/bulwark/bulwark.mjs"]',
+      '--change',
+      'CMD ["router"]',
+      '--change',
+      'USER 60500:60500',
+      '/x.tar',
+      'localhost/r:1',
     ]);
   });
 });

@@ -25,7 +25,28 @@ describe('README "Your first app"', () => {
 });
 
 describe('markedShellBlocks', () => {
-  const md = ['# x', '```sh', 'before', '```', '<!-- s:begin -->', 'text', '```sh', 'one', 'two', '```', '```text', 'not a step', '```', '```sh', 'three', '```', '<!-- s:end -->', '```sh', 'after', '```'].join('\n');
+  const md = [
+    '# x',
+    '```sh',
+    'before',
+    '```',
+    '<!-- s:begin -->',
+    'text',
+    '```sh',
+    'one',
+    'two',
+    '```',
+    '```text',
+    'not a step',
+    '```',
+    '```sh',
+    'three',
+    '```',
+    '<!-- s:end -->',
+    '```sh',
+    'after',
+    '```',
+  ].join('\n');
 
   it('returns only the sh blocks between the markers, in order', () => {
     expect(markedShellBlocks(md, 's')).toEqual(['one\ntwo\n', 'three\n']);

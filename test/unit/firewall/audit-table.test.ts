@@ -8,12 +8,27 @@ describe('bulwark audit (pure parts)', () => {
   it('runs every provider, turns a crashing one into a failing check, and renders a table', async () => {
     const checks = await runProviders(
       [
-        { name: 'a', run: async () => [{ id: 'a.one', status: 'pass', evidence: 'policy drop' }, { id: 'a.two', status: 'n/a', evidence: 'written, not live: read-only' }] },
-        { name: 'b', run: async () => { throw new Error('nft missing'); } },
+        {
+          name: 'a',
+          run: async () => [
+            { id: 'a.one', status: 'pass', evidence: 'policy drop' },
+            { id: 'a.two', status: 'n/a', evidence: 'written, not live: read-only' },
+          ],
+        },
+        {
+          name: 'b',
+          run: async () => {
+            throw new Error('nft missing');
+          },
+        },
       ],
       { config, nodeName: 'n1' },
     );
-    expect(checks.map((c) => [c.id, c.status])).toEqual([['a.one', 'pass'], ['a.two', 'n/a'], ['b.provider', 'fail']]);
+    expect(checks.map((c) => [c.id, c.status])).toEqual([
+      ['a.one', 'pass'],
+      ['a.two', 'n/a'],
+      ['b.provider', 'fail'],
+    ]);
     expect(auditFailed([{ node: 'n1', checks }])).toBe(true);
     expect(auditFailed([{ node: 'n1', checks: checks.slice(0, 2) }])).toBe(false);
     const text = renderAudit([{ node: 'n1', checks }]);

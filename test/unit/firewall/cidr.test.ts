@@ -3,7 +3,10 @@ import { cidrToString, formatIp, ipInCidr, minimizeCidrs, mustCidr, parseCidr, p
 
 describe('cidr', () => {
   it('prints IPv6 the way inet_ntop (and so nft) does', () => {
-    const f = (s: string) => { const p = parseIp(s)!; return formatIp(p.v, p.bytes); };
+    const f = (s: string) => {
+      const p = parseIp(s)!;
+      return formatIp(p.v, p.bytes);
+    };
     expect(f('2001:0DB8:0:0:0:0:0:1')).toBe('2001:db8::1');
     expect(f('2001:db8:0:1:0:0:0:1')).toBe('2001:db8:0:1::1');
     expect(f('2001:db8:0:0:1:0:0:1')).toBe('2001:db8::1:0:0:1');

@@ -6,7 +6,15 @@ import { planFirewall, SET } from '../../../src/firewall/plan.js';
 // Live tables as nft lists them back. nftables 1.0 (Debian 12) lists `meta l4proto` values and inet_proto
 // set elements by name, nftables 1.1 (Debian 13) by number: both must compare equal to the plan.
 const FACTS = { self: { name: 'n1', endpoint: '192.0.2.11' }, peers: [{ name: 'n2', endpoint: '192.0.2.12' }], meshCidr: '10.77.0.0/16', meshPort: 7946, resolvers: ['192.0.2.53'] };
-const CFG = { managementNetworks: ['198.51.100.0/24'], egress: { allow: [{ name: 'db', to: ['203.0.113.10'], ports: [5432] }, { name: 'ntp', to: ['203.0.113.0/28'], proto: 'udp' as const, ports: [123] }] } };
+const CFG = {
+  managementNetworks: ['198.51.100.0/24'],
+  egress: {
+    allow: [
+      { name: 'db', to: ['203.0.113.10'], ports: [5432] },
+      { name: 'ntp', to: ['203.0.113.0/28'], proto: 'udp' as const, ports: [123] },
+    ],
+  },
+};
 const NUM: Record<string, number> = { tcp: 6, udp: 17 };
 
 /** The plan as nftables 1.1 lists it: protocol names after `meta l4proto`, and in inet_proto elements, as numbers. */

@@ -100,9 +100,19 @@ describe('node facts', () => {
     expect(planFirewall(cfg.firewall, f).rules.some((r) => r.comment === 'in-http-redirect')).toBe(false);
   });
   it('once the node is in the mesh, its member list decides the WireGuard peers (a removed node is closed out)', () => {
-    const cfg = parseConfig('cluster: c\nnodes:\n  - {name: n1, ssh: root@198.51.100.11, endpoint: 192.0.2.11}\n  - {name: n2, ssh: root@198.51.100.12, endpoint: 192.0.2.12}\n  - {name: n3, ssh: root@198.51.100.13, endpoint: 192.0.2.13}\n');
-    const members = parseMeshMembers(JSON.stringify([{ name: 'n1', endpoint: '192.0.2.11', publicKey: 'x' }, { name: 'n2', endpoint: '192.0.2.12', publicKey: 'y' }]));
-    expect(members).toEqual([{ name: 'n1', endpoint: '192.0.2.11' }, { name: 'n2', endpoint: '192.0.2.12' }]);
+    const cfg = parseConfig(
+      'cluster: c\nnodes:\n  - {name: n1, ssh: root@198.51.100.11, endpoint: 192.0.2.11}\n  - {name: n2, ssh: root@198.51.100.12, endpoint: 192.0.2.12}\n  - {name: n3, ssh: root@198.51.100.13, endpoint: 192.0.2.13}\n',
+    );
+    const members = parseMeshMembers(
+      JSON.stringify([
+        { name: 'n1', endpoint: '192.0.2.11', publicKey: 'x' },
+        { name: 'n2', endpoint: '192.0.2.12', publicKey: 'y' },
+      ]),
+    );
+    expect(members).toEqual([
+      { name: 'n1', endpoint: '192.0.2.11' },
+      { name: 'n2', endpoint: '192.0.2.12' },
+    ]);
     expect(factsFromConfig(cfg, 'n1', { resolvers: [], meshMembers: members }).peers).toEqual([{ name: 'n2', endpoint: '192.0.2.12' }]);
     expect(factsFromConfig(cfg, 'n1', { resolvers: [] }).peers?.map((p) => p.name)).toEqual(['n2', 'n3']);
     expect(parseMeshMembers('not json')).toBeUndefined();

@@ -11,7 +11,17 @@ import { summarizeAccept } from './promises.js';
 import { portRange } from '../../../src/firewall/ports.js';
 import type { Json } from '../../../src/firewall/nft-json.js';
 
-const FACTS = { self: { name: 'n1', endpoint: '192.0.2.11' }, peers: [{ name: 'n2', endpoint: '192.0.2.12' }, { name: 'n3', endpoint: '192.0.2.13' }], meshCidr: '10.77.0.0/16', meshPort: 7946, resolvers: ['192.0.2.53'], aptUid: 42 };
+const FACTS = {
+  self: { name: 'n1', endpoint: '192.0.2.11' },
+  peers: [
+    { name: 'n2', endpoint: '192.0.2.12' },
+    { name: 'n3', endpoint: '192.0.2.13' },
+  ],
+  meshCidr: '10.77.0.0/16',
+  meshPort: 7946,
+  resolvers: ['192.0.2.53'],
+  aptUid: 42,
+};
 
 const inRanges = (p: number, rs: readonly (readonly [number, number])[]) => rs.some(([a, b]) => p >= a && p <= b);
 
@@ -24,7 +34,11 @@ describe('firewall policy defaults', () => {
 
   it('default plan: drop policies, SSH only from management sets, 443 limited per source at 50/s burst 100', () => {
     const plan = planFirewall({}, FACTS);
-    expect(plan.chains.map((c) => [c.name, c.policy])).toEqual([['input', 'drop'], ['forward', 'drop'], ['output', 'drop']]);
+    expect(plan.chains.map((c) => [c.name, c.policy])).toEqual([
+      ['input', 'drop'],
+      ['forward', 'drop'],
+      ['output', 'drop'],
+    ]);
     const text = tableText(plan);
     expect(text).toContain('ip saddr @mgmt4 tcp dport 22 counter accept');
     expect(text).not.toMatch(/^\s*tcp dport 22 /m);
@@ -89,7 +103,11 @@ describe('firewall promises hold for generated configs (property)', () => {
           }
           if (s.ports.some(([a, b]) => cfg.ssh.port >= a && cfg.ssh.port <= b) && !s.hasSaddr && !cfg.ssh.fromAnywhere) {
             // port 22 accepted from anywhere only when it is also another configured open service
-            const open = [[cfg.https.port, cfg.https.port], ...(cfg.httpRedirect || factsIn.httpRedirect ? [[80, 80]] : []), ...cfg.inbound.filter((x) => !x.from.length).flatMap((x) => x.ports.map(portRange))] as [number, number][];
+            const open = [
+              [cfg.https.port, cfg.https.port],
+              ...(cfg.httpRedirect || factsIn.httpRedirect ? [[80, 80]] : []),
+              ...cfg.inbound.filter((x) => !x.from.length).flatMap((x) => x.ports.map(portRange)),
+            ] as [number, number][];
             expect(inRanges(cfg.ssh.port, open)).toBe(true);
           }
         }
@@ -102,7 +120,13 @@ describe('firewall promises hold for generated configs (property)', () => {
     const entry = fc.record({
       to: fc.array(fc.constantFrom('10.0.0.0/8', '10.1.0.0/16', '10.1.2.3', '192.0.2.0/24', '192.0.2.128/25', '2001:db8::/32'), { minLength: 1, maxLength: 3 }),
       proto: fc.constantFrom('tcp' as const, 'udp' as const),
-      ports: fc.array(fc.oneof(fc.integer({ min: 1, max: 40 }), fc.tuple(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 10 })).map(([a, d]) => `${a}-${a + d}`)), { minLength: 1, maxLength: 3 }),
+      ports: fc.array(
+        fc.oneof(
+          fc.integer({ min: 1, max: 40 }),
+          fc.tuple(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 10 })).map(([a, d]) => `${a}-${a + d}`),
+        ),
+        { minLength: 1, maxLength: 3 },
+      ),
     });
     const probes = ['10.0.0.1', '10.1.0.9', '10.1.2.3', '192.0.2.1', '192.0.2.200', '2001:db8::1', '203.0.113.1'];
     fc.assert(

@@ -35,12 +35,27 @@ describe('hardening renderers', () => {
   it('the sysctl hardening file has the issue values, rp_filter loose for WireGuard, and takes overrides', () => {
     const s = file('/etc/sysctl.d/90-bulwark-hardening.conf');
     for (const line of [
-      'kernel.kptr_restrict = 2', 'kernel.dmesg_restrict = 1', 'kernel.unprivileged_bpf_disabled = 1', 'net.core.bpf_jit_harden = 2',
-      'kernel.yama.ptrace_scope = 2', 'kernel.sysrq = 0', 'fs.protected_fifos = 2', 'fs.protected_regular = 2', 'fs.protected_hardlinks = 1',
-      'fs.protected_symlinks = 1', 'kernel.randomize_va_space = 2', 'dev.tty.ldisc_autoload = 0', 'net.ipv4.conf.all.rp_filter = 2',
-      'net.ipv4.conf.all.accept_redirects = 0', 'net.ipv4.conf.all.send_redirects = 0', 'net.ipv4.conf.all.accept_source_route = 0',
-      'net.ipv6.conf.all.accept_redirects = 0', 'net.ipv4.conf.all.log_martians = 1', 'net.ipv4.tcp_syncookies = 1',
-    ]) expect(s.split('\n')).toContain(line);
+      'kernel.kptr_restrict = 2',
+      'kernel.dmesg_restrict = 1',
+      'kernel.unprivileged_bpf_disabled = 1',
+      'net.core.bpf_jit_harden = 2',
+      'kernel.yama.ptrace_scope = 2',
+      'kernel.sysrq = 0',
+      'fs.protected_fifos = 2',
+      'fs.protected_regular = 2',
+      'fs.protected_hardlinks = 1',
+      'fs.protected_symlinks = 1',
+      'kernel.randomize_va_space = 2',
+      'dev.tty.ldisc_autoload = 0',
+      'net.ipv4.conf.all.rp_filter = 2',
+      'net.ipv4.conf.all.accept_redirects = 0',
+      'net.ipv4.conf.all.send_redirects = 0',
+      'net.ipv4.conf.all.accept_source_route = 0',
+      'net.ipv6.conf.all.accept_redirects = 0',
+      'net.ipv4.conf.all.log_martians = 1',
+      'net.ipv4.tcp_syncookies = 1',
+    ])
+      expect(s.split('\n')).toContain(line);
     expect(Number(/kernel\.perf_event_paranoid = (\d+)/.exec(s)?.[1])).toBeGreaterThanOrEqual(2);
     expect(s).not.toMatch(/ip_forward/);
     const o = hardeningSchema.parse({ sysctlOverrides: { 'kernel.perf_event_paranoid': 2, 'vm.mmap_min_addr': 65536 } });

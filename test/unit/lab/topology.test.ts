@@ -21,9 +21,16 @@ describe('lab plan', () => {
   });
   it('with acme: every node gets its own lab name and the shared one from the CA on the outside network', () => {
     const plan = planLab(3);
-    const pem = execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null', '-subj', '/CN=t', '-days', '1'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const pem = execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null', '-subj', '/CN=t', '-days', '1'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     const cfg = parseConfig(labConfigYaml(plan, '/k', labAcmeYaml(plan, pem)));
-    expect(cfg.acme).toMatchObject({ directory: 'https://192.0.2.1/dir', names: { n1: 'n1.lab.bulwark.test', n2: 'n2.lab.bulwark.test', n3: 'n3.lab.bulwark.test' }, sharedName: 'wamp.lab.bulwark.test' });
+    expect(cfg.acme).toMatchObject({
+      directory: 'https://192.0.2.1/dir',
+      names: { n1: 'n1.lab.bulwark.test', n2: 'n2.lab.bulwark.test', n3: 'n3.lab.bulwark.test' },
+      sharedName: 'wamp.lab.bulwark.test',
+    });
     expect(cfg.acme?.caRoot?.trim()).toBe(pem.trim());
     expect(wantedCertificates(cfg, 'n2')[0]?.names).toEqual(['n2.lab.bulwark.test', 'wamp.lab.bulwark.test']);
     const acme = planLabAcme(plan);

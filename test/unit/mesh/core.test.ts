@@ -14,7 +14,9 @@ describe('keys', () => {
   it('makes keys that wg pubkey agrees with', () => {
     const priv = generatePrivateKey();
     expect(isWgKey(priv)).toBe(true);
-    const fromWg = execFileSync('wg', ['pubkey'], { input: priv + '\n' }).toString().trim();
+    const fromWg = execFileSync('wg', ['pubkey'], { input: priv + '\n' })
+      .toString()
+      .trim();
     expect(publicKeyOf(priv)).toBe(fromWg);
   });
   it('derives the same public key as wg for keys wg made', () => {
@@ -55,7 +57,7 @@ describe('wg show dump parser', () => {
     ].join('\n');
     const d = parseDump(text);
     expect(d.iface).toEqual({ publicKey: pub, listenPort: 51820, fwmark: null });
-    expect(JSON.stringify(d, (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v))).not.toContain(priv.slice(0, 20));
+    expect(JSON.stringify(d, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))).not.toContain(priv.slice(0, 20));
     expect(d.peers[0]).toMatchObject({ publicKey: K(1), presharedKey: null, endpoint: null, allowedIps: [], latestHandshake: 0, keepalive: null });
     expect(d.peers[1]?.rxBytes).toBe(18446744073709551615n);
     expect(d.peers[1]?.allowedIps).toEqual(['10.77.0.2/32', '10.77.0.9/32']);
@@ -78,7 +80,10 @@ describe('wg show dump parser', () => {
       publicKey: fc.uint8Array({ minLength: 32, maxLength: 32 }).map(encodeKey),
       presharedKey: fc.option(fc.uint8Array({ minLength: 32, maxLength: 32 }).map(encodeKey)),
       endpoint: fc.option(fc.tuple(fc.ipV4(), fc.integer({ min: 1, max: 65535 })).map(([ip, p]) => `${ip}:${p}`)),
-      allowedIps: fc.array(fc.ipV4().map((ip) => `${ip}/32`), { maxLength: 3 }),
+      allowedIps: fc.array(
+        fc.ipV4().map((ip) => `${ip}/32`),
+        { maxLength: 3 },
+      ),
       latestHandshake: fc.nat(),
       rxBytes: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
       txBytes: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
@@ -86,7 +91,21 @@ describe('wg show dump parser', () => {
     });
     fc.assert(
       fc.property(fc.array(peer, { maxLength: 5 }), (peers) => {
-        const lines = [`${priv}\t${pub}\t51820\toff`, ...peers.map((p) => [p.publicKey, p.presharedKey ?? '(none)', p.endpoint ?? '(none)', p.allowedIps.length ? p.allowedIps.join(',') : '(none)', p.latestHandshake, p.rxBytes, p.txBytes, p.keepalive ?? 'off'].join('\t'))];
+        const lines = [
+          `${priv}\t${pub}\t51820\toff`,
+          ...peers.map((p) =>
+            [
+              p.publicKey,
+              p.presharedKey ?? '(none)',
+              p.endpoint ?? '(none)',
+              p.allowedIps.length ? p.allowedIps.join(',') : '(none)',
+              p.latestHandshake,
+              p.rxBytes,
+              p.txBytes,
+              p.keepalive ?? 'off',
+            ].join('\t'),
+          ),
+        ];
         expect(parseDump(lines.join('\n') + '\n').peers).toEqual(peers);
       }),
     );
@@ -126,7 +145,11 @@ describe('mesh addresses', () => {
     expect(() => allocateAddresses('10.77.0.0/24', names, { n2: '10.77.0.255' })).toThrow(MeshConfigError);
   });
   it('converts addresses both ways', () => {
-    fc.assert(fc.property(fc.ipV4(), (ip) => { expect(intToIp(ipToInt(ip))).toBe(ip); }));
+    fc.assert(
+      fc.property(fc.ipV4(), (ip) => {
+        expect(intToIp(ipToInt(ip))).toBe(ip);
+      }),
+    );
   });
 });
 
@@ -175,7 +198,13 @@ describe('desired state and diff planner', () => {
       { kind: 'remove', publicKey: K(50) },
       { kind: 'set', publicKey: K(13), endpoint: '[2001:db8::13]:51820', allowedIps: d.peers[1]!.allowedIps, keepalive: 25, psk: null },
     ]);
-    expect(planPeerOps(d.peers, d.peers.map((p) => asActual(p)), now)).toEqual([]);
+    expect(
+      planPeerOps(
+        d.peers,
+        d.peers.map((p) => asActual(p)),
+        now,
+      ),
+    ).toEqual([]);
   });
   it('treats a roamed endpoint of a live peer as no drift, but resets a silent or empty one', () => {
     const p = d.peers[0]!;
@@ -200,12 +229,36 @@ describe('desired state and diff planner', () => {
     fc.assert(
       fc.property(fc.array(arbPeer, { maxLength: 6 }), fc.array(arbPeer, { maxLength: 6 }), (w, a) => {
         const want: DesiredPeer[] = uniq(w).map((p) => ({ name: p.publicKey, ...p }));
-        let actual: WgPeerState[] = uniq(a).map((p) => ({ publicKey: p.publicKey, presharedKey: p.psk, endpoint: p.endpoint, allowedIps: p.allowedIps, latestHandshake: 0, rxBytes: 0n, txBytes: 0n, keepalive: p.keepalive }));
+        let actual: WgPeerState[] = uniq(a).map((p) => ({
+          publicKey: p.publicKey,
+          presharedKey: p.psk,
+          endpoint: p.endpoint,
+          allowedIps: p.allowedIps,
+          latestHandshake: 0,
+          rxBytes: 0n,
+          txBytes: 0n,
+          keepalive: p.keepalive,
+        }));
         for (const op of planPeerOps(want, actual, now)) {
           if (op.kind === 'remove') actual = actual.filter((x) => x.publicKey !== op.publicKey);
           else {
-            const cur = actual.find((x) => x.publicKey === op.publicKey) ?? { publicKey: op.publicKey, presharedKey: null, endpoint: null, allowedIps: [], latestHandshake: 0, rxBytes: 0n, txBytes: 0n, keepalive: null };
-            const next = { ...cur, ...(op.endpoint !== undefined ? { endpoint: op.endpoint } : {}), ...(op.allowedIps ? { allowedIps: op.allowedIps } : {}), ...(op.keepalive !== undefined ? { keepalive: op.keepalive } : {}), ...(op.psk !== undefined ? { presharedKey: op.psk } : {}) };
+            const cur = actual.find((x) => x.publicKey === op.publicKey) ?? {
+              publicKey: op.publicKey,
+              presharedKey: null,
+              endpoint: null,
+              allowedIps: [],
+              latestHandshake: 0,
+              rxBytes: 0n,
+              txBytes: 0n,
+              keepalive: null,
+            };
+            const next = {
+              ...cur,
+              ...(op.endpoint !== undefined ? { endpoint: op.endpoint } : {}),
+              ...(op.allowedIps ? { allowedIps: op.allowedIps } : {}),
+              ...(op.keepalive !== undefined ? { keepalive: op.keepalive } : {}),
+              ...(op.psk !== undefined ? { presharedKey: op.psk } : {}),
+            };
             actual = [...actual.filter((x) => x.publicKey !== op.publicKey), next];
           }
         }
@@ -216,7 +269,21 @@ describe('desired state and diff planner', () => {
   });
   it('renders wg set argv with the PSK only in a file', () => {
     const argv = renderPeerOp('bw0', { kind: 'set', publicKey: K(12), endpoint: '192.0.2.12:51820', allowedIps: ['10.77.0.2/32'], keepalive: null, psk: K(99) }, '/var/lib/bulwark/mesh/.psk-1');
-    expect(argv).toEqual(['wg', 'set', 'bw0', 'peer', K(12), 'endpoint', '192.0.2.12:51820', 'allowed-ips', '10.77.0.2/32', 'persistent-keepalive', 'off', 'preshared-key', '/var/lib/bulwark/mesh/.psk-1']);
+    expect(argv).toEqual([
+      'wg',
+      'set',
+      'bw0',
+      'peer',
+      K(12),
+      'endpoint',
+      '192.0.2.12:51820',
+      'allowed-ips',
+      '10.77.0.2/32',
+      'persistent-keepalive',
+      'off',
+      'preshared-key',
+      '/var/lib/bulwark/mesh/.psk-1',
+    ]);
     expect(argv.join(' ')).not.toContain(K(99));
     expect(() => renderPeerOp('bw0', { kind: 'set', publicKey: K(12), psk: K(99) })).toThrow(/needs a file/);
     expect(renderPeerOp('bw0', { kind: 'set', publicKey: K(12), psk: null, allowedIps: [] })).toEqual(['wg', 'set', 'bw0', 'peer', K(12), 'allowed-ips', '', 'preshared-key', '/dev/null']);

@@ -16,23 +16,36 @@ import { MAX_ERROR_URIS } from '../../../src/router/core/stats.js';
 import { cbor } from '../../../src/router/wamp/serializers.js';
 
 const page = (over: Partial<StatusData> = {}): StatusData => ({
-  cluster: 'lab', node: 'n1', version: '0.1.0', generatedAt: '2026-01-01T00:00:00Z', summary: 'ok',
+  cluster: 'lab',
+  node: 'n1',
+  version: '0.1.0',
+  generatedAt: '2026-01-01T00:00:00Z',
+  summary: 'ok',
   nodes: [{ name: 'n1', endpoint: '192.0.2.11', meshAddress: '10.77.0.5', self: true }],
-  mesh: [], router: { sessions: [], connections: 0, authFailures: 0 }, apps: [], certificates: null, lastAudit: null, ...over,
+  mesh: [],
+  router: { sessions: [], connections: 0, authFailures: 0 },
+  apps: [],
+  certificates: null,
+  lastAudit: null,
+  ...over,
 });
 
 describe('status page', () => {
   it('escapes every name it shows', () => {
     const evil = `<script>alert("x")</script>&'`;
-    const html = renderStatusPage(page({
-      cluster: evil, node: evil, summary: evil,
-      nodes: [{ name: evil, endpoint: evil, meshAddress: evil, self: false }],
-      mesh: [{ peer: evil, endpoint: evil, handshakeAgeSec: 5, rxBytes: 1, txBytes: 2 }],
-      router: { sessions: [{ realm: evil, role: evil, count: 1 }], connections: 1, authFailures: 0 },
-      apps: [{ name: evil, realm: evil, state: evil }],
-      certificates: [{ name: evil, daysLeft: 3 }],
-      lastAudit: { at: evil, pass: 1, fail: 1, na: 0, failing: [{ id: evil, evidence: evil }] },
-    }));
+    const html = renderStatusPage(
+      page({
+        cluster: evil,
+        node: evil,
+        summary: evil,
+        nodes: [{ name: evil, endpoint: evil, meshAddress: evil, self: false }],
+        mesh: [{ peer: evil, endpoint: evil, handshakeAgeSec: 5, rxBytes: 1, txBytes: 2 }],
+        router: { sessions: [{ realm: evil, role: evil, count: 1 }], connections: 1, authFailures: 0 },
+        apps: [{ name: evil, realm: evil, state: evil }],
+        certificates: [{ name: evil, daysLeft: 3 }],
+        lastAudit: { at: evil, pass: 1, fail: 1, na: 0, failing: [{ id: evil, evidence: evil }] },
+      }),
+    );
     expect(html).not.toContain('<script');
     expect(html).not.toContain('"x"');
     expect(html.split('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;').length - 1).toBeGreaterThanOrEqual(14);
@@ -50,21 +63,41 @@ describe('status page', () => {
 
 describe('collected values', () => {
   it('drop counters: only rules that drop, named by their comment', () => {
-    const j = JSON.stringify({ nftables: [
-      { metainfo: { version: '1.0.6' } },
-      { rule: { family: 'inet', table: 'bulwark', chain: 'input', handle: 4, comment: 'in-https', expr: [{ counter: { packets: 9, bytes: 900 } }, { accept: null }] } },
-      { rule: { family: 'inet', table: 'bulwark', chain: 'input', handle: 5, comment: 'in-drop', expr: [{ counter: { packets: 3, bytes: 180 } }, { drop: null }] } },
-      { rule: { family: 'inet', table: 'bulwark', chain: 'output', handle: 6, comment: 'out-invalid', expr: [{ match: {} }, { counter: { packets: 1, bytes: 40 } }, { drop: null }] } },
-    ] });
-    expect(dropCounters(j)).toEqual([{ chain: 'input', rule: 'in-drop', packets: 3, bytes: 180 }, { chain: 'output', rule: 'out-invalid', packets: 1, bytes: 40 }]);
+    const j = JSON.stringify({
+      nftables: [
+        { metainfo: { version: '1.0.6' } },
+        { rule: { family: 'inet', table: 'bulwark', chain: 'input', handle: 4, comment: 'in-https', expr: [{ counter: { packets: 9, bytes: 900 } }, { accept: null }] } },
+        { rule: { family: 'inet', table: 'bulwark', chain: 'input', handle: 5, comment: 'in-drop', expr: [{ counter: { packets: 3, bytes: 180 } }, { drop: null }] } },
+        { rule: { family: 'inet', table: 'bulwark', chain: 'output', handle: 6, comment: 'out-invalid', expr: [{ match: {} }, { counter: { packets: 1, bytes: 40 } }, { drop: null }] } },
+      ],
+    });
+    expect(dropCounters(j)).toEqual([
+      { chain: 'input', rule: 'in-drop', packets: 3, bytes: 180 },
+      { chain: 'output', rule: 'out-invalid', packets: 1, bytes: 40 },
+    ]);
   });
   it('Prometheus samples with escaped labels', () => {
     const t = '# HELP x y\nbulwark_x{a="q\\"uote",b="2"} 5\nbulwark_x_total 7\nbulwark_x 1.5\n';
-    expect(samplesOf(t, 'bulwark_x')).toEqual([{ name: 'bulwark_x', labels: { a: 'q"uote', b: '2' }, value: 5 }, { name: 'bulwark_x', labels: {}, value: 1.5 }]);
+    expect(samplesOf(t, 'bulwark_x')).toEqual([
+      { name: 'bulwark_x', labels: { a: 'q"uote', b: '2' }, value: 5 },
+      { name: 'bulwark_x', labels: {}, value: 1.5 },
+    ]);
   });
   it('mesh links: handshake age from the dump, null for never', () => {
-    const dump = { iface: { publicKey: null, listenPort: 51820, fwmark: null }, peers: [{ publicKey: 'K2', presharedKey: null, endpoint: '192.0.2.12:51820', allowedIps: [], latestHandshake: 990, rxBytes: 10n, txBytes: 20n, keepalive: 25 }] };
-    expect(meshLinks(dump, [{ name: 'n2', publicKey: 'K2', endpoint: '192.0.2.12' }, { name: 'n3', publicKey: 'K3', endpoint: '192.0.2.13' }], 1000)).toEqual([
+    const dump = {
+      iface: { publicKey: null, listenPort: 51820, fwmark: null },
+      peers: [{ publicKey: 'K2', presharedKey: null, endpoint: '192.0.2.12:51820', allowedIps: [], latestHandshake: 990, rxBytes: 10n, txBytes: 20n, keepalive: 25 }],
+    };
+    expect(
+      meshLinks(
+        dump,
+        [
+          { name: 'n2', publicKey: 'K2', endpoint: '192.0.2.12' },
+          { name: 'n3', publicKey: 'K3', endpoint: '192.0.2.13' },
+        ],
+        1000,
+      ),
+    ).toEqual([
       { peer: 'n2', endpoint: '192.0.2.12:51820', handshakeAgeSec: 10, rxBytes: 10, txBytes: 20 },
       { peer: 'n3', endpoint: '192.0.2.13', handshakeAgeSec: null, rxBytes: 0, txBytes: 0 },
     ]);
@@ -128,7 +161,11 @@ describe('firewall plan: the metrics port', () => {
     expect(p.rules.filter((r) => r.chain === 'output' && JSON.stringify(r.expr).includes('9110')).map((r) => r.comment)).toEqual(['out-metrics-mesh']);
   });
   it('comes from the config (metrics.port, default 9110) and goes with metrics.enabled: false', () => {
-    const base = { cluster: 'c', nodes: [{ name: 'n1', ssh: 'root@198.51.100.11', endpoint: '192.0.2.11' }], router: { realms: [{ name: 'app', roles: [{ name: 'r', permissions: [] }] }], listeners: [{ type: 'websocket', port: 443 }] } };
+    const base = {
+      cluster: 'c',
+      nodes: [{ name: 'n1', ssh: 'root@198.51.100.11', endpoint: '192.0.2.11' }],
+      router: { realms: [{ name: 'app', roles: [{ name: 'r', permissions: [] }] }], listeners: [{ type: 'websocket', port: 443 }] },
+    };
     expect(factsFromConfig(configSchema.parse(base), 'n1', { resolvers: [] }).metricsPort).toBe(9110);
     expect(factsFromConfig(configSchema.parse({ ...base, metrics: { port: 9555 } }), 'n1', { resolvers: [] }).metricsPort).toBe(9555);
     const off = factsFromConfig(configSchema.parse({ ...base, metrics: { enabled: false } }), 'n1', { resolvers: [] });
@@ -139,11 +176,26 @@ describe('firewall plan: the metrics port', () => {
 
 describe('metric names and labels', () => {
   const cfg = routerSchema.parse({
-    realms: [{ name: 'app', roles: [{ name: 'svc', permissions: [{ uri: 'bench.', match: 'prefix', call: true, register: true, publish: true, subscribe: true }] }, { name: 'idle', permissions: [] }] }],
+    realms: [
+      {
+        name: 'app',
+        roles: [
+          { name: 'svc', permissions: [{ uri: 'bench.', match: 'prefix', call: true, register: true, publish: true, subscribe: true }] },
+          { name: 'idle', permissions: [] },
+        ],
+      },
+    ],
     listeners: [{ type: 'rawsocket', path: '/tmp/x.sock', component: 'svc' }],
     components: [{ name: 'svc', realm: 'app', role: 'svc' }],
   });
-  const conn = () => ({ serializer: cbor, info: { type: 'rawsocket' as const, protocol: 'wamp.2.cbor', peer: 'unix', source: 'unix', listener: 'l', tls: false }, send() {}, close() {}, rebind() {}, queuedBytes: () => 100 });
+  const conn = () => ({
+    serializer: cbor,
+    info: { type: 'rawsocket' as const, protocol: 'wamp.2.cbor', peer: 'unix', source: 'unix', listener: 'l', tls: false },
+    send() {},
+    close() {},
+    rebind() {},
+    queuedBytes: () => 100,
+  });
   const listener = { name: 'l', cfg: cfg.listeners[0] as never, component: { realm: 'app', authid: 'svc', authrole: 'svc', authmethod: 'trusted', authprovider: 'static' } };
   it('the router: sessions by realm and role, messages by type, errors by URI (bounded), queue bytes', async () => {
     const router = new Router(cfg, pino({ level: 'silent' }));
@@ -172,7 +224,10 @@ describe('metric names and labels', () => {
       mesh: () => Promise.resolve([{ peer: 'n2', endpoint: null, handshakeAgeSec: 30, rxBytes: 5, txBytes: 6 }]),
       routerText: () => Promise.resolve(null),
     });
-    m.observePass([{ name: 'firewall', changed: true, drift: ['table missing', 'set mgmt4'], notes: [], durationMs: 120 }, { name: 'mesh', changed: false, drift: [], notes: [], error: 'boom', durationMs: 3 }]);
+    m.observePass([
+      { name: 'firewall', changed: true, drift: ['table missing', 'set mgmt4'], notes: [], durationMs: 120 },
+      { name: 'mesh', changed: false, drift: [], notes: [], error: 'boom', durationMs: 3 },
+    ]);
     const t = await m.text();
     expect(t).toContain(`${AGENT_METRICS.driftRepairs}{capability="firewall"} 2`);
     expect(t).toContain(`${AGENT_METRICS.reconcileErrors}{capability="mesh"} 1`);
@@ -182,7 +237,12 @@ describe('metric names and labels', () => {
     expect(t).toContain(`${AGENT_METRICS.meshHandshakeAge}{peer="n2"} 30`);
     expect(t).toContain(`${AGENT_METRICS.routerUp} 0`);
     expect(t).not.toContain(AGENT_METRICS.certificateDaysLeft);
-    const withCerts = new AgentMetrics({ nftJson: () => Promise.resolve(null), mesh: () => Promise.resolve(null), routerText: () => Promise.resolve('bulwark_router_connections_total 3\n'), certificates: () => Promise.resolve([{ name: 'example.org', daysLeft: 41 }]) });
+    const withCerts = new AgentMetrics({
+      nftJson: () => Promise.resolve(null),
+      mesh: () => Promise.resolve(null),
+      routerText: () => Promise.resolve('bulwark_router_connections_total 3\n'),
+      certificates: () => Promise.resolve([{ name: 'example.org', daysLeft: 41 }]),
+    });
     const t2 = await withCerts.text();
     expect(t2).toContain(`${AGENT_METRICS.certificateDaysLeft}{name="example.org"} 41`);
     expect(t2).toMatch(/bulwark_router_up 1\n[\s\S]*bulwark_router_connections_total 3\n$/);
@@ -191,7 +251,11 @@ describe('metric names and labels', () => {
 
 describe('metrics: config', () => {
   it('a port another service uses is refused, naming the field', () => {
-    const base = { cluster: 'c', nodes: [{ name: 'n1', ssh: 'root@198.51.100.11', endpoint: '192.0.2.11' }], router: { realms: [{ name: 'app', roles: [{ name: 'r', permissions: [] }] }], listeners: [{ type: 'websocket', port: 443 }] } };
+    const base = {
+      cluster: 'c',
+      nodes: [{ name: 'n1', ssh: 'root@198.51.100.11', endpoint: '192.0.2.11' }],
+      router: { realms: [{ name: 'app', roles: [{ name: 'r', permissions: [] }] }], listeners: [{ type: 'websocket', port: 443 }] },
+    };
     const r = configSchema.safeParse({ ...base, metrics: { port: 7946 } });
     expect(r.success).toBe(false);
     expect(r.error?.issues[0]).toMatchObject({ path: ['metrics', 'port'], message: '7946 is also mesh.agentPort' });

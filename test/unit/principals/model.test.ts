@@ -117,7 +117,8 @@ describe('expiry and enrolment', () => {
     expect(principalState(r, T0 + H - 1)).toBe('active');
     expect(principalState(r, T0 + H)).toBe('expired');
   });
-  const enrol = (prev?: PrincipalRecord) => planEnrol(prev, { realm: 'app', authid: 'dev1', role: 'user', codeHash: codeHash('ABCDE-FGHJK'), enrolmentId: '0123456789abcdef', codeTtlMs: 15 * 60_000 }, T0);
+  const enrol = (prev?: PrincipalRecord) =>
+    planEnrol(prev, { realm: 'app', authid: 'dev1', role: 'user', codeHash: codeHash('ABCDE-FGHJK'), enrolmentId: '0123456789abcdef', codeTtlMs: 15 * 60_000 }, T0);
   it('activation code: expires after its ttl; compared as typed, case and dashes ignored', () => {
     const r = enrol();
     expect(principalState(r, T0 + 15 * 60_000 - 1)).toBe('enrolling');
@@ -179,7 +180,13 @@ describe('store files', () => {
 
 describe('command line', () => {
   it('parses and refuses', () => {
-    expect(parsePrincipalArgs(['add', 'alice', '--method', 'ticket', '--role', 'user', '--expires', '30d'])).toMatchObject({ sub: 'add', name: 'alice', method: 'ticket', role: 'user', expires: '30d' });
+    expect(parsePrincipalArgs(['add', 'alice', '--method', 'ticket', '--role', 'user', '--expires', '30d'])).toMatchObject({
+      sub: 'add',
+      name: 'alice',
+      method: 'ticket',
+      role: 'user',
+      expires: '30d',
+    });
     expect(parsePrincipalArgs(['rotate', 'alice', '--overlap', '10s']).overlapMs).toBe(10_000);
     expect(() => parsePrincipalArgs(['add', 'alice', '--method', 'cryptosign', '--role', 'user'])).toThrow(/--pubkey/);
     expect(() => parsePrincipalArgs(['add', 'alice', '--method', 'plain', '--role', 'user'])).toThrow(/--method/);

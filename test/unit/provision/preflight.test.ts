@@ -4,7 +4,11 @@ import { evaluatePreflight, parseFacts } from '../../../src/provision/preflight.
 
 const distros = loadDistros();
 const facts = (o: Record<string, string>) =>
-  parseFacts(Object.entries({ id: 'debian', version: '12', pretty: 'Debian GNU/Linux 12 (bookworm)', pid1: 'systemd', uid: '0', arch: 'x86_64', free_mib: '5000', ...o }).map(([k, v]) => `${k}=${v}`).join('\n'));
+  parseFacts(
+    Object.entries({ id: 'debian', version: '12', pretty: 'Debian GNU/Linux 12 (bookworm)', pid1: 'systemd', uid: '0', arch: 'x86_64', free_mib: '5000', ...o })
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n'),
+  );
 
 describe('preflight', () => {
   it.each([

@@ -12,7 +12,9 @@ function newKey(name: string): { blob: Buffer; fp: string } {
   const f = join(dir, name);
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', f]);
   const blob = Buffer.from(readFileSync(`${f}.pub`, 'utf8').split(' ')[1]!, 'base64');
-  const fp = execFileSync('ssh-keygen', ['-l', '-f', `${f}.pub`]).toString().split(' ')[1]!;
+  const fp = execFileSync('ssh-keygen', ['-l', '-f', `${f}.pub`])
+    .toString()
+    .split(' ')[1]!;
   return { blob, fp };
 }
 

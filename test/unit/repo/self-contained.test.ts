@@ -10,7 +10,11 @@ const SKIP = new Set(['node_modules', 'dist', 'build', 'fixtures', 'test-results
 
 function walk(p: string): string[] {
   let st: ReturnType<typeof statSync>;
-  try { st = statSync(p); } catch { return []; }
+  try {
+    st = statSync(p);
+  } catch {
+    return [];
+  }
   if (!st.isDirectory()) return [p];
   return readdirSync(p).flatMap((f) => (SKIP.has(f) ? [] : walk(join(p, f))));
 }

@@ -22,12 +22,19 @@ const id = fc.oneof(fc.integer({ min: 0, max: 30 }), fc.integer({ min: 0, max: 2
 const uri = fc.constantFrom('com.example.echo', 'a.b', 'x'.repeat(300), 'ünïcode.ok');
 const options = fc.oneof(fc.constant({}), fc.record({ receive_progress: fc.boolean(), timeout: fc.nat(1000) }), fc.record({ acknowledge: fc.boolean(), exclude: fc.array(id, { maxLength: 3 }) }));
 /** CALL, PUBLISH, YIELD, ERROR (the client messages with a payload), with args and maybe kwargs. */
-const message = fc.oneof(
-  fc.tuple(fc.constant(48), id, options, uri),
-  fc.tuple(fc.constant(16), id, options, uri),
-  fc.tuple(fc.constant(70), id, options),
-  fc.tuple(fc.constant(8), fc.constant(68), id, fc.constant({}), uri),
-).chain((head) => fc.oneof(fc.tuple(args).map((p) => [...head, ...p]), fc.tuple(args, kwargs).map((p) => [...head, ...p])));
+const message = fc
+  .oneof(
+    fc.tuple(fc.constant(48), id, options, uri),
+    fc.tuple(fc.constant(16), id, options, uri),
+    fc.tuple(fc.constant(70), id, options),
+    fc.tuple(fc.constant(8), fc.constant(68), id, fc.constant({}), uri),
+  )
+  .chain((head) =>
+    fc.oneof(
+      fc.tuple(args).map((p) => [...head, ...p]),
+      fc.tuple(args, kwargs).map((p) => [...head, ...p]),
+    ),
+  );
 
 describe('CBOR walker', () => {
   it('finds the end of any encoded value, and of nothing shorter (property)', () => {
@@ -96,7 +103,11 @@ describe('CBOR routed decode', () => {
         expect(cbor.decode(cbor.encode(toWire(m)))).toEqual(general);
         // written in place (the transports' path for a message's first delivery): the same bytes, at an
         // offset inside a larger buffer; a head with a non-empty dictionary is left to encode()
-        for (const head of [[50, m.request ?? 1, {}], [36, 5, 2 ** 53, {}], [68, 7, 9, { caller: 1 }]]) {
+        for (const head of [
+          [50, m.request ?? 1, {}],
+          [36, 5, 2 ** 53, {}],
+          [68, 7, 9, { caller: 1 }],
+        ]) {
           const w = [...head, ...payloadOf(m)];
           const size = cbor.encodedSize!(w);
           if (head[0] === 68) expect(size).toBe(-1);

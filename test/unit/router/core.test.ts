@@ -14,7 +14,16 @@ import { chooseSubprotocol } from '../../../src/router/transport/websocket.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { randomBytes } from 'node:crypto';
 
-const perm = (uri: string, match: 'exact' | 'prefix' | 'wildcard', flags: Record<string, unknown>) => ({ uri, match, call: false, register: false, publish: false, subscribe: false, disclose: {}, ...flags });
+const perm = (uri: string, match: 'exact' | 'prefix' | 'wildcard', flags: Record<string, unknown>) => ({
+  uri,
+  match,
+  call: false,
+  register: false,
+  publish: false,
+  subscribe: false,
+  disclose: {},
+  ...flags,
+});
 
 describe('URIs', () => {
   it('validates loose URIs per match policy', () => {
@@ -134,7 +143,14 @@ components:
 `;
   it('parses with production defaults', () => {
     const c = parseConfigText(routerSchema, good, 'r.yaml');
-    expect(c.limits).toMatchObject({ maxMessageSize: 1048576, autoFragmentSize: 65536, openHandshakeTimeoutMs: 2500, closeHandshakeTimeoutMs: 1000, autoPingIntervalMs: 10000, autoPingTimeoutMs: 5000 });
+    expect(c.limits).toMatchObject({
+      maxMessageSize: 1048576,
+      autoFragmentSize: 65536,
+      openHandshakeTimeoutMs: 2500,
+      closeHandshakeTimeoutMs: 1000,
+      autoPingIntervalMs: 10000,
+      autoPingTimeoutMs: 5000,
+    });
     expect(c.limits.compression).toEqual({ enabled: true, windowBits: 13, memLevel: 5 });
     const ws = c.listeners[0]!;
     expect(ws.type === 'websocket' && ws.tls?.hstsMaxAge).toBe(31536000);

@@ -5,7 +5,14 @@ import { copyPassthru, parseMessage, ProtocolViolation } from '../../../src/rout
 // layout walk. Both must accept and refuse the same shapes with the same words.
 describe('parseMessage: the hot messages (CALL, PUBLISH, YIELD)', () => {
   it('names every field of a well-formed message', () => {
-    expect(parseMessage([48, 7, { receive_progress: true }, 'app.add', [1, 2], { k: 1 }])).toEqual({ type: 48, request: 7, options: { receive_progress: true }, procedure: 'app.add', args: [1, 2], kwargs: { k: 1 } });
+    expect(parseMessage([48, 7, { receive_progress: true }, 'app.add', [1, 2], { k: 1 }])).toEqual({
+      type: 48,
+      request: 7,
+      options: { receive_progress: true },
+      procedure: 'app.add',
+      args: [1, 2],
+      kwargs: { k: 1 },
+    });
     expect(parseMessage([16, 8, {}, 'app.topic'])).toEqual({ type: 16, request: 8, options: {}, topic: 'app.topic' });
     expect(parseMessage([70, 9, { progress: true }, ['x']])).toEqual({ type: 70, request: 9, options: { progress: true }, args: ['x'] });
     expect(parseMessage([16, 1, { enc_algo: 'cryptobox' }, 'app.t', 'opaque'])).toMatchObject({ payload: 'opaque' });

@@ -35,7 +35,24 @@ const CONFIG: RouterConfigInput = {
 };
 
 type Wire = unknown[];
-const MT = { WELCOME: 2, ERROR: 8, PUBLISH: 16, PUBLISHED: 17, SUBSCRIBE: 32, SUBSCRIBED: 33, UNSUBSCRIBE: 34, UNSUBSCRIBED: 35, EVENT: 36, CALL: 48, RESULT: 50, REGISTER: 64, REGISTERED: 65, UNREGISTER: 66, UNREGISTERED: 67, INVOCATION: 68 };
+const MT = {
+  WELCOME: 2,
+  ERROR: 8,
+  PUBLISH: 16,
+  PUBLISHED: 17,
+  SUBSCRIBE: 32,
+  SUBSCRIBED: 33,
+  UNSUBSCRIBE: 34,
+  UNSUBSCRIBED: 35,
+  EVENT: 36,
+  CALL: 48,
+  RESULT: 50,
+  REGISTER: 64,
+  REGISTERED: 65,
+  UNREGISTER: 66,
+  UNREGISTERED: 67,
+  INVOCATION: 68,
+};
 
 function setup(limits: Record<string, unknown> = {}) {
   const cfg = routerSchema.parse({ ...CONFIG, limits });
@@ -324,12 +341,20 @@ describe('event retention', () => {
     expect(user.drain()).toEqual([]);
     const admin = peer('admin');
     admin.subId('com.example.', { match: 'prefix', get_retained: true });
-    expect(events(admin.drain()).map((e) => (e[3] as { topic: string }).topic).sort()).toEqual(['com.example.a', 'com.example.secret.b']);
+    expect(
+      events(admin.drain())
+        .map((e) => (e[3] as { topic: string }).topic)
+        .sort(),
+    ).toEqual(['com.example.a', 'com.example.secret.b']);
     pub.subId('com.example.', { match: 'prefix', get_retained: true });
     expect(events(pub.drain())).toEqual([]); // its own publications: exclude_me
     const wide = peer('wide');
     wide.subId('', { match: 'prefix', get_retained: true });
-    expect(events(wide.drain()).map((e) => (e[3] as { topic: string }).topic).sort()).toEqual(['com.example.a', 'com.example.secret.b']);
+    expect(
+      events(wide.drain())
+        .map((e) => (e[3] as { topic: string }).topic)
+        .sort(),
+    ).toEqual(['com.example.a', 'com.example.secret.b']);
   });
 
   it('is bounded by topics and bytes (the topic retained longest ago goes first) and off when the realm disables it', () => {
@@ -359,11 +384,20 @@ describe('event history', () => {
     const { peer } = setup();
     const pub = peer('admin', cbor);
     const t0 = new Date(Date.now() - 1).toISOString();
-    const ids = [1, 2, 3, 4].map((n) => pub.publish('com.example.log', [n], { disclose_me: true }, ));
+    const ids = [1, 2, 3, 4].map((n) => pub.publish('com.example.log', [n], { disclose_me: true }));
     const reader = peer('user');
     const last = reader.result('wamp.topic.history.last', ['com.example.log', 10]) as Record<string, unknown>[];
     expect(last.map((e) => e.args)).toEqual([[4], [3], [2]]); // ring of 3
-    expect(last[0]).toEqual({ timestamp: expect.any(String), publication: ids[3], topic: 'com.example.log', args: [4], kwargs: {}, publisher: pub.id, publisher_authid: expect.any(String), publisher_authrole: 'admin' });
+    expect(last[0]).toEqual({
+      timestamp: expect.any(String),
+      publication: ids[3],
+      topic: 'com.example.log',
+      args: [4],
+      kwargs: {},
+      publisher: pub.id,
+      publisher_authid: expect.any(String),
+      publisher_authrole: 'admin',
+    });
     expect(reader.result('wamp.topic.history.last', ['com.example.log', 1])).toHaveLength(1);
     expect((reader.result('wamp.topic.history.since', ['com.example.log', t0]) as unknown[]).length).toBe(3);
     expect(reader.result('wamp.topic.history.since', ['com.example.log', new Date(Date.now() + 60_000).toISOString()])).toEqual([]);

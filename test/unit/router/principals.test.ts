@@ -17,7 +17,14 @@ import { readSubmissions, writeStore } from '../../../src/router/principals/stor
 // Message-level tests of store principals: a Router with in-memory connections, the store in a temp dir.
 
 const ROLES = { roles: { caller: {}, callee: {}, publisher: {}, subscriber: {} } };
-const WELCOME = 2, ABORT = 3, CHALLENGE = 4, AUTHENTICATE = 5, GOODBYE = 6, ERROR = 8, CALL = 48, RESULT = 50;
+const WELCOME = 2,
+  ABORT = 3,
+  CHALLENGE = 4,
+  AUTHENTICATE = 5,
+  GOODBYE = 6,
+  ERROR = 8,
+  CALL = 48,
+  RESULT = 50;
 const dir = mkdtempSync(join(tmpdir(), 'bwt-router-principals-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
@@ -58,7 +65,11 @@ function setup(records: PrincipalRecord[], principals: Record<string, unknown> =
   const store = `${base}.json`;
   const enrolments = `${base}-enrol`;
   mkdirSync(enrolments);
-  const write = (recs: PrincipalRecord[]) => writeStore(recs.reduce((s, r) => applyRecord(s, r).store, emptyStore()), store);
+  const write = (recs: PrincipalRecord[]) =>
+    writeStore(
+      recs.reduce((s, r) => applyRecord(s, r).store, emptyStore()),
+      store,
+    );
   write(records);
   const lines: Record<string, unknown>[] = [];
   const log = pino({ level: 'info' }, new Writable({ write: (c, _e, cb) => (lines.push(JSON.parse(String(c)) as Record<string, unknown>), cb()) }));
@@ -198,8 +209,7 @@ describe('admin meta procedures', () => {
 
 describe('enrolment at the message level', () => {
   const CODE = 'ABCDE-FGHJK-LMNPQ-RSTUV';
-  const enrol = (ttlMs = 60_000) =>
-    planEnrol(undefined, { realm: 'app', authid: 'dev1', role: 'user', codeHash: codeHash(CODE), enrolmentId: '00112233445566778899aabb', codeTtlMs: ttlMs }, T());
+  const enrol = (ttlMs = 60_000) => planEnrol(undefined, { realm: 'app', authid: 'dev1', role: 'user', codeHash: codeHash(CODE), enrolmentId: '00112233445566778899aabb', codeTtlMs: ttlMs }, T());
   const keys = nacl.sign.keyPair();
   const pub = Buffer.from(keys.publicKey).toString('hex');
   function hello(p: Peer, extra: Record<string, unknown>, authid = 'dev1'): unknown[] {
@@ -214,7 +224,11 @@ describe('enrolment at the message level', () => {
   it('code accepted once: the key is recorded, the session refused as pending; then used, pending; approve lets it in', () => {
     const rec = enrol();
     const { router, peer, write, lines, enrolments } = setup([rec]);
-    expect(hello(peer(), { activation_code: CODE.toLowerCase() })).toEqual([ABORT, { message: 'activation code accepted; dev1 awaits approval (bulwark principal approve)' }, 'bulwark.error.enrolment_pending']);
+    expect(hello(peer(), { activation_code: CODE.toLowerCase() })).toEqual([
+      ABORT,
+      { message: 'activation code accepted; dev1 awaits approval (bulwark principal approve)' },
+      'bulwark.error.enrolment_pending',
+    ]);
     expect(readSubmissions(enrolments)).toMatchObject([{ authid: 'dev1', pubkey: pub, source: '192.0.2.7' }]);
     expect(hello(peer(), { activation_code: CODE })[2]).toBe('bulwark.error.activation_code_used');
     expect(hello(peer(), {})[2]).toBe('bulwark.error.principal_pending');

@@ -11,7 +11,16 @@ import { pathRuntimes } from '../../../src/router/transport/websocket.js';
 // Message-level tests: a Router with in-memory connections that record what the router sends.
 
 const HELLO_ROLES = { roles: { publisher: {}, subscriber: {}, caller: {}, callee: {} } };
-const WELCOME = 2, ABORT = 3, GOODBYE = 6, ERROR = 8, PUBLISH = 16, SUBSCRIBE = 32, SUBSCRIBED = 33, EVENT = 36, CALL = 48, RESULT = 50;
+const WELCOME = 2,
+  ABORT = 3,
+  GOODBYE = 6,
+  ERROR = 8,
+  PUBLISH = 16,
+  SUBSCRIBE = 32,
+  SUBSCRIBED = 33,
+  EVENT = 36,
+  CALL = 48,
+  RESULT = 50;
 
 function config(limits: Record<string, unknown> = {}): RouterConfigInput {
   return {
@@ -49,7 +58,10 @@ class Peer implements Connection {
   readonly got: unknown[][] = [];
   closes = 0;
   session!: Session;
-  constructor(private readonly router: Router, listener: ListenerRuntime) {
+  constructor(
+    private readonly router: Router,
+    listener: ListenerRuntime,
+  ) {
     this.session = router.attach(this, listener);
   }
   send(out: Outgoing): void {
@@ -326,11 +338,7 @@ listeners:
   it('paths: several with their own auth and realms; the single urlPath stays valid', () => {
     const c = parseConfigText(routerSchema, base, 'r.yaml');
     const ws = c.listeners[6]!;
-    expect(ws.type === 'websocket' && listenerPaths(ws)).toEqual([
-      { path: '/ws', auth: ['anonymous'] },
-      { path: '/auth_ws', auth: ['cryptosign'], realms: ['app'] },
-      { path: '/plain' },
-    ]);
+    expect(ws.type === 'websocket' && listenerPaths(ws)).toEqual([{ path: '/ws', auth: ['anonymous'] }, { path: '/auth_ws', auth: ['cryptosign'], realms: ['app'] }, { path: '/plain' }]);
     const rts = pathRuntimes({ name: 'x', cfg: ws as WampListenerConfig });
     expect([...rts.keys()]).toEqual(['/ws', '/auth_ws', '/plain']);
     expect(rts.get('/auth_ws')!.cfg.auth).toEqual(['cryptosign']);

@@ -14,7 +14,10 @@ function files(dir: string): string[] {
   });
 }
 
-interface Variant { bytes?: string; bytes_hex: string }
+interface Variant {
+  bytes?: string;
+  bytes_hex: string;
+}
 interface Sample {
   description: string;
   serializers?: Record<string, Variant[]>;
@@ -52,10 +55,12 @@ function materialize(m: Msg): Msg {
 
 /** Normalizes for comparison: Buffers → hex, empty args ≡ absent. */
 function norm(v: unknown): unknown {
-  return JSON.parse(JSON.stringify(v, function (k, x) {
-    const o = (this as Record<string, unknown>)[k];
-    return o instanceof Uint8Array ? Buffer.from(o).toString('hex') : x;
-  }));
+  return JSON.parse(
+    JSON.stringify(v, function (k, x) {
+      const o = (this as Record<string, unknown>)[k];
+      return o instanceof Uint8Array ? Buffer.from(o).toString('hex') : x;
+    }),
+  );
 }
 
 const all = files(join(ROOT, 'singlemessage'));
@@ -82,7 +87,10 @@ describe('WAMP test vectors', () => {
             const serializer = SERIALIZERS[ser];
             const expected = s.expected_attributes!;
             // the general decoder, and the router's own (which may keep args/kwargs as checked bytes)
-            for (const v of variants.flatMap((x) => [{ ...x, routed: false }, { ...x, routed: true }])) {
+            for (const v of variants.flatMap((x) => [
+              { ...x, routed: false },
+              { ...x, routed: true },
+            ])) {
               const bytes = Buffer.from(v.bytes_hex, 'hex');
               const msg = materialize(parseMessage(v.routed ? serializer.decodeMessage(bytes) : serializer.decode(bytes)));
               const attrs = attributes(msg);
