@@ -33,9 +33,19 @@ function parseHello(rec: Buffer): HelloPeek {
   const need = (n: number) => {
     if (p + n > rec.length) throw new RangeError('short');
   };
-  const u8 = () => (need(1), rec[p++]!);
-  const u16 = () => (need(2), (p += 2), rec.readUInt16BE(p - 2));
-  const skip = (n: number) => (need(n), (p += n));
+  const u8 = (): number => {
+    need(1);
+    return rec[p++]!;
+  };
+  const u16 = (): number => {
+    need(2);
+    p += 2;
+    return rec.readUInt16BE(p - 2);
+  };
+  const skip = (n: number): void => {
+    need(n);
+    p += n;
+  };
   if (u8() !== 0x01) return { kind: 'other' }; // client_hello
   need(3);
   const bodyLen = (rec[p]! << 16) | (rec[p + 1]! << 8) | rec[p + 2]!;
