@@ -21,7 +21,9 @@ export interface IssueRequest extends AcmeEndpoint {
   /** A CSR (PEM) for exactly `names`, made from a key that stays on the node. */
   csrPem: string;
   names: readonly string[];
-  /** Makes the HTTP-01 answer for `token` available on every address the names point to. */
+  /** The challenge the CA is asked to use (default http-01). */
+  challenge?: 'http-01' | 'tls-alpn-01';
+  /** Makes the answer (HTTP-01 token or TLS-ALPN-01 certificate) for `token` available on every address the names point to. */
   publish(token: string, keyAuthorization: string, name: string): Promise<void>;
   unpublish(token: string, name: string): Promise<void>;
   /** Progress lines (no secrets pass through here). */
@@ -70,7 +72,7 @@ async function networkCause(e: AcmeEndpoint, err: unknown): Promise<string> {
   });
 }
 
-/** Orders, validates over HTTP-01 and downloads a certificate for `names`; resolves with the PEM chain. */
+/** Orders, validates (HTTP-01 or TLS-ALPN-01) and downloads a certificate for `names`; resolves with the PEM chain. */
 export async function issueCertificate(req: IssueRequest): Promise<string> {
   const c = client(req, req.accountKeyPem);
   const log = req.progress ?? (() => undefined);
@@ -79,12 +81,13 @@ export async function issueCertificate(req: IssueRequest): Promise<string> {
       csr: req.csrPem,
       email: req.email,
       termsOfServiceAgreed: true,
-      challengePriority: ['http-01'],
+      challengePriority: [req.challenge ?? 'http-01'],
       // The CA checks from outside; the node can't always reach its own public name from itself.
       skipChallengeVerification: true,
       challengeCreateFn: async (authz, challenge, keyAuthorization) => {
-        if (challenge.type !== 'http-01') throw new Error(`challenge ${challenge.type} is not implemented`);
-        log(`publishing the http-01 answer for ${authz.identifier.value}`);
+        const want = req.challenge ?? 'http-01';
+        if (challenge.type !== want) throw new Error(`the CA offered ${challenge.type}, not ${want}`);
+        log(`publishing the ${want} answer for ${authz.identifier.value}`);
         await req.publish(challenge.token, keyAuthorization, authz.identifier.value);
       },
       challengeRemoveFn: async (authz, challenge) => {

@@ -3,8 +3,8 @@ import type { ReconcileContext, ReconcileReport, Reconciler } from '../core/reco
 import type { Config } from '../config/schema.js';
 import type { PeerMessengerFactory } from '../core/peers.js';
 import { ACME_STATE_DIR, AUDIT_MIN_DAYS, afterAttempt, daysLeft, CHALLENGE_DIR, describeCert, mayAttempt, renewalDecision, tlsFiles, type WantedCertificate, wantedCertificates } from './plan.js';
-import type { PublishTarget } from './mesh-publish.js';
-import { accountKey, caRootPem, ensureDir, installCertificate, newPrivateKey, pruneAnswers, publishLocal, readCertFacts, readRetry, unpublishLocal, writeRetry } from './store.js';
+import { publishHere, unpublishHere, type PublishTarget } from './mesh-publish.js';
+import { accountKey, caRootPem, ensureDir, installCertificate, newPrivateKey, pruneAnswers, readCertFacts, readRetry, writeRetry } from './store.js';
 
 export interface CertsReconcilerOptions {
   stateDir?: string;
@@ -66,6 +66,8 @@ export function createCertsReconciler(o: CertsReconcilerOptions = {}): CertsReco
       const keyPem = newPrivateKey(); // a fresh key for every certificate; it reaches disk only next to its certificate
       const csrPem = await makeCsr(w.names, keyPem);
       const pctx = { config: ctx.config, log };
+      const here: PublishTarget = { config: ctx.config, challengeDir, log };
+      const alpn = acmeCfg.challenge === 'tls-alpn-01' ? ('tls-alpn-01' as const) : undefined;
       const chain = await issueCertificate({
         directory: acmeCfg.directory,
         caRoot,
@@ -73,18 +75,19 @@ export function createCertsReconciler(o: CertsReconcilerOptions = {}): CertsReco
         accountKeyPem: accountKey(stateDir),
         csrPem,
         names: w.names,
+        challenge: acmeCfg.challenge,
         publish: async (token, ka, name) => {
           if (o.publish) return o.publish(pctx, token, ka, name);
           if (name === acmeCfg.sharedName && ctx.config.nodes.length > 1) {
             if (!publisher) throw new Error(`the answer for ${name} must reach every node, but this node has not joined the mesh yet`);
             return publisher.publish(token, ka, name);
           }
-          publishLocal(challengeDir, token, ka, gid);
+          await publishHere(here, token, ka, name, alpn);
         },
         unpublish: async (token, name) => {
           if (o.unpublish) return o.unpublish(pctx, token, name);
           if (publisher && name === acmeCfg.sharedName) return publisher.unpublish(token, name);
-          unpublishLocal(challengeDir, token);
+          unpublishHere(here, token, name, alpn);
         },
         progress: (msg) => log.info({ names: w.names }, msg),
       });
@@ -124,7 +127,7 @@ export function createCertsReconciler(o: CertsReconcilerOptions = {}): CertsReco
       try {
         if (acmeCfg.sharedName && !o.publish) await meshAnswers(ctx);
         const pruned = pruneAnswers(challengeDir, 15 * 60_000);
-        if (pruned) report.notes.push(`${pruned} stale http-01 answer(s) removed`);
+        if (pruned) report.notes.push(`${pruned} stale ${acmeCfg.challenge} answer(s) removed`);
       } catch (e) {
         report.notes.push(`shared-name answers over the mesh unavailable: ${(e as Error).message}`);
       }

@@ -30,8 +30,11 @@ export const acmeSchema = z.strictObject({
   names: z.record(z.string(), dnsName),
   /** The name clients use for the whole cluster (DNS points it at every node): in every node's certificate. */
   sharedName: dnsName.optional(),
-  /** How the CA checks control of the names: HTTP-01 on port 80 (tls-alpn-01 is not implemented yet). */
-  challenge: z.literal('http-01', { error: 'only http-01 is implemented (tls-alpn-01 is not yet)' }).default('http-01'),
+  /**
+   * How the CA checks control of the names: `http-01` on port 80 (a redirect listener), or `tls-alpn-01`
+   * (RFC 8737) on the TLS listener's port, for nodes without port 80.
+   */
+  challenge: z.enum(['http-01', 'tls-alpn-01'], { error: 'must be http-01 or tls-alpn-01' }).default('http-01'),
   /** Renew when less than this remains ("30d", "12h"); default: when a third of the lifetime remains. */
   renewBefore: z.string().regex(DURATION, 'must be a duration like 30d, 12h, 90m or 45s').optional(),
   /** The CA root that signs the directory's own TLS certificate when it isn't publicly trusted (a test CA): inline PEM or an absolute path on the node. */
@@ -46,16 +49,25 @@ interface IssueSink {
   addIssue(issue: { code: 'custom'; path: (string | number)[]; message: string }): void;
 }
 
-/** Where the agent writes HTTP-01 answers and the router's port-80 listener must read them. */
+/** Where the agent writes the answers (HTTP-01 tokens, TLS-ALPN-01 certificates) and the router's listeners read them. */
 export const CHALLENGE_DIR = '/var/lib/bulwark/router/acme-challenge';
 
 /**
  * Cross-checks `acme:` against the rest of the config (called from the config's superRefine): every node
- * has a name, names are distinct, and a port-80 redirect listener answers HTTP-01 from CHALLENGE_DIR.
+ * has a name, names are distinct, and a router listener answers the chosen challenge from CHALLENGE_DIR: a
+ * port-80 redirect listener for HTTP-01, the TLS (websocket) listener itself for TLS-ALPN-01.
  */
-export function checkAcme(acme: AcmeConfig | undefined, nodeNames: readonly string[], listeners: readonly { type: string; acmeChallengeDir?: string }[], ctx: IssueSink): void {
+export function checkAcme(acme: AcmeConfig | undefined, nodeNames: readonly string[], listeners: readonly { type: string; acmeChallengeDir?: string; tls?: unknown }[], ctx: IssueSink): void {
   if (!acme) return;
-  if (!listeners.some((l) => l.type === 'redirect' && l.acmeChallengeDir === CHALLENGE_DIR)) {
+  if (acme.challenge === 'tls-alpn-01') {
+    if (!listeners.some((l) => l.type === 'websocket' && l.tls !== undefined && l.acmeChallengeDir === CHALLENGE_DIR)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['acme', 'challenge'],
+        message: `tls-alpn-01 needs the TLS listener to answer it: add acmeChallengeDir: ${CHALLENGE_DIR} to the websocket listener with tls`,
+      });
+    }
+  } else if (!listeners.some((l) => l.type === 'redirect' && l.acmeChallengeDir === CHALLENGE_DIR)) {
     ctx.addIssue({ code: 'custom', path: ['acme', 'challenge'], message: `http-01 needs a router listener { type: redirect, fdName: http, acmeChallengeDir: ${CHALLENGE_DIR} }` });
   }
   const known = new Set(nodeNames);

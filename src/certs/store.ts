@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { isAcmeToken, type RetryState, type WantedCertificate } from './plan.js';
 import { certFacts, leafOf } from './x509.js';
+import { alpnCertFile } from '../router/acme-alpn.js';
 
 /** Writes `data` to `path` through a temporary file and a rename, with its mode and group set before it appears. */
 export function writeAtomic(path: string, data: string | Buffer, mode: number, gid?: number): void {
@@ -95,6 +96,24 @@ export function publishLocal(dir: string, token: string, keyAuthorization: strin
 export function unpublishLocal(dir: string, token: string): void {
   if (!isAcmeToken(token)) return;
   rmSync(join(dir, token), { force: true });
+}
+
+/**
+ * Puts a TLS-ALPN-01 answer (RFC 8737) where the router's TLS listener presents it: a self-signed
+ * certificate for `name` alone with the critical acmeIdentifier extension (SHA-256 of the key
+ * authorization), made by acme-client on a fresh P-256 key, both in one file (0640 root:ROUTER).
+ */
+export async function publishAlpnLocal(dir: string, name: string, keyAuthorization: string, routerGid: number): Promise<void> {
+  const file = join(dir, alpnCertFile(name));
+  if (!/^[A-Za-z0-9_-]{22,256}\.[A-Za-z0-9_-]{22,100}$/.test(keyAuthorization)) throw new Error('refusing a key authorization that is not token.thumbprint');
+  const { default: acme } = await import('acme-client');
+  const keyPem = newPrivateKey();
+  const [, cert] = await acme.crypto.createAlpnCertificate({ identifier: { type: 'dns', value: name } } as Parameters<typeof acme.crypto.createAlpnCertificate>[0], keyAuthorization, keyPem);
+  ensureDir(dir, 0o750, routerGid);
+  writeAtomic(file, keyPem + cert.toString(), 0o640, routerGid);
+}
+export function unpublishAlpnLocal(dir: string, name: string): void {
+  rmSync(join(dir, alpnCertFile(name)), { force: true });
 }
 
 /** The `acme.caRoot` setting as PEM: inline as it is, or read from its path on the node. */

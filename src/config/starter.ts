@@ -31,6 +31,8 @@ firewall:
 # Certificates from an ACME CA for every node (its own name and the cluster's shared name), renewed by
 # the agent and reloaded live. Needs DNS for the names and the router's port-80 listener, e.g.
 #   router: { listeners: [ ..., { type: redirect, fdName: http, acmeChallengeDir: /var/lib/bulwark/router/acme-challenge } ] }
+# Or, without port 80, "challenge: tls-alpn-01" and acmeChallengeDir: /var/lib/bulwark/router/acme-challenge on the
+# wss listener (the TLS port answers the CA).
 # Without it each node keeps the self-signed certificate it made itself.
 # acme:
 #   directory: https://acme-v02.api.letsencrypt.org/directory

@@ -2,9 +2,9 @@ import type { Logger } from 'pino';
 
 /** Bodies of the messages one capability sends to the same capability on other nodes (signed and checked by the mesh). */
 export interface PeerMessages {
-  /** An ACME HTTP-01 answer for the cluster's shared name, to serve on port 80 until unpublished (src/certs). */
-  'acme.publish': { name: string; token: string; keyAuthorization: string };
-  'acme.unpublish': { name: string; token: string };
+  /** An ACME answer for the cluster's shared name, served until unpublished (src/certs): HTTP-01 on port 80, or TLS-ALPN-01 on the TLS listener. */
+  'acme.publish': { name: string; token: string; keyAuthorization: string; challenge?: 'tls-alpn-01' };
+  'acme.unpublish': { name: string; token: string; challenge?: 'tls-alpn-01' };
 }
 export type PeerMessageType = keyof PeerMessages;
 

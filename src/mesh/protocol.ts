@@ -27,8 +27,9 @@ export const bodySchemas = {
       .string()
       .max(600)
       .regex(/^[A-Za-z0-9_-]{22,256}\.[A-Za-z0-9_-]{22,100}$/),
+    challenge: z.literal('tls-alpn-01').optional(),
   }),
-  'acme.unpublish': z.strictObject({ name: z.string().max(253), token: z.string().regex(/^[A-Za-z0-9_-]{22,256}$/) }),
+  'acme.unpublish': z.strictObject({ name: z.string().max(253), token: z.string().regex(/^[A-Za-z0-9_-]{22,256}$/), challenge: z.literal('tls-alpn-01').optional() }),
   /** From a node to its own agent (signed with its own key): run a rotation here. */
   'rotate.run': z.strictObject({ what: z.enum(['wireguard', 'psk']) }),
 } as const;

@@ -143,6 +143,8 @@ const websocketListener = z.strictObject({
   urlPath: z.string().regex(URL_PATH, 'must be a URL path starting with /').optional(),
   paths: z.array(wsPathSchema).min(1).optional(),
   autoPing: autoPingSchema.optional(),
+  /** Answer ACME TLS-ALPN-01 validations (ALPN acme-tls/1) with the certificates the agent writes in this directory (needs tls). */
+  acmeChallengeDir: z.string().regex(/^\//, 'must be an absolute path').optional(),
 });
 const rawsocketListener = z.strictObject({ type: z.literal('rawsocket'), ...wampListenerFields, autoPing: autoPingSchema.optional() });
 const redirectListener = z.strictObject({
@@ -163,6 +165,9 @@ const listenerSchema = z.discriminatedUnion('type', [websocketListener, rawsocke
   if (l.host !== undefined && l.port === undefined) ctx.addIssue({ code: 'custom', path: ['host'], message: 'host needs port' });
   if (l.type !== 'redirect' && l.component !== undefined && l.port !== undefined) {
     ctx.addIssue({ code: 'custom', path: ['component'], message: 'a component listener must be a Unix socket (path or fdName), never TCP' });
+  }
+  if (l.type === 'websocket' && l.acmeChallengeDir !== undefined && l.tls === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['acmeChallengeDir'], message: 'TLS-ALPN-01 answers need a TLS listener (add tls:)' });
   }
   if (l.type === 'websocket' && l.paths) {
     if (l.urlPath !== undefined) ctx.addIssue({ code: 'custom', path: ['urlPath'], message: 'give either urlPath or paths, not both' });

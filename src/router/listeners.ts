@@ -9,6 +9,7 @@ import type { ListenerRuntime } from './core/session.js';
 import { serveRawSocket } from './transport/rawsocket.js';
 import { attachWebSocket } from './transport/websocket.js';
 import { serveAcmeChallenge } from './acme-challenge.js';
+import { acmeAlpnFront } from './acme-alpn.js';
 import { readTlsFiles, watchTls } from './tls-reload.js';
 
 /** Mozilla "intermediate" (the Crossbar.io production list): ECDHE+AESGCM, ECDHE+CHACHA20, DHE+AESGCM/CHACHA20. */
@@ -86,6 +87,8 @@ export async function openListener(router: Router, cfg: RouterConfig, l: Listene
   const name = listenerName(l, index);
   const sockets = new Set<import('node:net').Socket>();
   let server: NetServer;
+  /** The listener's TLS server when a front (TLS-ALPN-01) listens in its place. */
+  let behind: NetServer | undefined;
   let unwatch: (() => void) | undefined;
   if (l.type === 'redirect') {
     const http = createHttpServer((req, res) => {
@@ -114,6 +117,12 @@ export async function openListener(router: Router, cfg: RouterConfig, l: Listene
       const http = https ?? createHttpServer();
       attachWebSocket(http, router, runtime, cfg.limits, tls !== undefined);
       server = http;
+      if (https && l.acmeChallengeDir !== undefined) {
+        // TLS-ALPN-01: a front reads each ClientHello first and passes it on (src/router/acme-alpn.ts)
+        behind = https;
+        server = createNetServer();
+        acmeAlpnFront(server, https, l.acmeChallengeDir, cfg.limits.openHandshakeTimeoutMs, router.log, name);
+      }
     }
   }
   server.on('connection', (s) => {
@@ -133,6 +142,7 @@ export async function openListener(router: Router, cfg: RouterConfig, l: Listene
       const closing = closeServer(server);
       for (const s of sockets) s.destroy();
       await closing;
+      if (behind) await closeServer(behind);
       if (l.path !== undefined) {
         try {
           unlinkSync(l.path);

@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, formatProblem, parseConfig } from '../../../src/config/index.js';
 import { afterAttempt, backoffMs, type CertFacts, isAcmeToken, mayAttempt, renewalDecision, wantedCertificates } from '../../../src/certs/plan.js';
 import { certFacts } from '../../../src/certs/x509.js';
+import { factsFromConfig } from '../../../src/firewall/node-facts.js';
+import { planFirewall } from '../../../src/firewall/plan.js';
 
 const BASE = `cluster: lab
 nodes:
@@ -55,10 +57,30 @@ describe('acme: config', () => {
     ]);
   });
 
-  it('refuses tls-alpn-01 (not implemented) and a config without a port-80 challenge listener', () => {
-    expect(problems(BASE + ACME + '  challenge: tls-alpn-01\n')).toEqual(['c.yaml:16:14: acme.challenge: only http-01 is implemented (tls-alpn-01 is not yet)']);
+  it('refuses an unknown challenge and a config without a port-80 challenge listener', () => {
+    expect(problems(BASE + ACME + '  challenge: dns-01\n')).toEqual(['c.yaml:16:14: acme.challenge: must be http-01 or tls-alpn-01']);
     const noDir = BASE.replace(', acmeChallengeDir: /var/lib/bulwark/router/acme-challenge', '');
     expect(problems(noDir + ACME)[0]).toMatch(/acme\.challenge: http-01 needs a router listener \{ type: redirect, fdName: http, acmeChallengeDir: \/var\/lib\/bulwark\/router\/acme-challenge \}/);
+  });
+
+  it('tls-alpn-01: the TLS listener answers it, port 80 may be closed (no redirect listener, firewall keeps 80 shut)', () => {
+    const noRedirect = BASE.replace(/ {4}- \{ type: redirect.*\n/, '');
+    const alpnBase = noRedirect.replace('      fdName: https\n', '      fdName: https\n      acmeChallengeDir: /var/lib/bulwark/router/acme-challenge\n');
+    const cfg = parseConfig(alpnBase + ACME + '  challenge: tls-alpn-01\n');
+    expect(cfg.acme?.challenge).toBe('tls-alpn-01');
+    expect(cfg.router.listeners.map((l) => l.type)).toEqual(['websocket']);
+    const facts = factsFromConfig(cfg, 'n1', { resolvers: [], aptUid: undefined, meshMembers: undefined });
+    expect(facts.httpRedirect).toBe(false);
+    const opens80 = (f: typeof facts) => planFirewall({}, f).inputAllows.some((x) => x.proto === 'tcp' && x.ports.some(([lo, hi]) => lo <= 80 && 80 <= hi));
+    expect(opens80(facts)).toBe(false);
+    // with http-01 the redirect listener is required and opens port 80
+    expect(opens80(factsFromConfig(parseConfig(BASE + ACME), 'n1', { resolvers: [], aptUid: undefined, meshMembers: undefined }))).toBe(true);
+    // tls-alpn-01 without the TLS listener's challenge directory is refused, naming the field
+    expect(problems(noRedirect + ACME + '  challenge: tls-alpn-01\n')).toEqual([
+      'c.yaml:15:14: acme.challenge: tls-alpn-01 needs the TLS listener to answer it: add acmeChallengeDir: /var/lib/bulwark/router/acme-challenge to the websocket listener with tls',
+    ]);
+    // a challenge directory on a listener without TLS is refused
+    expect(problems(alpnBase.replace(/ {6}tls: .*\n/, '')).join('\n')).toMatch(/acmeChallengeDir: TLS-ALPN-01 answers need a TLS listener/);
   });
 });
 
