@@ -79,10 +79,18 @@ export interface RenewalDecision {
 }
 
 /**
- * Whether to ask the CA now. A certificate is due when it is missing, self-signed, for other names, or when
- * less than `renewBefore` (default: a third of its lifetime) remains. Pure.
+ * Whether to ask the CA now. A certificate is due when it is missing, self-signed, for other names, when
+ * less than `renewBefore` (default: a third of its lifetime) remains, or, earlier, once the instant this node
+ * picked in the CA's suggested renewal window (ARI, RFC 9773) has come. Pure.
  */
-export function renewalDecision(wanted: readonly string[], current: CertFacts | undefined, now: Date, renewBefore?: string): RenewalDecision {
+export function renewalDecision(
+  wanted: readonly string[],
+  current: CertFacts | undefined,
+  now: Date,
+  renewBefore?: string,
+  /** The CA's renewal information (ARI) for this certificate: it can only make renewal earlier. */
+  ari?: { start: Date; end: Date; renewAt: Date },
+): RenewalDecision {
   if (!current) return { due: true, reason: 'no certificate' };
   if (current.selfSigned) return { due: true, reason: 'self-signed' };
   const have = new Set(current.names);
@@ -93,7 +101,11 @@ export function renewalDecision(wanted: readonly string[], current: CertFacts | 
   const left = current.notAfter.getTime() - now.getTime();
   const fmt = (ms: number) => (ms >= DAY_MS ? `${Math.floor(ms / DAY_MS)}d` : `${Math.max(0, Math.floor(ms / 1000))}s`);
   if (now.getTime() >= dueAt.getTime()) return { due: true, reason: `${fmt(left)} left of ${fmt(lifetimeMs)}` };
-  return { due: false, reason: `${fmt(left)} left of ${fmt(lifetimeMs)}`, dueAt };
+  if (ari && now.getTime() >= ari.renewAt.getTime()) {
+    return { due: true, reason: `the CA's renewal information suggests ${ari.start.toISOString()} to ${ari.end.toISOString()} (${fmt(left)} left of ${fmt(lifetimeMs)})` };
+  }
+  const at = ari && ari.renewAt.getTime() < dueAt.getTime() ? ari.renewAt : dueAt;
+  return { due: false, reason: `${fmt(left)} left of ${fmt(lifetimeMs)}`, dueAt: at };
 }
 
 /** Backoff after `failures` failed attempts: 1 min, doubling, at most 6 h. Pure. */

@@ -1,7 +1,13 @@
 import type { Logger } from 'pino';
 import type { ReconcileContext, ReconcileReport, Reconciler } from '../core/reconciler.js';
+import { randomInt } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import type { PeerMessengerFactory } from '../core/peers.js';
+import type { RenewalWindow } from './ari.js';
+
+/** How often the CA's renewal information is asked again for the same certificate. */
+const ARI_REFRESH_MS = 6 * 3_600_000;
 import { ACME_STATE_DIR, AUDIT_MIN_DAYS, afterAttempt, daysLeft, CHALLENGE_DIR, describeCert, mayAttempt, renewalDecision, tlsFiles, type WantedCertificate, wantedCertificates } from './plan.js';
 import { publishHere, unpublishHere, type PublishTarget } from './mesh-publish.js';
 import { accountKey, caRootPem, ensureDir, installCertificate, newPrivateKey, pruneAnswers, readCertFacts, readRetry, writeRetry } from './store.js';
@@ -37,6 +43,32 @@ export function createCertsReconciler(o: CertsReconcilerOptions = {}): CertsReco
   const now = o.now ?? (() => new Date());
   let job: { names: string; started: Date; done: Promise<void> } | undefined;
   let target: PublishTarget | undefined;
+  /** The CA's renewal information per certificate file, for the serial it was asked for (ARI, RFC 9773). */
+  const ari = new Map<string, { serial: string; askedAt: number; window?: RenewalWindow }>();
+
+  /** The renewal window the CA suggests for the installed certificate, asked at most every 6 h per serial. */
+  async function renewalInfo(ctx: ReconcileContext<Config>, file: string, serial: string, report: ReconcileReport): Promise<RenewalWindow | undefined> {
+    const acmeCfg = ctx.config.acme;
+    if (!acmeCfg) return undefined;
+    const known = ari.get(file);
+    if (known?.serial === serial && now().getTime() - known.askedAt < ARI_REFRESH_MS) return known.window;
+    // the instant in the window is chosen once per certificate, so passes agree on it
+    const fraction =
+      known?.serial === serial && known.window
+        ? (known.window.renewAt.getTime() - known.window.start.getTime()) / Math.max(1, known.window.end.getTime() - known.window.start.getTime())
+        : randomInt(1_000_000) / 1_000_000;
+    try {
+      // loaded on first use: an agent without acme: never loads the X.509 parser
+      const { fetchRenewalWindow } = await import('./ari.js');
+      const window = await fetchRenewalWindow(acmeCfg.directory, caRootPem(acmeCfg.caRoot), readFileSync(file, 'utf8'), fraction);
+      ari.set(file, { serial, askedAt: now().getTime(), ...(window ? { window } : {}) });
+      return window;
+    } catch (e) {
+      ari.set(file, { serial, askedAt: now().getTime(), ...(known?.serial === serial && known.window ? { window: known.window } : {}) });
+      report.notes.push(`renewal information from the CA unavailable (${(e as Error).message}); renewing by lifetime`);
+      return known?.serial === serial ? known.window : undefined;
+    }
+  }
   let publisher: { publish(token: string, ka: string, name: string): Promise<void>; unpublish(token: string, name: string): Promise<void> } | undefined;
 
   /** With a shared name, answers travel over the mesh (both ways); a one-node cluster needs no mesh. */
@@ -135,7 +167,9 @@ export function createCertsReconciler(o: CertsReconcilerOptions = {}): CertsReco
         const facts = readCertFacts(w.cert);
         report.notes.push(describeCert(facts, t));
         const retry = readRetry(stateDir, w.cert);
-        const d = renewalDecision(w.names, facts, t, acmeCfg.renewBefore);
+        const window = facts && !facts.selfSigned ? await renewalInfo(ctx, w.cert, facts.serial, report) : undefined;
+        if (window) report.notes.push(`the CA suggests renewing between ${window.start.toISOString()} and ${window.end.toISOString()}`);
+        const d = renewalDecision(w.names, facts, t, acmeCfg.renewBefore, window);
         // A failing renewal while the installed certificate has weeks left is a note (it is retried); without a
         // trusted certificate, or with under AUDIT_MIN_DAYS left, the capability fails.
         const usable = facts !== undefined && !facts.selfSigned && daysLeft(facts, t) >= AUDIT_MIN_DAYS;
