@@ -20,15 +20,16 @@ function walk(p: string): string[] {
 }
 
 describe('the repository is self-contained', () => {
-  const files = SCANNED.flatMap((s) => walk(join(ROOT, s))).filter((f) => !f.endsWith('self-contained.test.ts'));
+  const files = SCANNED.flatMap((s) => walk(join(ROOT, s)));
 
   it('scans the files make runs', () => expect(files.length).toBeGreaterThan(100));
 
-  it('no file points outside the checkout (../shared, ../../..)', () => {
-    const offenders = files.filter((f) => {
-      const text = readFileSync(f, 'utf8');
-      return /\.\.\/shared\b|\/work\/shared|['"]\.\.\/\.\.\/\.\.\/\.\.\//.test(text);
-    });
+  // The sibling directory's name is put together here so this file doesn't name it itself.
+  const sibling = ['shared'].join('');
+  const outside = new RegExp(`\\.\\./${sibling}\\b|/work/${sibling}|['"](?:\\.\\./){4}`);
+
+  it('no file points at a sibling of the checkout or above it', () => {
+    const offenders = files.filter((f) => outside.test(readFileSync(f, 'utf8')));
     expect(offenders.map((f) => relative(ROOT, f))).toEqual([]);
   });
 });
