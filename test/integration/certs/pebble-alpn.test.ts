@@ -1,4 +1,3 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +5,7 @@ import { run, runOk } from '../../../src/util/exec.js';
 import { certFacts } from '../../../src/certs/x509.js';
 import type { ReconcileReport } from '../../../src/core/reconciler.js';
 import { tempDir } from '../router/helpers.js';
+import { PebbleNamespace } from './pebble-ns.js';
 
 // TLS-ALPN-01 against Debian's pebble in a namespace of its own: pebble validates on the router's TLS
 // port (tlsPort 443) while nothing at all listens on port 80; the real router (`bulwark router`, from
@@ -15,26 +15,11 @@ const CA = '192.0.2.10';
 const NODE = '192.0.2.20';
 const ROOT = resolve(import.meta.dirname, '../../..');
 const tmp = tempDir('bwt-acme-alpn-');
-const f = (n: string) => join(tmp.dir, n);
-const children: ChildProcess[] = [];
-const logs: Record<string, string> = {};
-const openssl = (args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-
-function spawnInNs(name: string, argv: string[], env: Record<string, string> = {}): void {
-  const c = spawn('ip', ['netns', 'exec', NS, ...argv], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const add = (d: Buffer) => (logs[name] = (logs[name] ?? '') + d.toString());
-  c.stdout?.on('data', add);
-  c.stderr?.on('data', add);
-  children.push(c);
-}
-const connects = async (host: string, port: number) => (await run(['ip', 'netns', 'exec', NS, 'bash', '-c', `exec 3<>/dev/tcp/${host}/${port}`])).code === 0;
-async function waitPort(host: string, port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (await connects(host, port)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`nothing listens on ${host}:${port}:\n${Object.values(logs).join('\n')}`);
-}
+const lab = new PebbleNamespace(NS, tmp.dir, CA, NODE);
+const { f, logs } = lab;
+const spawnInNs = lab.spawn.bind(lab);
+const waitPort = lab.waitPort.bind(lab);
+const connects = lab.connects.bind(lab);
 
 const clusterConfig = `cluster: acme
 nodes:
@@ -52,68 +37,7 @@ acme:
 `;
 
 beforeAll(async () => {
-  await run(['ip', 'netns', 'del', NS]);
-  await runOk(['ip', 'netns', 'add', NS]);
-  await runOk(['ip', '-n', NS, 'link', 'set', 'lo', 'up']);
-  for (const a of [CA, NODE]) await runOk(['ip', '-n', NS, 'address', 'add', `${a}/32`, 'dev', 'lo']);
-  openssl([
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    f('pebble-ca.key'),
-    '-out',
-    f('pebble-ca.pem'),
-    '-days',
-    '2',
-    '-subj',
-    '/CN=pebble directory test CA',
-  ]);
-  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('pebble.key'), '-out', f('pebble.csr'), '-subj', `/CN=${CA}`]);
-  writeFileSync(f('ext.cnf'), `subjectAltName=IP:${CA}\nextendedKeyUsage=serverAuth\n`);
-  openssl(['x509', '-req', '-in', f('pebble.csr'), '-CA', f('pebble-ca.pem'), '-CAkey', f('pebble-ca.key'), '-CAcreateserial', '-out', f('pebble.pem'), '-days', '2', '-extfile', f('ext.cnf')]);
-  writeFileSync(
-    f('pebble.json'),
-    JSON.stringify({
-      pebble: {
-        listenAddress: `${CA}:14000`,
-        managementListenAddress: `${CA}:15000`,
-        certificate: f('pebble.pem'),
-        privateKey: f('pebble.key'),
-        httpPort: 80,
-        tlsPort: 443,
-        ocspResponderURL: '',
-        externalAccountBindingRequired: false,
-        certificateValidityPeriod: 90 * 86_400,
-      },
-    }),
-  );
-  spawnInNs('challtestsrv', ['pebble-challtestsrv', '-dns01', `${CA}:8053`, '-defaultIPv4', NODE, '-defaultIPv6', '', '-http01', '', '-https01', '', '-tlsalpn01', '', '-management', `${CA}:8055`]);
-  spawnInNs('pebble', ['pebble', '-config', f('pebble.json'), '-dnsserver', `${CA}:8053`], { PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' });
-  execFileSync('mkdir', ['-p', f('tls'), f('challenge')]);
-  openssl([
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    f('tls/key.pem'),
-    '-out',
-    f('tls/cert.pem'),
-    '-days',
-    '825',
-    '-subj',
-    '/CN=n1',
-    '-addext',
-    'subjectAltName=DNS:n1',
-  ]);
+  await lab.up();
   writeFileSync(
     f('router.yaml'),
     `realms: [{ name: app, roles: [{ name: public, permissions: [{ uri: com.example., match: prefix, call: true }] }] }]
@@ -129,8 +53,7 @@ auth: { anonymous: { role: public } }
 }, 60_000);
 
 afterAll(async () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  await run(['ip', 'netns', 'del', NS]);
+  await lab.down();
   tmp.cleanup();
 });
 

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { certFacts } from '../../../src/certs/x509.js';
 import type { ReconcileReport } from '../../../src/core/reconciler.js';
 import type { AuditCheck } from '../../../src/core/audit.js';
 import { tempDir } from '../router/helpers.js';
+import { PebbleNamespace } from './pebble-ns.js';
 
 // The agent's certs capability against Debian's pebble (a real RFC 8555 CA) in a namespace of its own:
 // pebble and pebble-challtestsrv's DNS (every name → the node) on 192.0.2.10, the real router
@@ -18,36 +19,10 @@ const CA = '192.0.2.10';
 const NODE = '192.0.2.20';
 const ROOT = resolve(import.meta.dirname, '../../..');
 const tmp = tempDir('bwt-acme-');
-const f = (n: string) => join(tmp.dir, n);
-const children: ChildProcess[] = [];
-const logs: Record<string, string> = { pebble: '', router: '' };
-
-function openssl(args: string[]): void {
-  execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
-function spawnInNs(name: string, argv: string[], env: Record<string, string> = {}): ChildProcess {
-  const c = spawn('ip', ['netns', 'exec', NS, ...argv], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  c.stdout?.on('data', (d: Buffer) => (logs[name] = (logs[name] ?? '') + d.toString()));
-  c.stderr?.on('data', (d: Buffer) => (logs[name] = (logs[name] ?? '') + d.toString()));
-  children.push(c);
-  return c;
-}
-
-async function waitPort(host: string, port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if ((await run(['ip', 'netns', 'exec', NS, 'bash', '-c', `exec 3<>/dev/tcp/${host}/${port}`])).code === 0) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`nothing listens on ${host}:${port}:\n${Object.values(logs).join('\n')}`);
-}
-
-let pebble: ChildProcess | undefined;
-function startPebble(): ChildProcess {
-  // PEBBLE_VA_NOSLEEP: validate at once; NONCEREJECT=0: no random badNonce; AUTHZREUSE=0: every order is validated anew.
-  pebble = spawnInNs('pebble', ['pebble', '-config', f('pebble.json'), '-dnsserver', `${CA}:8053`], { PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' });
-  return pebble;
-}
+const lab = new PebbleNamespace(NS, tmp.dir, CA, NODE);
+const { f, logs } = lab;
+const spawnInNs = lab.spawn.bind(lab);
+const waitPort = lab.waitPort.bind(lab);
 
 const clusterConfig = (extra = '') => `cluster: acme
 nodes:
@@ -103,71 +78,7 @@ const installed = () => certFacts(readFileSync(f('tls/cert.pem')));
 const mgmt = async (path: string) => (await runOk(['ip', 'netns', 'exec', NS, 'curl', '-sS', '--cacert', f('pebble-ca.pem'), `https://${CA}:15000${path}`])).stdout;
 
 beforeAll(async () => {
-  await run(['ip', 'netns', 'del', NS]);
-  await runOk(['ip', 'netns', 'add', NS]);
-  await runOk(['ip', '-n', NS, 'link', 'set', 'lo', 'up']);
-  // CA and node are two addresses of the namespace (on lo: no kernel module needed)
-  for (const a of [CA, NODE]) await runOk(['ip', '-n', NS, 'address', 'add', `${a}/32`, 'dev', 'lo']);
-  // pebble's own HTTPS certificate (the directory), from a CA made now; its root is the config's caRoot
-  openssl([
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    f('pebble-ca.key'),
-    '-out',
-    f('pebble-ca.pem'),
-    '-days',
-    '2',
-    '-subj',
-    '/CN=pebble directory test CA',
-  ]);
-  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('pebble.key'), '-out', f('pebble.csr'), '-subj', `/CN=${CA}`]);
-  writeFileSync(f('ext.cnf'), `subjectAltName=IP:${CA}\nextendedKeyUsage=serverAuth\n`);
-  openssl(['x509', '-req', '-in', f('pebble.csr'), '-CA', f('pebble-ca.pem'), '-CAkey', f('pebble-ca.key'), '-CAcreateserial', '-out', f('pebble.pem'), '-days', '2', '-extfile', f('ext.cnf')]);
-  writeFileSync(
-    f('pebble.json'),
-    JSON.stringify({
-      pebble: {
-        listenAddress: `${CA}:14000`,
-        managementListenAddress: `${CA}:15000`,
-        certificate: f('pebble.pem'),
-        privateKey: f('pebble.key'),
-        httpPort: 80,
-        tlsPort: 443,
-        ocspResponderURL: '',
-        externalAccountBindingRequired: false,
-        certificateValidityPeriod: 90 * 86_400,
-      },
-    }),
-  );
-  spawnInNs('challtestsrv', ['pebble-challtestsrv', '-dns01', `${CA}:8053`, '-defaultIPv4', NODE, '-defaultIPv6', '', '-http01', '', '-https01', '', '-tlsalpn01', '', '-management', `${CA}:8055`]);
-  startPebble();
-  // the node's starting point: the self-signed certificate a node makes for itself without acme:
-  execFileSync('mkdir', ['-p', f('tls'), f('challenge')]);
-  openssl([
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    f('tls/key.pem'),
-    '-out',
-    f('tls/cert.pem'),
-    '-days',
-    '825',
-    '-subj',
-    '/CN=n1',
-    '-addext',
-    'subjectAltName=DNS:n1',
-  ]);
+  await lab.up();
   writeFileSync(
     f('router.yaml'),
     `realms: [{ name: app, roles: [{ name: public, permissions: [{ uri: com.example., match: prefix, call: true, register: true }] }] }]
@@ -185,8 +96,7 @@ auth: { anonymous: { role: public } }
 }, 60_000);
 
 afterAll(async () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  await run(['ip', 'netns', 'del', NS]);
+  await lab.down();
   tmp.cleanup();
 });
 
@@ -261,7 +171,7 @@ describe('ACME against pebble', () => {
   it('a CA outage backs off and keeps the certificate', async () => {
     for (const x of readdirSync(f('state'))) if (x.startsWith('retry-')) rmSync(f(`state/${x}`));
     const before = installed().serial;
-    pebble?.kill('SIGKILL');
+    lab.pebble?.kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 200));
     const p = await pass({ extra: '  renewBefore: 3650d\n' });
     expect(p.second.error).toBeUndefined();
@@ -274,25 +184,7 @@ describe('ACME against pebble', () => {
     expect((await served('n1.example.org')).serial).toBe(before);
     // with only a self-signed certificate in place the same failure fails the capability
     for (const x of readdirSync(f('state'))) if (x.startsWith('retry-')) rmSync(f(`state/${x}`));
-    openssl([
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      f('tls/key.pem'),
-      '-out',
-      f('tls/cert.pem'),
-      '-days',
-      '825',
-      '-subj',
-      '/CN=n1',
-      '-addext',
-      'subjectAltName=DNS:n1',
-    ]);
+    lab.selfSigned();
     const bad = await pass();
     expect(bad.second.error ?? '').toMatch(/^last ACME attempt failed \(1x\): .*unreachable: ECONNREFUSED/);
   });
