@@ -18,9 +18,10 @@ export async function runProviders<C>(providers: readonly AuditProvider<C>[], ct
   return out;
 }
 
-/** A text table: node, id, status, evidence. Pure. */
+/** A text table: node, id, status, evidence (and the baseline rule it answers, in brackets). Pure. */
 export function renderAudit(audits: readonly NodeAudit[]): string {
-  const rows = audits.flatMap((a) => a.checks.map((c) => [a.node, c.id, c.status.toUpperCase(), c.evidence.replace(/\s+/g, ' ')] as const));
+  const evidence = (c: AuditCheck) => c.evidence.replace(/\s+/g, ' ') + (c.baseline ? ` [${c.baseline}]` : '');
+  const rows = audits.flatMap((a) => a.checks.map((c) => [a.node, c.id, c.status.toUpperCase(), evidence(c)] as const));
   const w = [4, 2, 6].map((min, i) => Math.max(min, ...rows.map((r) => r[i]?.length ?? 0)));
   const line = (r: readonly string[]) =>
     r

@@ -6,6 +6,8 @@ export interface AuditCheck {
   status: CheckStatus;
   /** The value seen, e.g. "policy drop" or "written, not live: read-only". */
   evidence: string;
+  /** The baseline rule this check answers, e.g. "CIS Debian 12 L1: Ensure sshd MaxAuthTries is configured". */
+  baseline?: string;
 }
 
 /** What a provider is handed; `C` is the cluster config type (src/config's `Config`). */
