@@ -6,14 +6,15 @@ import { UsageError } from '../core/errors.js';
 import { knownHostsPath } from '../config/locate.js';
 import { runOk } from '../util/exec.js';
 import { createNetwork, destroyNetwork, listNetns } from './netns.js';
-import { bootMachine, destroyMachine, machineDir, prepareMachine, waitForSsh } from './machine.js';
+import { bootMachine, destroyMachine, machineDir, machineState, prepareMachine, rebootMachine, stopMachine, waitForBoot, waitForSsh } from './machine.js';
 import { ensureRootfs, type LabDebian } from './rootfs.js';
 import { startLabAcme } from './acme.js';
-import { labConfigYaml, planLab, planLabAcme, type LabPlan } from './topology.js';
+import { labConfigYaml, planLab, planLabAcme, type LabNode, type LabPlan } from './topology.js';
 
 const HELP = `Usage: bulwark lab up [--nodes N] [--debian 12|13] [--config-out FILE] [--no-acme]
        bulwark lab down
        bulwark lab status [--json]
+       bulwark lab stop|start|reboot NODE... [--json]
 
 Three (or N) local Debian 12 machines for trying Bulwark, booted with systemd-nspawn, each in its own
 network namespace on fresh overlays over a cached minimal rootfs (debootstrap; built once, ~1 min).
@@ -36,7 +37,16 @@ still runs; its section is in /var/lib/bwlab/acme/acme.yaml).
 
 Then: bulwark -c FILE bootstrap --all      (make lab does both)
 
-Exit codes: 0 ok, 1 a machine failed to come up, 2 usage error.`;
+Each machine runs under a small supervisor that outlives this command: when the machine reboots itself
+(systemctl reboot inside), it boots again in the same namespace on the same disk, as
+systemd-nspawn@.service does. "status" shows each machine running or stopped.
+  stop NODE     power the machine off in order (its disk, the overlay, stays); a stopped machine: no-op
+  start NODE    boot it again and wait for its sshd (up to 90 s); a running machine: no-op
+  reboot NODE   reboot it from inside (as systemctl reboot would) and wait until it is back with sshd;
+                a stopped machine is started
+NODE is a lab machine's name (n1, n2, ...); an unknown name is a usage error.
+
+Exit codes: 0 ok, 1 a machine failed to come up (or, for status, is not running), 2 usage error.`;
 
 /** Removes whatever a previous lab left: machines, overlays, namespaces, the operator link. */
 export async function labDown(plan: LabPlan): Promise<void> {
@@ -67,9 +77,7 @@ export async function labUp(plan: LabPlan, configOut: string, say: (m: string) =
   await Promise.all(
     plan.nodes.map((n) =>
       waitForSsh(n.mgmtAddr, 90_000).catch((e: Error) => {
-        const log = join(machineDir(plan, n), 'console.log');
-        const tail = existsSync(log) ? readFileSync(log, 'utf8').split('\n').slice(-15).join('\n') : '';
-        throw new Error(`${n.name}: ${e.message}\n${tail}`);
+        throw new Error(`${n.name}: ${e.message}\n${consoleTail(plan, n)}`);
       }),
     ),
   );
@@ -80,9 +88,66 @@ export async function labUp(plan: LabPlan, configOut: string, say: (m: string) =
   return configOut;
 }
 
+/** The lab's machines: those the plan names, and any an earlier, larger `lab up` left (by directory). */
+export function labMachines(plan: LabPlan): LabNode[] {
+  const mdir = join(plan.stateDir, 'machines');
+  const extra = existsSync(mdir) ? readdirSync(mdir).filter((n) => /^n[1-9][0-9]*$/.test(n)) : [];
+  const max = Math.max(plan.nodes.length, ...extra.map((n) => Number(n.slice(1))));
+  const planned = new Set(plan.nodes.map((n) => n.name));
+  return planLab(Math.min(max, 80), plan.prefix, plan.stateDir).nodes.filter((n) => planned.has(n.name) || extra.includes(n.name));
+}
+
+/** The lab machine called `name`; a usage error naming the lab's machines when there is none. */
+export function findLabMachine(plan: LabPlan, name: string): LabNode {
+  const nodes = labMachines(plan);
+  const n = nodes.find((x) => x.name === name);
+  if (!n || !existsSync(join(machineDir(plan, n), 'root'))) {
+    const have = nodes.filter((x) => existsSync(join(machineDir(plan, x), 'root'))).map((x) => x.name);
+    throw new UsageError(`unknown lab machine "${name}": ${have.length ? `the lab has ${have.join(', ')}` : 'the lab is not up (bulwark lab up)'}`);
+  }
+  return n;
+}
+
+export interface LifecycleResult {
+  name: string;
+  action: 'stop' | 'start' | 'reboot';
+  /** False when there was nothing to do (stop of a stopped machine, start of a running one). */
+  changed: boolean;
+  running: boolean;
+  seconds: number;
+}
+
+function consoleTail(plan: LabPlan, n: LabNode): string {
+  const log = join(machineDir(plan, n), 'console.log');
+  return existsSync(log) ? readFileSync(log, 'utf8').split('\n').slice(-15).join('\n') : '';
+}
+
+/** `lab stop|start|reboot` for one machine; start and reboot return once its sshd answers. */
+export async function labLifecycle(plan: LabPlan, n: LabNode, action: LifecycleResult['action'], timeoutMs = 90_000): Promise<LifecycleResult> {
+  const t0 = Date.now();
+  let changed: boolean;
+  if (action === 'stop') changed = await stopMachine(plan, n);
+  else {
+    let boot = 1;
+    if (action === 'reboot' && machineState(plan, n).running) {
+      boot = rebootMachine(plan, n);
+      changed = true;
+    } else changed = bootMachine(plan, n);
+    if (changed) {
+      try {
+        await waitForBoot(plan, n, boot, timeoutMs);
+        await waitForSsh(n.mgmtAddr, Math.max(1000, timeoutMs - (Date.now() - t0)));
+      } catch (e) {
+        throw new Error(`${n.name}: ${e instanceof Error ? e.message : String(e)}\n${consoleTail(plan, n)}`);
+      }
+    }
+  }
+  return { name: n.name, action, changed, running: machineState(plan, n).running, seconds: Math.round((Date.now() - t0) / 100) / 10 };
+}
+
 export interface LabStatus {
   prefix: string;
-  machines: { name: string; pid?: number; running: boolean; pub: string; mgmt: string }[];
+  machines: { name: string; pid?: number; running: boolean; boots: number; pub: string; mgmt: string }[];
   namespaces: string[];
   /** The lab's ACME CA: `root` is the CA root file that verifies every node's certificate. */
   acme?: { root: string; directory: string; directoryCa: string };
@@ -90,19 +155,9 @@ export interface LabStatus {
 
 export async function labStatus(plan: LabPlan): Promise<LabStatus> {
   const ns = (await listNetns()).filter((n) => n.startsWith(`${plan.prefix}-`));
-  const machines = plan.nodes.map((n) => {
-    const pidFile = join(machineDir(plan, n), 'pid');
-    const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : undefined;
-    let running = false;
-    if (pid) {
-      try {
-        process.kill(pid, 0);
-        running = true;
-      } catch {
-        running = false;
-      }
-    }
-    return { name: n.name, pid, running, pub: n.pubAddr, mgmt: n.mgmtAddr };
+  const machines = labMachines(plan).map((n) => {
+    const st = machineState(plan, n);
+    return { name: n.name, ...(st.pid !== undefined ? { pid: st.pid } : {}), running: st.running, boots: st.boots, pub: n.pubAddr, mgmt: n.mgmtAddr };
   });
   const acme = planLabAcme(plan);
   return { prefix: plan.prefix, machines, namespaces: ns, ...(existsSync(acme.root) ? { acme: { root: acme.root, directory: acme.directory, directoryCa: acme.directoryCa } } : {}) };
@@ -110,15 +165,18 @@ export async function labStatus(plan: LabPlan): Promise<LabStatus> {
 
 export const command: Command = {
   name: 'lab',
-  summary: 'three local Debian machines for trying Bulwark (up|down|status)',
+  summary: 'three local Debian machines for trying Bulwark (up|down|status|stop|start|reboot)',
   help: HELP,
   async run(ctx, args) {
     const [verb, ...rest] = args;
-    const { values } = parseArgs({
+    const lifecycle = verb === 'stop' || verb === 'start' || verb === 'reboot';
+    const { values, positionals } = parseArgs({
       args: rest,
       options: { nodes: { type: 'string' }, debian: { type: 'string' }, 'config-out': { type: 'string' }, prefix: { type: 'string' }, 'no-acme': { type: 'boolean' } },
       strict: true,
+      allowPositionals: lifecycle,
     });
+    if (lifecycle && positionals.length === 0) throw new UsageError(`lab ${verb}: name the machine(s), e.g. bulwark lab ${verb} n2`);
     const count = values.nodes ? Number(values.nodes) : 3;
     if (!Number.isInteger(count)) throw new UsageError('--nodes must be a number');
     const debian = values.debian ?? '12';
@@ -157,8 +215,34 @@ export const command: Command = {
         }
         return st.machines.every((m) => m.running) ? EXIT.OK : EXIT.CHECK_FAILED;
       }
+      case 'stop':
+      case 'start':
+      case 'reboot': {
+        const nodes = positionals.map((p) => findLabMachine(plan, p));
+        const results: LifecycleResult[] = [];
+        let failed = false;
+        await Promise.all(
+          nodes.map(async (n) => {
+            try {
+              const r = await labLifecycle(plan, n, verb);
+              results.push(r);
+              if (!ctx.json) {
+                const what =
+                  verb === 'stop' ? (r.changed ? 'stopped' : 'already stopped') : verb === 'start' && !r.changed ? 'already running' : `${verb === 'start' ? 'started' : 'rebooted'}, sshd answers`;
+                ctx.out.write(`${n.name}: ${what} (${r.seconds} s)\n`);
+              }
+            } catch (e) {
+              failed = true;
+              ctx.err.write(`lab ${verb} ${n.name} failed: ${e instanceof Error ? e.message : String(e)}\n`);
+              results.push({ name: n.name, action: verb, changed: false, running: machineState(plan, n).running, seconds: 0 });
+            }
+          }),
+        );
+        if (ctx.json) ctx.out.write(JSON.stringify({ machines: nodes.map((n) => results.find((r) => r.name === n.name)) }) + '\n');
+        return failed ? EXIT.CHECK_FAILED : EXIT.OK;
+      }
       default:
-        throw new UsageError(verb ? `unknown lab verb "${verb}"` : 'missing verb: up, down or status');
+        throw new UsageError(verb ? `unknown lab verb "${verb}"` : 'missing verb: up, down, status, stop, start or reboot');
     }
   },
 };

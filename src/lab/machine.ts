@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { run, runOk } from '../util/exec.js';
+import { renderSupervisor } from './supervisor.js';
 import type { LabNode, LabPlan } from './topology.js';
 
 export function machineDir(plan: LabPlan, node: LabNode): string {
@@ -42,33 +43,149 @@ export function writeLabPodmanSettings(root: string): void {
   writeFileSync(join(root, 'etc/bulwark/containers.env'), '# lab machine: podman runs without cgroups\nBULWARK_PODMAN_CGROUPS=\n');
 }
 
-/** Boots the machine with systemd-nspawn in its namespace; returns the nspawn PID. */
-export function bootMachine(plan: LabPlan, node: LabNode): number {
+/** systemd-nspawn's command line for one lab machine (pure). */
+export function nspawnArgv(plan: LabPlan, node: LabNode): string[] {
   const dir = machineDir(plan, node);
-  const logFd = openSync(join(dir, 'console.log'), 'w');
-  const child = spawn(
+  return [
     'systemd-nspawn',
-    [
-      '-D',
-      join(dir, 'root'),
-      '-b',
-      '-M',
-      node.name,
-      '--register=no',
-      '--keep-unit',
-      `--network-namespace-path=/run/netns/${node.netns}`,
-      '--bind=/dev/net/tun',
-      `--bind=${join(dir, 'containers')}:/var/lib/containers`,
-      '--capability=CAP_NET_ADMIN,CAP_NET_RAW',
-      '--console=read-only',
-    ],
-    { detached: true, stdio: ['ignore', logFd, logFd], env: { ...process.env, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1' } },
-  );
+    '-D',
+    join(dir, 'root'),
+    '-b',
+    '-M',
+    node.name,
+    '--register=no',
+    '--keep-unit',
+    `--network-namespace-path=/run/netns/${node.netns}`,
+    '--bind=/dev/net/tun',
+    `--bind=${join(dir, 'containers')}:/var/lib/containers`,
+    '--capability=CAP_NET_ADMIN,CAP_NET_RAW',
+    '--console=read-only',
+  ];
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    const n = Number(readFileSync(file, 'utf8').trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface MachineState {
+  running: boolean;
+  /** systemd-nspawn's PID while it runs. */
+  pid?: number;
+  /** The supervisor's PID (see supervisor.ts) while it runs. */
+  supervisorPid?: number;
+  /** How many times the machine booted since it was last started by `lab up`/`lab start`. */
+  boots: number;
+}
+
+export function machineState(plan: LabPlan, node: LabNode): MachineState {
+  const dir = machineDir(plan, node);
+  const pid = readPid(join(dir, 'pid'));
+  const sup = readPid(join(dir, 'supervisor.pid'));
+  const nspawnAlive = pid !== undefined && alive(pid);
+  const supAlive = sup !== undefined && alive(sup);
+  let boots = 0;
+  try {
+    boots = readFileSync(join(dir, 'boots'), 'utf8').split('\n').filter(Boolean).length;
+  } catch {
+    boots = 0;
+  }
+  return { running: nspawnAlive || supAlive, ...(nspawnAlive ? { pid } : {}), ...(supAlive ? { supervisorPid: sup } : {}), boots };
+}
+
+/**
+ * Boots the machine under its supervisor (supervisor.ts), detached so it outlives this process; a guest
+ * reboot boots it again in the same namespace on the same overlay. Returns false when it already runs.
+ */
+export function bootMachine(plan: LabPlan, node: LabNode): boolean {
+  if (machineState(plan, node).running) return false;
+  const dir = machineDir(plan, node);
+  rmSync(join(dir, 'stop'), { force: true });
+  rmSync(join(dir, 'boots'), { force: true });
+  const script = join(dir, 'supervisor.sh');
+  writeFileSync(script, renderSupervisor({ machine: node.name, dir, argv: nspawnArgv(plan, node), env: { SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1' } }), { mode: 0o755 });
+  const logFd = openSync(join(dir, 'supervisor.log'), 'a');
+  const child = spawn('/bin/sh', [script], { detached: true, stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);
   child.unref();
-  if (!child.pid) throw new Error(`systemd-nspawn for ${node.name} did not start`);
-  writeFileSync(join(dir, 'pid'), String(child.pid));
-  return child.pid;
+  if (!child.pid) throw new Error(`the supervisor of ${node.name} did not start`);
+  return true;
+}
+
+/** Waits until the machine's supervisor has started systemd-nspawn for boot number `boot` (1 = first). */
+export async function waitForBoot(plan: LabPlan, node: LabNode, boot: number, timeoutMs: number): Promise<MachineState> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const st = machineState(plan, node);
+    if (st.boots >= boot && st.pid !== undefined) return st;
+    if (Date.now() > deadline) throw new Error(`${node.name} did not boot (boot ${boot}) within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The guest's PID 1 (its systemd): the child of systemd-nspawn that is PID 1 in its own PID namespace. */
+export function guestInitPid(nspawnPid: number): number | undefined {
+  for (const e of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(e)) continue;
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${e}/status`, 'utf8');
+    } catch {
+      continue;
+    }
+    const ppid = /^PPid:\s+(\d+)$/m.exec(status)?.[1];
+    if (Number(ppid) !== nspawnPid) continue;
+    const nspid = /^NSpid:\s+([\d\s]+)$/m.exec(status)?.[1]?.trim().split(/\s+/);
+    if (nspid && nspid.length > 1 && nspid[nspid.length - 1] === '1') return Number(e);
+  }
+  return undefined;
+}
+
+/** systemd(1): SIGRTMIN+5 starts reboot.target, an orderly reboot, like `systemctl reboot` inside. */
+const SIGRTMIN = 34;
+export const SIG_REBOOT = SIGRTMIN + 5;
+
+/**
+ * Reboots a running machine from inside (its systemd gets SIGRTMIN+5), so its nspawn exits 133 and the
+ * supervisor boots it again. Returns the boot number to wait for.
+ */
+export function rebootMachine(plan: LabPlan, node: LabNode): number {
+  const st = machineState(plan, node);
+  if (st.pid === undefined || st.supervisorPid === undefined) throw new Error(`${node.name} is not running under its supervisor`);
+  const init = guestInitPid(st.pid);
+  if (init === undefined) throw new Error(`${node.name}: no guest systemd found below systemd-nspawn (PID ${st.pid})`);
+  process.kill(init, SIG_REBOOT);
+  return st.boots + 1;
+}
+
+/**
+ * Powers the machine off: marks it "do not boot again", SIGTERMs nspawn (the guest shuts down in order),
+ * SIGKILLs what lingers after `timeoutMs`. The overlay (the machine's disk) stays. Returns false when it
+ * was not running.
+ */
+export async function stopMachine(plan: LabPlan, node: LabNode, timeoutMs = 30_000): Promise<boolean> {
+  const dir = machineDir(plan, node);
+  const st = machineState(plan, node);
+  if (!st.running) return false;
+  if (existsSync(dir)) writeFileSync(join(dir, 'stop'), '');
+  if (st.pid !== undefined) process.kill(st.pid, 'SIGTERM');
+  const deadline = Date.now() + timeoutMs;
+  const gone = () => {
+    const s = machineState(plan, node);
+    return !s.running;
+  };
+  while (!gone() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  if (!gone()) {
+    const s = machineState(plan, node);
+    for (const p of [s.supervisorPid, s.pid]) if (p !== undefined && alive(p)) process.kill(p, 'SIGKILL');
+    const d2 = Date.now() + 5_000;
+    while (!gone() && Date.now() < d2) await new Promise((r) => setTimeout(r, 100));
+  }
+  return true;
 }
 
 /** Resolves once `addr:22` sends an SSH banner; rejects after `timeoutMs`. */
@@ -93,28 +210,25 @@ export async function waitForSsh(addr: string, timeoutMs: number): Promise<void>
   }
 }
 
+/** True while the process exists and is not a zombie (an orphan's exit may linger unreaped). */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
 }
 
-/** Powers the machine off (SIGTERM to nspawn), kills it if it lingers, unmounts and removes its overlay. */
+/** Powers the machine off (stopMachine), unmounts and removes its overlay. */
 export async function destroyMachine(plan: LabPlan, node: LabNode): Promise<void> {
   const dir = machineDir(plan, node);
-  const pidFile = join(dir, 'pid');
-  if (existsSync(pidFile)) {
-    const pid = Number(readFileSync(pidFile, 'utf8'));
-    if (pid > 0 && alive(pid)) {
-      process.kill(pid, 'SIGTERM');
-      const deadline = Date.now() + 10_000;
-      while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      if (alive(pid)) process.kill(pid, 'SIGKILL');
-    }
-  }
+  await stopMachine(plan, node, 10_000);
   // Anything mounted below the machine root (nspawn cleans its own; belt and braces after a crash).
   const mounts = readFileSync('/proc/mounts', 'utf8')
     .split('\n')

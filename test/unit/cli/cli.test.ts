@@ -72,6 +72,7 @@ describe('bulwark CLI', () => {
     ['firewall', 'apply', 'n1', '--bogus'],
     ['lab', 'up', '--bogus'],
     ['lab', 'status', '--bogus'],
+    ['lab', 'reboot', 'n2', '--bogus'],
     ['app', 'list', '--bogus'],
     ['router', 'hash-ticket', '--bogus'],
   ];
@@ -80,6 +81,19 @@ describe('bulwark CLI', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--bogus');
     expect(r.stdout).toBe('');
+  });
+
+  it('lab stop|start|reboot: no machine named, or one the lab does not have, is a usage error (exit 2) naming it', async () => {
+    const none = await bulwark(['lab', 'stop'], { config: '' });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('name the machine(s)');
+    // A lab prefix nobody uses: its state directory does not exist.
+    const unknown = await bulwark(['lab', 'reboot', 'n9', '--prefix', 'bwtnone'], { config: '' });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown lab machine "n9": the lab is not up');
+    const help = await bulwark(['lab', '--help'], { config: '' });
+    expect(help.stdout).toMatch(/stop NODE .*power the machine off/);
+    expect(help.stdout).toMatch(/reboot NODE .*reboot it from inside/);
   });
 
   it('global options work after the command: validate -c FILE checks FILE, not ./bulwark.yaml', async () => {
