@@ -11,6 +11,7 @@ import type { ObserverContext, PassObserver, Reconciler } from '../core/reconcil
 export async function loadReconcilers(): Promise<Reconciler<Config>[]> {
   return [
     (await import('../firewall/reconciler.js')).reconciler,
+    (await import('../firewall/boot-reconciler.js')).reconciler,
     (await import('../hardening/reconciler.js')).reconciler,
     (await import('../mesh/reconciler.js')).meshReconciler,
     (await import('../containers/reconciler.js')).containersReconciler,
@@ -21,6 +22,7 @@ export async function loadReconcilers(): Promise<Reconciler<Config>[]> {
 export async function loadAuditProviders(): Promise<AuditProvider<Config>[]> {
   return [
     (await import('../firewall/audit.js')).provider,
+    (await import('../firewall/boot-audit.js')).provider,
     (await import('../hardening/audit.js')).provider,
     (await import('../mesh/audit.js')).meshAuditProvider,
     (await import('../containers/audit.js')).containersAudit,

@@ -12,7 +12,12 @@ export function firewallAudit(host: () => FirewallHost = nodeHost): AuditProvide
       const h = host();
       const live = await readTable({ netns: h.netns });
       const checks: AuditCheck[] = [];
-      checks.push({ id: 'firewall.table', status: live ? 'pass' : 'fail', evidence: live ? 'table inet bulwark present' : 'table inet bulwark absent' });
+      checks.push({
+        id: 'firewall.table',
+        status: live ? 'pass' : 'fail',
+        evidence: live ? 'table inet bulwark present' : 'table inet bulwark absent',
+        baseline: 'CIS Debian 12 L1: Ensure a nftables table exists',
+      });
       const plan = await planFor(ctx.config, ctx.nodeName, h);
       const d = diffTable(plan, live);
       checks.push({ id: 'firewall.matches-plan', status: d.equal ? 'pass' : 'fail', evidence: d.equal ? 'live table equals the plan' : d.changes.slice(0, 5).join('; ') });
@@ -22,6 +27,7 @@ export function firewallAudit(host: () => FirewallHost = nodeHost): AuditProvide
           id: `firewall.${chain}-policy`,
           status: c?.policy === 'drop' && c.hook === chain ? 'pass' : 'fail',
           evidence: c ? `hook ${c.hook ?? '-'} policy ${c.policy ?? '-'}` : 'chain absent',
+          baseline: 'CIS Debian 12 L1: Ensure nftables default deny firewall policy',
         });
       }
       return checks;

@@ -43,6 +43,15 @@ export function writeLabPodmanSettings(root: string): void {
   writeFileSync(join(root, 'etc/bulwark/containers.env'), '# lab machine: podman runs without cgroups\nBULWARK_PODMAN_CGROUPS=\n');
 }
 
+/**
+ * What a real machine loses when it reboots but a lab machine's network namespace keeps: its nft ruleset
+ * (firewall tables live in the kernel, per namespace). Emptied before every boot, so a lab reboot starts
+ * open, as a real one does, and the machine's own boot firewall must close it. Pure.
+ */
+export function labPowerOnReset(node: LabNode): string[] {
+  return ['ip', 'netns', 'exec', node.netns, 'nft', 'flush', 'ruleset'];
+}
+
 /** systemd-nspawn's command line for one lab machine (pure). */
 export function nspawnArgv(plan: LabPlan, node: LabNode): string[] {
   const dir = machineDir(plan, node);
@@ -107,7 +116,7 @@ export function bootMachine(plan: LabPlan, node: LabNode): boolean {
   rmSync(join(dir, 'stop'), { force: true });
   rmSync(join(dir, 'boots'), { force: true });
   const script = join(dir, 'supervisor.sh');
-  writeFileSync(script, renderSupervisor({ machine: node.name, dir, argv: nspawnArgv(plan, node), env: { SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1' } }), { mode: 0o755 });
+  writeFileSync(script, renderSupervisor({ machine: node.name, dir, argv: nspawnArgv(plan, node), env: { SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1' }, preBoot: [labPowerOnReset(node)] }), { mode: 0o755 });
   const logFd = openSync(join(dir, 'supervisor.log'), 'a');
   const child = spawn('/bin/sh', [script], { detached: true, stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);

@@ -5,6 +5,7 @@ import { assetRoot } from '../util/assets.js';
 import { runBulwark } from '../remote/fanout.js';
 import { HostKeyChangedError } from '../remote/known-hosts.js';
 import { runtimeArtifact } from './runtime-artifact.js';
+import { installFirewallBoot } from './firewall-boot-step.js';
 import { NodeSession } from '../remote/ssh.js';
 import { installAgentUnit, installConfig, installPackages, installRuntime, preflight, waitAgentReady, type StepResult } from './steps.js';
 
@@ -49,6 +50,9 @@ async function bootstrapOne(node: NodeSpec, cfg: Config, configText: string, art
     const cf = await installConfig(s, node, cfg, configText);
     steps.push(cf);
     say(`config: ${cf.detail}`);
+    const fb = await installFirewallBoot(s, cfg);
+    steps.push(fb);
+    say(`firewall boot: ${fb.detail}`);
     const ag = await installAgentUnit(s, rt.changed, cf.changed);
     steps.push(ag);
     say(`agent: ${ag.detail}`);

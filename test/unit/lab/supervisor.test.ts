@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { renderSupervisor, shQuote } from '../../../src/lab/supervisor.js';
-import { nspawnArgv } from '../../../src/lab/machine.js';
+import { labPowerOnReset, nspawnArgv } from '../../../src/lab/machine.js';
 import { planLab } from '../../../src/lab/topology.js';
 
 const dirs: string[] = [];
@@ -32,7 +32,13 @@ function stub(dir: string, codes: number[]): string {
 describe('lab machine supervisor (a real sh running the rendered script)', () => {
   it('boots again after each guest reboot (exit 133) and ends on power-off (exit 0), cleaning its pid files', () => {
     const d = tmp();
-    const script = renderSupervisor({ machine: 'n9', dir: d, argv: [stub(d, [133, 133, 0]), '-D', "/with space/it's"], env: { SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1' } });
+    const script = renderSupervisor({
+      machine: 'n9',
+      dir: d,
+      argv: [stub(d, [133, 133, 0]), '-D', "/with space/it's"],
+      env: { SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1' },
+      preBoot: [['sh', '-c', `echo reset >>${d}/resets`], ['false']],
+    });
     writeFileSync(join(d, 'sup.sh'), script);
     execFileSync('/bin/sh', [join(d, 'sup.sh')], { timeout: 10_000 });
     const log = readFileSync(join(d, 'console.log'), 'utf8').trim().split('\n');
@@ -41,7 +47,9 @@ describe('lab machine supervisor (a real sh running the rendered script)', () =>
     // The pid file held the program's own PID (the shell exec'd it), one per boot.
     expect(new Set(log.map((l) => l.split(' ')[1])).size).toBe(3);
     expect(readFileSync(join(d, 'boots'), 'utf8').trim().split('\n')).toHaveLength(3);
-    expect(readFileSync(join(d, 'supervisor.log'), 'utf8')).toMatch(/n9 exited 133\n.*n9 exited 133\n.*n9 exited 0\n$/);
+    // the power-on reset ran before every boot; a failing step is logged and the machine boots anyway
+    expect(readFileSync(join(d, 'resets'), 'utf8')).toBe('reset\nreset\nreset\n');
+    expect(readFileSync(join(d, 'supervisor.log'), 'utf8')).toMatch(/pre-boot step failed: false\n.*n9 exited 133\n(.*\n)*.*n9 exited 133\n(.*\n)*.*n9 exited 0\n$/);
     expect(existsSync(join(d, 'pid'))).toBe(false);
     expect(existsSync(join(d, 'supervisor.pid'))).toBe(false);
   });
@@ -67,6 +75,7 @@ describe('lab machine supervisor (a real sh running the rendered script)', () =>
     const plan = planLab(3);
     const argv = nspawnArgv(plan, plan.nodes[1]!);
     expect(argv.slice(0, 6)).toEqual(['systemd-nspawn', '-D', '/var/lib/bwlab/machines/n2/root', '-b', '-M', 'n2']);
+    expect(labPowerOnReset(plan.nodes[1]!)).toEqual(['ip', 'netns', 'exec', 'bwlab-n2', 'nft', 'flush', 'ruleset']);
     expect(argv).toEqual(expect.arrayContaining(['--register=no', '--keep-unit', '--network-namespace-path=/run/netns/bwlab-n2', '--bind=/dev/net/tun', '--capability=CAP_NET_ADMIN,CAP_NET_RAW']));
   });
 });
