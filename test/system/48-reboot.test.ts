@@ -106,6 +106,9 @@ async function allBack(t0: number): Promise<Record<string, number>> {
   return at;
 }
 
+/** What the agent's firewall found missing or different at its first passes of this boot. */
+const agentDriftThisBoot = async () => (await onMachine(N2.name, 'journalctl -b -u bulwark-agent --no-pager -o cat | grep firewall.drift.repaired || true')).stdout;
+
 /** The boot firewall's own report of this boot (which ruleset it loaded). */
 const bootFirewallLog = async () => (await onMachine(N2.name, 'journalctl -b -u bulwark-firewall.service --no-pager -o cat')).stdout;
 
@@ -127,7 +130,7 @@ afterAll(async () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   // Whatever a failed test left: the agent enabled and running, the machine up, the app gone.
   if ((await labStatus()).machines.find((m) => m.name === N2.name)?.running === false) await bulwark(['lab', 'start', N2.name], { config: '' });
-  await onMachine(N2.name, 'systemctl enable -q bulwark-agent; systemctl start bulwark-agent');
+  await onMachine(N2.name, 'systemctl enable -q bulwark-agent bulwark-firewall.service; systemctl start bulwark-agent');
   await bulwark(['app', 'remove', 'echo', '--node', N2.name]);
   rmSync(dir, { recursive: true, force: true });
 }, 180_000);
@@ -170,8 +173,37 @@ describe('a lab node reboots and comes back by itself, fail-closed all the way',
       // ... and saw the node answer again on 443 afterwards (so it was watching the right address)
       expect(attempts.some(([t, p, r]) => t > t1 && p === 443 && r === 'open')).toBe(true);
       expect(await bootFirewallLog()).toContain('loaded the last applied table inet bulwark');
+      // the agent found its table already in place when it started
+      expect(await agentDriftThisBoot()).not.toContain('table inet bulwark missing');
     });
   }
+
+  it('control: with the boot firewall disabled, the node boots with no table until the agent applies one; the agent enables the unit again', async () => {
+    await onMachine(N2.name, 'systemctl disable -q bulwark-firewall.service');
+    const watch = await watchPorts(N2.pub);
+    const t0 = Date.now();
+    const r = await bulwark(['lab', 'reboot', N2.name], { config: '', timeoutMs: BACK_WITHIN_MS });
+    expect(r.code, r.stderr).toBe(0);
+    await waitFor(
+      'the agent enabling bulwark-firewall.service again',
+      async () => (await onMachine(N2.name, 'systemctl is-enabled bulwark-firewall.service')).stdout.trim() === 'enabled',
+      60_000,
+      500,
+    );
+    await allBack(t0);
+    const attempts = await watch.stop();
+    // What the unit prevents: the agent found no table at its start (the ruleset was empty until then).
+    expect(await agentDriftThisBoot()).toContain('table inet bulwark missing');
+    expect(await bootFirewallLog()).not.toContain('loaded');
+    say(
+      `control without the boot firewall: outside attempts that reached a closed port ${JSON.stringify(
+        holes(attempts)
+          .map(([t, p]) => [t - t0, p])
+          .slice(0, 10),
+      )}`,
+    );
+    expect(await auditOf('firewall.boot-unit-enabled')).toMatchObject({ status: 'pass' });
+  });
 
   it('with the saved ruleset corrupted, a reboot loads the fallback (SSH from management only, 443 closed) until the agent re-applies', async () => {
     // The agent is held back for this one boot, so the fallback's effect can be seen before it takes over.
