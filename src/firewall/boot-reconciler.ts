@@ -62,7 +62,14 @@ export function firewallBootReconciler(host: () => BootHost = nodeBootHost): Rec
             report.drift.push(`${BOOT_UNIT} was ${enabled.stdout.trim() || 'not enabled'}: enabled`);
           }
         }
-        const live = await readTable({ netns: h.firewall.netns });
+        let live: Awaited<ReturnType<typeof readTable>>;
+        try {
+          live = await readTable({ netns: h.firewall.netns });
+        } catch (e) {
+          // nft itself fails: the firewall capability reports that; nothing to save until it works again
+          report.notes.push(`live table unreadable, last-applied kept as it was: ${e instanceof Error ? e.message : String(e)}`);
+          return report;
+        }
         if (!live) {
           report.notes.push('no table inet bulwark live: last-applied not saved');
           return report;

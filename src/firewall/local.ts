@@ -3,6 +3,8 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { run } from '../util/exec.js';
+import { rm } from 'node:fs/promises';
+import { bootFiles, saveLastApplied } from './boot.js';
 import { diffTable, stable, type TableDiff, type TableState } from './compare.js';
 import { decideRollback, FirewallState, newToken, type Pending } from './confirm.js';
 import { checkSshPath, parseSshConnection, type LockoutVerdict } from './lockout.js';
@@ -108,6 +110,8 @@ export async function localApply(config: Config, nodeName: string, host: Firewal
     const how = await host.scheduleRollback(p.token, opts.confirmWithinMs);
     pending = { token: p.token, deadline: new Date(p.deadline).toISOString(), how };
   }
+  // What boots next (boot.ts); one waiting for confirmation is saved by the agent once it stays.
+  if (!pending) await saveLastApplied({ dir: host.state.dir, netns: host.netns }).catch(() => false);
   return { ...base, applied: true, mode: r.mode, changes: r.before.changes, pending };
 }
 
@@ -147,6 +151,9 @@ export async function localRollback(
   await host.state.clearPending();
   const plan = await planFor(config, nodeName, host);
   await host.state.setHold(planKey(plan), opts.token ? 'not confirmed in time' : 'manual rollback');
+  // The next boot loads what is live now; with no table, the fail-closed fallback.
+  if (prev.listing) await saveLastApplied({ dir: host.state.dir, netns: host.netns }).catch(() => false);
+  else await rm(bootFiles(host.state.dir).saved, { force: true });
   return { rolledBack: true, message: prev.listing ? 'restored the previous table inet bulwark' : 'removed table inet bulwark (there was none before)' };
 }
 

@@ -181,13 +181,21 @@ export async function stopMachine(plan: LabPlan, node: LabNode, timeoutMs = 30_0
   const st = machineState(plan, node);
   if (!st.running) return false;
   if (existsSync(dir)) writeFileSync(join(dir, 'stop'), '');
-  if (st.pid !== undefined) process.kill(st.pid, 'SIGTERM');
   const deadline = Date.now() + timeoutMs;
   const gone = () => {
     const s = machineState(plan, node);
     return !s.running;
   };
-  while (!gone() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  // SIGTERM each nspawn seen: one that the supervisor was just starting (between boots) too.
+  const signalled = new Set<number>();
+  while (!gone() && Date.now() < deadline) {
+    const pid = machineState(plan, node).pid;
+    if (pid !== undefined && !signalled.has(pid)) {
+      signalled.add(pid);
+      process.kill(pid, 'SIGTERM');
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
   if (!gone()) {
     const s = machineState(plan, node);
     for (const p of [s.supervisorPid, s.pid]) if (p !== undefined && alive(p)) process.kill(p, 'SIGKILL');

@@ -11,7 +11,7 @@ import { firewallBootAudit } from '../../../src/firewall/boot-audit.js';
 import { firewallBootReconciler, type BootHost } from '../../../src/firewall/boot-reconciler.js';
 import { diffTable } from '../../../src/firewall/compare.js';
 import { FirewallState } from '../../../src/firewall/confirm.js';
-import { planFor, type FirewallHost } from '../../../src/firewall/local.js';
+import { localApply, localRollback, planFor, type FirewallHost } from '../../../src/firewall/local.js';
 import { readTable } from '../../../src/firewall/nft.js';
 import { firewallReconciler } from '../../../src/firewall/reconciler.js';
 import { Systemctl } from '../../../src/systemd/systemctl.js';
@@ -161,6 +161,45 @@ describe('fail-closed boot firewall with real nft and packets', () => {
       writeFileSync(f.fallback, fallback);
     }
     expect(existsSync(f.saved)).toBe(true);
+  });
+
+  it('bulwark firewall apply saves what it applied; a rollback saves what it restored', async () => {
+    const redirect = parseConfig(`cluster: c
+nodes:
+  - {name: n1, ssh: root@198.51.100.11, endpoint: 192.0.2.11}
+  - {name: n2, ssh: root@198.51.100.12, endpoint: 192.0.2.12}
+firewall:
+  managementNetworks: [198.51.100.0/24]
+  httpRedirect: true
+`);
+    const saved = () => readFileSync(bootFiles(dir).saved, 'utf8');
+    // (the test before left no table: put the agent's back first)
+    await firewallReconciler(fwHost).reconcile({ config: cfg, nodeName: 'n1', log });
+    await firewallBootReconciler(bootHost).reconcile({ config: cfg, nodeName: 'n1', log });
+    expect(saved()).not.toContain('in-http-redirect');
+    const a = await localApply(redirect, 'n1', fwHost());
+    expect(a.applied).toBe(true);
+    expect(saved()).toContain('in-http-redirect');
+    const rb = await localRollback(redirect, 'n1', fwHost());
+    expect(rb.rolledBack).toBe(true);
+    expect(saved()).not.toContain('in-http-redirect');
+    await fwHost().state.clearHold();
+  });
+
+  it('when nft itself fails, the firewall capability reports it and this one only notes it (the saved file stays)', async () => {
+    const before = readFileSync(bootFiles(dir).saved, 'utf8');
+    // no nft (nor ip) to run, as on a node whose nft was removed
+    const path = process.env.PATH;
+    process.env.PATH = join(dir, 'no-such-bin');
+    let r: Awaited<ReturnType<ReturnType<typeof firewallBootReconciler>['reconcile']>>;
+    try {
+      r = await firewallBootReconciler(bootHost).reconcile({ config: cfg, nodeName: 'n1', log });
+    } finally {
+      process.env.PATH = path;
+    }
+    expect(r.error).toBeUndefined();
+    expect(r.notes.join()).toMatch(/live table unreadable, last-applied kept/);
+    expect(readFileSync(bootFiles(dir).saved, 'utf8')).toBe(before);
   });
 
   it('firewall.enabled false: the agent removes both files, so nothing of ours loads at the next boot', async () => {
