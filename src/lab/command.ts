@@ -39,7 +39,8 @@ Then: bulwark -c FILE bootstrap --all      (make lab does both)
 
 Each machine runs under a small supervisor that outlives this command: when the machine reboots itself
 (systemctl reboot inside), it boots again in the same namespace on the same disk, as
-systemd-nspawn@.service does. "status" shows each machine running or stopped.
+systemd-nspawn@.service does. Every boot starts with the machine's nft ruleset emptied, as a real
+reboot would. "status" shows each machine running or stopped and how often it booted.
   stop NODE     power the machine off in order (its disk, the overlay, stays); a stopped machine: no-op
   start NODE    boot it again and wait for its sshd (up to 90 s); a running machine: no-op
   reboot NODE   reboot it from inside (as systemctl reboot would) and wait until it is back with sshd;
