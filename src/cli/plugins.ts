@@ -12,6 +12,7 @@ export async function loadReconcilers(): Promise<Reconciler<Config>[]> {
   return [
     (await import('../firewall/reconciler.js')).reconciler,
     (await import('../hardening/reconciler.js')).reconciler,
+    (await import('../sshd/reconciler.js')).reconciler,
     (await import('../mesh/reconciler.js')).meshReconciler,
     (await import('../containers/reconciler.js')).containersReconciler,
     (await import('../certs/reconciler.js')).createCertsReconciler({ peers: (await import('../mesh/peers.js')).meshPeerMessenger }),
@@ -22,6 +23,7 @@ export async function loadAuditProviders(): Promise<AuditProvider<Config>[]> {
   return [
     (await import('../firewall/audit.js')).provider,
     (await import('../hardening/audit.js')).provider,
+    (await import('../sshd/audit.js')).provider,
     (await import('../mesh/audit.js')).meshAuditProvider,
     (await import('../containers/audit.js')).containersAudit,
     (await import('../principals/audit.js')).principalsAudit,
