@@ -75,8 +75,13 @@ export const configSchema = z
         const m = SSH_TARGET.exec(n.ssh);
         const u = m?.[1] ?? 'root';
         if (u === 'root' && rootLogin === 'no')
-          ctx.addIssue({ code: 'custom', path: ['nodes', i, 'ssh'], message: `connects as root, but ssh.server.adminUser (${cfg.ssh.server.adminUser}) turns root login off: use ${cfg.ssh.server.adminUser}@…` });
-        else if (!users.includes(u)) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'ssh'], message: `connects as ${u}, whom sshd would refuse: add it to ssh.server.allowUsers (allowed: ${users.join(', ')})` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['nodes', i, 'ssh'],
+            message: `connects as root, but ssh.server.adminUser (${cfg.ssh.server.adminUser}) turns root login off: use ${cfg.ssh.server.adminUser}@…`,
+          });
+        else if (!users.includes(u))
+          ctx.addIssue({ code: 'custom', path: ['nodes', i, 'ssh'], message: `connects as ${u}, whom sshd would refuse: add it to ssh.server.allowUsers (allowed: ${users.join(', ')})` });
       });
     }
     checkAcme(

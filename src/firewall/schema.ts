@@ -47,7 +47,12 @@ export const firewallSchema = z
             rate: z.number().int().min(1).max(10_000).default(6),
             per: per.default('minute'),
             burst: z.number().int().min(1).max(10_000).default(6),
-            banSeconds: z.number().int().min(1).max(7 * 86_400).default(600),
+            banSeconds: z
+              .number()
+              .int()
+              .min(1)
+              .max(7 * 86_400)
+              .default(600),
             /** Management networks are never metered nor banned (Bulwark's own SSH comes from there). */
             exemptManagement: z.boolean().default(true),
           })

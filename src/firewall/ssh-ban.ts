@@ -15,10 +15,7 @@ const ipOf = (v: 4 | 6) => (v === 4 ? 'ip' : 'ip6');
 const PER_SECONDS = { second: 1, minute: 60, hour: 3600 } as const;
 
 /** The sets and input rules for the ban (empty when disabled). Placed before the SSH accept rules. Pure. */
-export function planSshBan(
-  cfg: FirewallConfig,
-  mgmtSets: { 4: string; 6: string },
-): { sets: Omit<NftSet, 'family' | 'table'>[]; rules: Omit<NftRule, 'family' | 'table'>[] } {
+export function planSshBan(cfg: FirewallConfig, mgmtSets: { 4: string; 6: string }): { sets: Omit<NftSet, 'family' | 'table'>[]; rules: Omit<NftRule, 'family' | 'table'>[] } {
   const bf = cfg.ssh.bruteForce;
   if (!bf.enabled) return { sets: [], rules: [] };
   const sp = cfg.ssh.port;
@@ -39,12 +36,7 @@ export function planSshBan(
     const saddr = payload(ipOf(v), 'saddr');
     const expr: Json[] = [match(payload('tcp', 'dport'), sp), ctState('new')];
     if (bf.exemptManagement) expr.push(match(saddr, setRef(mgmtSets[v]), '!='));
-    expr.push(
-      addToSet(v === 4 ? BAN_SET.meter4 : BAN_SET.meter6, saddr, [limit(bf.rate, bf.per, bf.burst, true)]),
-      addToSet(v === 4 ? BAN_SET.ban4 : BAN_SET.ban6, saddr, []),
-      counter(),
-      DROP,
-    );
+    expr.push(addToSet(v === 4 ? BAN_SET.meter4 : BAN_SET.meter6, saddr, [limit(bf.rate, bf.per, bf.burst, true)]), addToSet(v === 4 ? BAN_SET.ban4 : BAN_SET.ban6, saddr, []), counter(), DROP);
     rules.push({ chain: 'input', comment: `in-ssh-limit${v}`, expr });
   }
   return { sets, rules };

@@ -45,7 +45,12 @@ export function sshdAudit(host: () => SshdHost = nodeSshdHost): AuditProvider<Co
       const seen = parseSshdT(eff.text);
       for (const c of checkEffective(sshdDirectives(cfg, version), seen)) {
         const evidence = c.ok ? c.seen : `sshd -T shows ${c.seen}, want ${c.want}`;
-        checks.push({ id: `sshd.${c.keyword}`, status: c.ok ? 'pass' : 'fail', evidence: c.keyword === 'PermitRootLogin' && c.ok && c.want !== 'no' ? `${evidence} (root by key only; set ssh.server.adminUser to forbid root)` : evidence, ...(c.baseline ? { baseline: c.baseline } : {}) });
+        checks.push({
+          id: `sshd.${c.keyword}`,
+          status: c.ok ? 'pass' : 'fail',
+          evidence: c.keyword === 'PermitRootLogin' && c.ok && c.want !== 'no' ? `${evidence} (root by key only; set ssh.server.adminUser to forbid root)` : evidence,
+          ...(c.baseline ? { baseline: c.baseline } : {}),
+        });
       }
       return checks;
     },

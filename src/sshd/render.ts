@@ -27,11 +27,7 @@ const atLeast = (v: OpenSshVersion, major: number, minor: number) => v.major > m
  * algorithm the running sshd doesn't know would make it refuse the whole file, hence the version.
  */
 export function kexAlgorithms(v: OpenSshVersion): string[] {
-  const pq = atLeast(v, 9, 9)
-    ? ['mlkem768x25519-sha256', 'sntrup761x25519-sha512', 'sntrup761x25519-sha512@openssh.com']
-    : atLeast(v, 8, 5)
-      ? ['sntrup761x25519-sha512@openssh.com']
-      : [];
+  const pq = atLeast(v, 9, 9) ? ['mlkem768x25519-sha256', 'sntrup761x25519-sha512', 'sntrup761x25519-sha512@openssh.com'] : atLeast(v, 8, 5) ? ['sntrup761x25519-sha512@openssh.com'] : [];
   return [...pq, 'curve25519-sha256', 'curve25519-sha256@libssh.org'];
 }
 /** AEAD ciphers only (no CBC, no CTR+MAC). */

@@ -23,7 +23,9 @@ describe('SSH brute-force ban (plan)', () => {
   });
 
   it('sits after established (a ban never cuts a session) and before the SSH accept rules', () => {
-    const ids = planFirewall(CFG, FACTS).rules.filter((r) => r.chain === 'input').map((r) => r.comment);
+    const ids = planFirewall(CFG, FACTS)
+      .rules.filter((r) => r.chain === 'input')
+      .map((r) => r.comment);
     const at = (c: string) => ids.indexOf(c);
     expect(at('in-established')).toBeLessThan(at('in-ssh-banned4'));
     expect(at('in-ssh-banned4')).toBeLessThan(at('in-ssh-limit4'));
@@ -33,9 +35,7 @@ describe('SSH brute-force ban (plan)', () => {
   });
 
   it('configurable: rate, ban time, port, no exemption; disabled leaves no trace', () => {
-    const text = tableText(
-      planFirewall({ ...CFG, ssh: { port: 2222, bruteForce: { rate: 3, per: 'hour', burst: 2, banSeconds: 30, exemptManagement: false } } }, FACTS),
-    );
+    const text = tableText(planFirewall({ ...CFG, ssh: { port: 2222, bruteForce: { rate: 3, per: 'hour', burst: 2, banSeconds: 30, exemptManagement: false } } }, FACTS));
     expect(text).toContain('tcp dport 2222 ct state new add @ssh_meter4 { ip saddr limit rate over 3/hour burst 2 packets } add @ssh_ban4 { ip saddr  } counter drop');
     expect(text).toMatch(/set ssh_ban4 \{[^}]*timeout 30s/);
     expect(text).toMatch(/set ssh_meter4 \{[^}]*timeout 3600s/);

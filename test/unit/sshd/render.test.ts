@@ -154,9 +154,7 @@ nodes:
     expect(parseConfig(base).ssh.server).toMatchObject({ enabled: true, maxAuthTries: 3, loginGraceTime: 30, banner: '/etc/issue.net' });
   });
   it('refuses a node Bulwark reaches as a user sshd would refuse, naming file, line and field', () => {
-    expect(problems(`${base}ssh:\n  server:\n    adminUser: ops\n`)).toEqual([
-      'c.yaml:4:10: nodes.0.ssh: connects as root, but ssh.server.adminUser (ops) turns root login off: use ops@…',
-    ]);
+    expect(problems(`${base}ssh:\n  server:\n    adminUser: ops\n`)).toEqual(['c.yaml:4:10: nodes.0.ssh: connects as root, but ssh.server.adminUser (ops) turns root login off: use ops@…']);
     expect(problems(base.replace('root@', 'deploy@'))).toEqual(['c.yaml:4:10: nodes.0.ssh: connects as deploy, whom sshd would refuse: add it to ssh.server.allowUsers (allowed: root)']);
     expect(problems(`${base.replace('root@', 'ops@')}ssh:\n  server:\n    adminUser: ops\n`)).toEqual([]);
     expect(problems(`${base}ssh:\n  server:\n    maxAuthTries: 9\n`)[0]).toMatch(/^c\.yaml:8:19: ssh\.server\.maxAuthTries: /);
