@@ -58,7 +58,7 @@ export function stmtText(j: Json): string {
     case 'drop':
       return k;
     case 'set':
-      return `${String(o.op)} ${String(o.set)} { ${exprText(o.elem as Json)} ${((o.stmt as Json[]) ?? []).map(stmtText).join(' ')} }`;
+      return `${String(o.op)} ${String(o.set)} { ${[exprText(o.elem as Json), ...((o.stmt as Json[]) ?? []).map(stmtText)].join(' ')} }`;
     default:
       return `# unsupported ${JSON.stringify(j)}`;
   }

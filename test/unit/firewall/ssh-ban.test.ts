@@ -15,9 +15,9 @@ describe('SSH brute-force ban (plan)', () => {
     expect(text).toContain('ip saddr @ssh_ban4 tcp dport 22 counter drop comment "in-ssh-banned4"');
     expect(text).toContain('ip6 saddr @ssh_ban6 tcp dport 22 counter drop comment "in-ssh-banned6"');
     expect(text).toContain(
-      'tcp dport 22 ct state new ip saddr != @mgmt4 add @ssh_meter4 { ip saddr limit rate over 6/minute burst 6 packets } add @ssh_ban4 { ip saddr  } counter drop comment "in-ssh-limit4"',
+      'tcp dport 22 ct state new ip saddr != @mgmt4 add @ssh_meter4 { ip saddr limit rate over 6/minute burst 6 packets } add @ssh_ban4 { ip saddr } counter drop comment "in-ssh-limit4"',
     );
-    expect(text).toContain('ip6 saddr != @mgmt6 add @ssh_meter6 { ip6 saddr limit rate over 6/minute burst 6 packets } add @ssh_ban6 { ip6 saddr  }');
+    expect(text).toContain('ip6 saddr != @mgmt6 add @ssh_meter6 { ip6 saddr limit rate over 6/minute burst 6 packets } add @ssh_ban6 { ip6 saddr }');
     expect(plan.sets.find((s) => s.name === BAN_SET.ban4)).toMatchObject({ type: 'ipv4_addr', flags: ['timeout'], timeout: 600 });
     expect(plan.sets.find((s) => s.name === BAN_SET.meter6)).toMatchObject({ type: 'ipv6_addr', flags: ['timeout'], timeout: 60 });
   });
@@ -36,7 +36,7 @@ describe('SSH brute-force ban (plan)', () => {
 
   it('configurable: rate, ban time, port, no exemption; disabled leaves no trace', () => {
     const text = tableText(planFirewall({ ...CFG, ssh: { port: 2222, bruteForce: { rate: 3, per: 'hour', burst: 2, banSeconds: 30, exemptManagement: false } } }, FACTS));
-    expect(text).toContain('tcp dport 2222 ct state new add @ssh_meter4 { ip saddr limit rate over 3/hour burst 2 packets } add @ssh_ban4 { ip saddr  } counter drop');
+    expect(text).toContain('tcp dport 2222 ct state new add @ssh_meter4 { ip saddr limit rate over 3/hour burst 2 packets } add @ssh_ban4 { ip saddr } counter drop');
     expect(text).toMatch(/set ssh_ban4 \{[^}]*timeout 30s/);
     expect(text).toMatch(/set ssh_meter4 \{[^}]*timeout 3600s/);
     expect(text).not.toContain('!= @mgmt4');
