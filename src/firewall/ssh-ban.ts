@@ -36,8 +36,12 @@ export function planSshBan(cfg: FirewallConfig, mgmtSets: { 4: string; 6: string
     const saddr = payload(ipOf(v), 'saddr');
     const expr: Json[] = [match(payload('tcp', 'dport'), sp), ctState('new')];
     if (bf.exemptManagement) expr.push(match(saddr, setRef(mgmtSets[v]), '!='));
-    expr.push(addToSet(v === 4 ? BAN_SET.meter4 : BAN_SET.meter6, saddr, [limit(bf.rate, bf.per, bf.burst, true)]), // no statement inside: nft lists such a set statement without a `stmt` key
-      { set: { op: 'add', elem: saddr, set: setRef(v === 4 ? BAN_SET.ban4 : BAN_SET.ban6) } }, counter(), DROP);
+    expr.push(
+      addToSet(v === 4 ? BAN_SET.meter4 : BAN_SET.meter6, saddr, [limit(bf.rate, bf.per, bf.burst, true)]), // no statement inside: nft lists such a set statement without a `stmt` key
+      { set: { op: 'add', elem: saddr, set: setRef(v === 4 ? BAN_SET.ban4 : BAN_SET.ban6) } },
+      counter(),
+      DROP,
+    );
     rules.push({ chain: 'input', comment: `in-ssh-limit${v}`, expr });
   }
   return { sets, rules };

@@ -24,9 +24,7 @@ const NODE_IP = '192.0.2.11';
 const PROBE = fileURLToPath(new URL('./probe.mjs', import.meta.url));
 const NODES = 'cluster: c\nnodes:\n  - {name: n1, ssh: root@198.51.100.11, endpoint: 192.0.2.11}\n';
 const fw = (extra = '') =>
-  parseConfig(
-    `${NODES}firewall:\n  managementNetworks: [198.51.100.0/24]\n  ssh:\n    fromAnywhere: true\n    bruteForce: { rate: 1, per: second, burst: 3, banSeconds: 10 }\n${extra}`,
-  );
+  parseConfig(`${NODES}firewall:\n  managementNetworks: [198.51.100.0/24]\n  ssh:\n    fromAnywhere: true\n    bruteForce: { rate: 1, per: second, burst: 3, banSeconds: 10 }\n${extra}`);
 const children: ChildProcess[] = [];
 let dir = '';
 const host = (): FirewallHost => ({
