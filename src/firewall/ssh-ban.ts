@@ -30,7 +30,10 @@ export function planSshBan(cfg: FirewallConfig, mgmtSets: { 4: string; 6: string
   }
   for (const v of [4, 6] as const) {
     const saddr = payload(ipOf(v), 'saddr');
-    rules.push({ chain: 'input', comment: `in-ssh-banned${v}`, expr: [match(saddr, setRef(v === 4 ? BAN_SET.ban4 : BAN_SET.ban6)), match(payload('tcp', 'dport'), sp), counter(), DROP] });
+    const expr: Json[] = [match(saddr, setRef(v === 4 ? BAN_SET.ban4 : BAN_SET.ban6)), match(payload('tcp', 'dport'), sp)];
+    // exempt means never dropped here either, even for a ban made before the exemption was turned on
+    if (bf.exemptManagement) expr.push(match(saddr, setRef(mgmtSets[v]), '!='));
+    rules.push({ chain: 'input', comment: `in-ssh-banned${v}`, expr: [...expr, counter(), DROP] });
   }
   for (const v of [4, 6] as const) {
     const saddr = payload(ipOf(v), 'saddr');

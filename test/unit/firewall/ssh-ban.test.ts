@@ -12,8 +12,8 @@ describe('SSH brute-force ban (plan)', () => {
   it('default: v4 and v6 meters over 6/minute burst 6 ban for 10 min; management networks exempt', () => {
     const plan = planFirewall(CFG, FACTS);
     const text = tableText(plan);
-    expect(text).toContain('ip saddr @ssh_ban4 tcp dport 22 counter drop comment "in-ssh-banned4"');
-    expect(text).toContain('ip6 saddr @ssh_ban6 tcp dport 22 counter drop comment "in-ssh-banned6"');
+    expect(text).toContain('ip saddr @ssh_ban4 tcp dport 22 ip saddr != @mgmt4 counter drop comment "in-ssh-banned4"');
+    expect(text).toContain('ip6 saddr @ssh_ban6 tcp dport 22 ip6 saddr != @mgmt6 counter drop comment "in-ssh-banned6"');
     expect(text).toContain(
       'tcp dport 22 ct state new ip saddr != @mgmt4 add @ssh_meter4 { ip saddr limit rate over 6/minute burst 6 packets } add @ssh_ban4 { ip saddr } counter drop comment "in-ssh-limit4"',
     );
@@ -40,6 +40,7 @@ describe('SSH brute-force ban (plan)', () => {
     expect(text).toMatch(/set ssh_ban4 \{[^}]*timeout 30s/);
     expect(text).toMatch(/set ssh_meter4 \{[^}]*timeout 3600s/);
     expect(text).not.toContain('!= @mgmt4');
+    expect(text).toContain('ip saddr @ssh_ban4 tcp dport 2222 counter drop comment "in-ssh-banned4"');
     const off = tableText(planFirewall({ ...CFG, ssh: { bruteForce: { enabled: false } } }, FACTS));
     expect(off).not.toMatch(/ssh_ban|ssh_meter/);
   });
