@@ -26,6 +26,8 @@ export function exprText(j: Json, quote = false): string {
       return (v as Json[]).map((x) => exprText(x)).join(' . ');
     case 'prefix':
       return `${String(o.addr)}/${String(o.len)}`;
+    case '&':
+      return (v as Json[]).map((x) => exprText(x)).join(' & ');
     case 'elem':
       return `${exprText(o.val as Json)}${o.timeout !== undefined ? ` timeout ${String(o.timeout)}s` : ''}`;
     case 'range':

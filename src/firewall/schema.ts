@@ -53,6 +53,8 @@ export const firewallSchema = z
               .min(1)
               .max(7 * 86_400)
               .default(600),
+            /** IPv6 sources are metered and banned per prefix of this length: one host usually holds a whole /64. */
+            ipv6Prefix: z.number().int().min(32).max(128).default(64),
             /** Management networks are never metered nor banned (Bulwark's own SSH comes from there). */
             exemptManagement: z.boolean().default(true),
           })

@@ -1,3 +1,4 @@
+import { formatIp } from './cidr.js';
 import type { TableState } from './compare.js';
 import { addToSet, counter, ctState, DROP, FAMILY, limit, match, payload, setRef, TABLE, type Json, type NftCommand, type NftRule, type NftSet } from './nft-json.js';
 import type { FirewallConfig } from './schema.js';
@@ -28,9 +29,11 @@ export function planSshBan(cfg: FirewallConfig, mgmtSets: { 4: string; 6: string
     sets.push({ name: v === 4 ? BAN_SET.meter4 : BAN_SET.meter6, type, size: 65535, flags: ['timeout'], timeout: meterTimeout });
     sets.push({ name: v === 4 ? BAN_SET.ban4 : BAN_SET.ban6, type, size: 65535, flags: ['timeout'], timeout: bf.banSeconds });
   }
+  // the key a source is metered and banned by: its address, or for IPv6 its prefix (address & mask)
+  const key = (v: 4 | 6): Json => (v === 6 && bf.ipv6Prefix < 128 ? { '&': [payload('ip6', 'saddr'), ipv6Mask(bf.ipv6Prefix)] } : payload(ipOf(v), 'saddr'));
   for (const v of [4, 6] as const) {
     const saddr = payload(ipOf(v), 'saddr');
-    const expr: Json[] = [match(saddr, setRef(v === 4 ? BAN_SET.ban4 : BAN_SET.ban6)), match(payload('tcp', 'dport'), sp)];
+    const expr: Json[] = [match(key(v), setRef(v === 4 ? BAN_SET.ban4 : BAN_SET.ban6)), match(payload('tcp', 'dport'), sp)];
     // exempt means never dropped here either, even for a ban made before the exemption was turned on
     if (bf.exemptManagement) expr.push(match(saddr, setRef(mgmtSets[v]), '!='));
     rules.push({ chain: 'input', comment: `in-ssh-banned${v}`, expr: [...expr, counter(), DROP] });
@@ -40,14 +43,21 @@ export function planSshBan(cfg: FirewallConfig, mgmtSets: { 4: string; 6: string
     const expr: Json[] = [match(payload('tcp', 'dport'), sp), ctState('new')];
     if (bf.exemptManagement) expr.push(match(saddr, setRef(mgmtSets[v]), '!='));
     expr.push(
-      addToSet(v === 4 ? BAN_SET.meter4 : BAN_SET.meter6, saddr, [limit(bf.rate, bf.per, bf.burst, true)]), // no statement inside: nft lists such a set statement without a `stmt` key
-      { set: { op: 'add', elem: saddr, set: setRef(v === 4 ? BAN_SET.ban4 : BAN_SET.ban6) } },
+      addToSet(v === 4 ? BAN_SET.meter4 : BAN_SET.meter6, key(v), [limit(bf.rate, bf.per, bf.burst, true)]), // no statement inside: nft lists such a set statement without a `stmt` key
+      { set: { op: 'add', elem: key(v), set: setRef(v === 4 ? BAN_SET.ban4 : BAN_SET.ban6) } },
       counter(),
       DROP,
     );
     rules.push({ chain: 'input', comment: `in-ssh-limit${v}`, expr });
   }
   return { sets, rules };
+}
+
+/** The IPv6 netmask of a prefix length, as nft prints it (ffff:ffff:ffff:ffff:: for 64). Pure. */
+export function ipv6Mask(len: number): string {
+  const b = new Uint8Array(16);
+  for (let i = 0; i < 16; i++) b[i] = len >= (i + 1) * 8 ? 0xff : len > i * 8 ? (0xff << (8 - (len - i * 8))) & 0xff : 0;
+  return formatIp(6, b);
 }
 
 export interface SshBan {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { diffTable, type TableState } from '../../../src/firewall/compare.js';
 import { planFirewall } from '../../../src/firewall/plan.js';
 import { tableText } from '../../../src/firewall/render-text.js';
-import { BAN_SET, bansOf, carryBans } from '../../../src/firewall/ssh-ban.js';
+import { BAN_SET, bansOf, carryBans, ipv6Mask } from '../../../src/firewall/ssh-ban.js';
 
 const FACTS = { self: { name: 'n1', endpoint: '192.0.2.11' }, peers: [], resolvers: ['192.0.2.53'] };
 const CFG = { managementNetworks: ['198.51.100.0/24'] };
@@ -13,11 +13,12 @@ describe('SSH brute-force ban (plan)', () => {
     const plan = planFirewall(CFG, FACTS);
     const text = tableText(plan);
     expect(text).toContain('ip saddr @ssh_ban4 tcp dport 22 ip saddr != @mgmt4 counter drop comment "in-ssh-banned4"');
-    expect(text).toContain('ip6 saddr @ssh_ban6 tcp dport 22 ip6 saddr != @mgmt6 counter drop comment "in-ssh-banned6"');
+    // IPv6 by /64: one host usually holds a whole /64
+    expect(text).toContain('ip6 saddr & ffff:ffff:ffff:ffff:: @ssh_ban6 tcp dport 22 ip6 saddr != @mgmt6 counter drop comment "in-ssh-banned6"');
     expect(text).toContain(
       'tcp dport 22 ct state new ip saddr != @mgmt4 add @ssh_meter4 { ip saddr limit rate over 6/minute burst 6 packets } add @ssh_ban4 { ip saddr } counter drop comment "in-ssh-limit4"',
     );
-    expect(text).toContain('ip6 saddr != @mgmt6 add @ssh_meter6 { ip6 saddr limit rate over 6/minute burst 6 packets } add @ssh_ban6 { ip6 saddr }');
+    expect(text).toContain('ip6 saddr != @mgmt6 add @ssh_meter6 { ip6 saddr & ffff:ffff:ffff:ffff:: limit rate over 6/minute burst 6 packets } add @ssh_ban6 { ip6 saddr & ffff:ffff:ffff:ffff:: }');
     expect(plan.sets.find((s) => s.name === BAN_SET.ban4)).toMatchObject({ type: 'ipv4_addr', flags: ['timeout'], timeout: 600 });
     expect(plan.sets.find((s) => s.name === BAN_SET.meter6)).toMatchObject({ type: 'ipv6_addr', flags: ['timeout'], timeout: 60 });
   });
@@ -32,6 +33,12 @@ describe('SSH brute-force ban (plan)', () => {
     expect(at('in-ssh-limit6')).toBeLessThan(at('in-ssh4'));
     const any = planFirewall({ ssh: { fromAnywhere: true } }, FACTS).rules.map((r) => r.comment);
     expect(any.indexOf('in-ssh-limit6')).toBeLessThan(any.indexOf('in-ssh-any'));
+  });
+
+  it('IPv6 masks by prefix length as nft prints them', () => {
+    expect([128, 64, 56, 48, 33].map(ipv6Mask)).toEqual(['ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'ffff:ffff:ffff:ffff::', 'ffff:ffff:ffff:ff00::', 'ffff:ffff:ffff::', 'ffff:ffff:8000::']);
+    const full = tableText(planFirewall({ ...CFG, ssh: { bruteForce: { ipv6Prefix: 128 } } }, FACTS));
+    expect(full).toContain('add @ssh_ban6 { ip6 saddr }');
   });
 
   it('configurable: rate, ban time, port, no exemption; disabled leaves no trace', () => {
