@@ -6,6 +6,7 @@ import { routerSchema } from '../router/config.js';
 import { appsSchema } from '../containers/schema.js';
 import { acmeSchema, checkAcme } from '../certs/schema.js';
 import { metricsSchema } from '../metrics/schema.js';
+import { loginPolicy, sshServerSchema } from '../sshd/schema.js';
 
 const NAME = /^[a-z][a-z0-9-]{0,30}$/;
 
@@ -29,6 +30,8 @@ export const sshSchema = z
     identityFile: z.string().default('~/.ssh/id_ed25519'),
     /** Seconds to wait for a node to answer. */
     connectTimeout: z.number().int().min(1).max(300).default(10),
+    /** The nodes' own sshd (the drop-in Bulwark keeps): src/sshd. */
+    server: sshServerSchema,
   })
   .prefault({});
 
@@ -66,6 +69,21 @@ export const configSchema = z
       if (prevE !== undefined) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'endpoint'], message: `endpoint ${n.endpoint} is also used by nodes.${prevE} (${cfg.nodes[prevE]?.name})` });
       seenEndpoint.set(n.endpoint, i);
     });
+    if (cfg.ssh.server.enabled) {
+      const { users, rootLogin } = loginPolicy(cfg.ssh.server);
+      cfg.nodes.forEach((n, i) => {
+        const m = SSH_TARGET.exec(n.ssh);
+        const u = m?.[1] ?? 'root';
+        if (u === 'root' && rootLogin === 'no')
+          ctx.addIssue({
+            code: 'custom',
+            path: ['nodes', i, 'ssh'],
+            message: `connects as root, but ssh.server.adminUser (${cfg.ssh.server.adminUser}) turns root login off: use ${cfg.ssh.server.adminUser}@…`,
+          });
+        else if (!users.includes(u))
+          ctx.addIssue({ code: 'custom', path: ['nodes', i, 'ssh'], message: `connects as ${u}, whom sshd would refuse: add it to ssh.server.allowUsers (allowed: ${users.join(', ')})` });
+      });
+    }
     checkAcme(
       cfg.acme,
       cfg.nodes.map((n) => n.name),

@@ -20,6 +20,10 @@ ssh:
   # Key used to log in to the nodes. Host keys are pinned on first use in
   # bulwark.known_hosts beside this file; a changed key is refused.
   identityFile: ~/.ssh/id_ed25519
+  # The nodes' own sshd (a drop-in Bulwark keeps): keys only, no forwarding, modern algorithms. Root logs
+  # in by key only; with adminUser, root not at all (then connect as that user, with passwordless sudo).
+  # server:
+  #   adminUser: ops
 
 firewall:
   # Where SSH may come from (the operator's management network). Required in practice: with none,

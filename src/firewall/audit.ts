@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import { diffTable } from './compare.js';
 import { nodeHost, planFor, type FirewallHost } from './local.js';
 import { readTable } from './nft.js';
+import { BAN_RULES, BAN_SET } from './ssh-ban.js';
 
 /** Firewall checks: our table present and equal to the plan; input/output/forward policies drop. */
 export function firewallAudit(host: () => FirewallHost = nodeHost): AuditProvider<Config> {
@@ -30,6 +31,17 @@ export function firewallAudit(host: () => FirewallHost = nodeHost): AuditProvide
           baseline: 'CIS Debian 12 L1: Ensure nftables default deny firewall policy',
         });
       }
+      const bf = ctx.config.firewall.ssh.bruteForce;
+      const missing = [...BAN_RULES.filter((c) => !live?.rules.some((r) => r.comment === c)), ...Object.values(BAN_SET).filter((n) => !live?.sets.some((s) => s.name === n))];
+      checks.push({
+        id: 'firewall.ssh-ban',
+        status: bf.enabled && missing.length === 0 ? 'pass' : 'fail',
+        evidence: !bf.enabled
+          ? 'firewall.ssh.bruteForce.enabled is false'
+          : missing.length
+            ? `missing: ${missing.join(', ')}`
+            : `new SSH connections over ${bf.rate}/${bf.per} (burst ${bf.burst}) per source ban it for ${bf.banSeconds} s${bf.exemptManagement ? '; management networks exempt' : ''}`,
+      });
       return checks;
     },
   };

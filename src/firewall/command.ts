@@ -59,6 +59,8 @@ function renderStatus(r: StatusReport): string {
   lines.push(...r.changes.map((c) => `  ${c}`));
   if (r.held) lines.push(`held: ${r.held}`);
   if (r.pending) lines.push(`pending: ${r.pending}`);
+  const bans = r.sshBans ?? [];
+  lines.push(`ssh bans: ${bans.length ? bans.map((b) => `${b.address} (${b.expiresIn}s left)`).join(', ') : 'none'}`);
   const w = Math.max(4, ...r.rules.map((x) => x.rule.length));
   for (const x of r.rules) lines.push(`  ${x.chain.padEnd(7)} ${x.rule.padEnd(w)} ${String(x.packets).padStart(10)} pkts ${String(x.bytes).padStart(12)} bytes`);
   return lines.join('\n') + '\n';

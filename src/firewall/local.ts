@@ -13,6 +13,7 @@ import type { Json } from './nft-json.js';
 import { factsFromConfig, probeNode, type NodeProbe } from './node-facts.js';
 import { planFirewall, planTransaction, type FirewallPlan } from './plan.js';
 import { tableText } from './render-text.js';
+import { bansOf, type SshBan } from './ssh-ban.js';
 
 /** Where the firewall commands act: the real host by default; a namespace and temp dir in tests. */
 export interface FirewallHost {
@@ -172,6 +173,8 @@ export interface StatusReport {
   rules: RuleCounter[];
   held?: string;
   pending?: string;
+  /** Sources banned from SSH for opening new connections too fast, with the seconds left. */
+  sshBans: SshBan[];
 }
 
 export function countersOf(live: TableState): RuleCounter[] {
@@ -198,5 +201,6 @@ export async function localStatus(config: Config, nodeName: string, host: Firewa
     rules: live ? countersOf(live) : [],
     held: hold ? `rolled back (${hold.reason}) at ${hold.at}` : undefined,
     pending: pending ? `waiting for \`bulwark firewall confirm\` until ${new Date(pending.deadline).toISOString()}` : undefined,
+    sshBans: bansOf(live),
   };
 }

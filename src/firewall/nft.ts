@@ -6,6 +6,7 @@ import { diffTable, elementCommands, parseListing, type TableDiff, type TableSta
 import { FAMILY, TABLE, type NftCommand, type NftDocument } from './nft-json.js';
 import { planTransaction, type FirewallPlan } from './plan.js';
 import { elementCommandsText, locateNftError, transactionText } from './render-text.js';
+import { carryBans } from './ssh-ban.js';
 
 /** The adapter: applies plans with the real `nft -j`, reads our table back. Only `table inet bulwark` is touched. */
 
@@ -88,9 +89,10 @@ export async function readRuleset(opts: NftOptions = {}): Promise<string> {
   return r.stdout;
 }
 
-/** Replaces our whole table atomically. */
-export async function replaceTable(plan: FirewallPlan, opts: NftOptions = {}): Promise<void> {
-  await applyDocument(planTransaction(plan), transactionText(plan), opts);
+/** Replaces our whole table atomically; `extra` commands (the carried-over SSH bans) join the same transaction. */
+export async function replaceTable(plan: FirewallPlan, opts: NftOptions = {}, extra: NftCommand[] = []): Promise<void> {
+  const doc = planTransaction(plan);
+  await applyDocument({ nftables: [...doc.nftables, ...extra] }, transactionText(plan) + (extra.length ? elementCommandsText(extra) : ''), opts);
 }
 
 export async function applyElementCommands(cmds: NftCommand[], opts: NftOptions = {}): Promise<void> {
@@ -112,7 +114,7 @@ export async function applyPlan(plan: FirewallPlan, opts: NftOptions & { forceRe
     await applyElementCommands(elementCommands(before.elements), opts);
     return { mode: 'elements', before };
   }
-  await replaceTable(plan, opts);
+  await replaceTable(plan, opts, carryBans(plan.sets, live));
   return { mode: 'replace', before };
 }
 

@@ -26,6 +26,7 @@ import {
 } from './nft-json.js';
 import { mergeRanges, portRange, portsJson, rangeJson, type PortRange } from './ports.js';
 import { firewallSchema, type FirewallConfig, type FirewallConfigInput } from './schema.js';
+import { planSshBan } from './ssh-ban.js';
 
 /** A summary of what the input chain accepts as NEW connections (used by the lockout guard and tests). */
 export interface InputAllow {
@@ -230,6 +231,10 @@ export function planFirewall(cfgIn: FirewallConfig | FirewallConfigInput, factsI
     rule(I, 'in-http-redirect', match(payload('tcp', 'dport'), 80), counter(), ACCEPT);
     inputAllows.push({ id: 'in-http-redirect', proto: 'tcp', ports: [[80, 80]], from: null });
   }
+  // SSH brute force: banned sources dropped, new connections metered per source (src/firewall/ssh-ban.ts)
+  const ban = planSshBan(cfg, { 4: SET.mgmt4, 6: SET.mgmt6 });
+  for (const s of ban.sets) sets.push({ ...base, ...s });
+  for (const r of ban.rules) rules.push({ ...base, ...r });
   const sp = cfg.ssh.port;
   if (cfg.ssh.fromAnywhere) {
     rule(I, 'in-ssh-any', match(payload('tcp', 'dport'), sp), counter(), ACCEPT);

@@ -26,6 +26,10 @@ export function exprText(j: Json, quote = false): string {
       return (v as Json[]).map((x) => exprText(x)).join(' . ');
     case 'prefix':
       return `${String(o.addr)}/${String(o.len)}`;
+    case '&':
+      return (v as Json[]).map((x) => exprText(x)).join(' & ');
+    case 'elem':
+      return `${exprText(o.val as Json)}${o.timeout !== undefined ? ` timeout ${String(o.timeout)}s` : ''}`;
     case 'range':
       return (v as Json[]).map((x) => exprText(x)).join('-');
     case 'set':
@@ -56,7 +60,7 @@ export function stmtText(j: Json): string {
     case 'drop':
       return k;
     case 'set':
-      return `${String(o.op)} ${String(o.set)} { ${exprText(o.elem as Json)} ${((o.stmt as Json[]) ?? []).map(stmtText).join(' ')} }`;
+      return `${String(o.op)} ${String(o.set)} { ${[exprText(o.elem as Json), ...((o.stmt as Json[]) ?? []).map(stmtText)].join(' ')} }`;
     default:
       return `# unsupported ${JSON.stringify(j)}`;
   }

@@ -37,6 +37,28 @@ export const firewallSchema = z
         port: port.default(22),
         /** Open SSH to every source. Never the default; say it explicitly if you mean it. */
         fromAnywhere: z.boolean().default(false),
+        /**
+         * Brute force answered in nftables (what fail2ban would do): a source opening new SSH connections faster than
+         * rate/per (after `burst`) is banned from SSH for banSeconds (dynamic sets ssh_ban4/6; see firewall status).
+         */
+        bruteForce: z
+          .strictObject({
+            enabled: z.boolean().default(true),
+            rate: z.number().int().min(1).max(10_000).default(6),
+            per: per.default('minute'),
+            burst: z.number().int().min(1).max(10_000).default(6),
+            banSeconds: z
+              .number()
+              .int()
+              .min(1)
+              .max(7 * 86_400)
+              .default(600),
+            /** IPv6 sources are metered and banned per prefix of this length: one host usually holds a whole /64. */
+            ipv6Prefix: z.number().int().min(32).max(128).default(64),
+            /** Management networks are never metered nor banned (Bulwark's own SSH comes from there). */
+            exemptManagement: z.boolean().default(true),
+          })
+          .prefault({}),
       })
       .prefault({}),
     https: z

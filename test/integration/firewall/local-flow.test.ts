@@ -112,6 +112,6 @@ describe('firewall apply / confirm / rollback / reconcile on a node', () => {
     expect(await equalsPlan(cfgA)).toBe(true);
     const passing = await audit.run({ config: cfgA, nodeName: 'n1' });
     expect(passing.filter((c) => c.status !== 'pass')).toEqual([]);
-    expect(passing.map((c) => c.id)).toEqual(['firewall.table', 'firewall.matches-plan', 'firewall.input-policy', 'firewall.forward-policy', 'firewall.output-policy']);
+    expect(passing.map((c) => c.id)).toEqual(['firewall.table', 'firewall.matches-plan', 'firewall.input-policy', 'firewall.forward-policy', 'firewall.output-policy', 'firewall.ssh-ban']);
   });
 });
