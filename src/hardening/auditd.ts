@@ -118,10 +118,19 @@ export function deletionRules(rules: readonly string[]): string[] {
   return rules.map((r) => r.replace(/^-w /, '-W ').replace(/^-a /, '-d '));
 }
 
-/** Why the kernel's audit subsystem is out of reach, from `auditctl -s`. Pure. */
-export function auditUnavailable(code: number, stderr: string): string | undefined {
+/**
+ * Why the kernel's audit subsystem is out of reach, from `auditctl -s`; `container` is /run/systemd/container
+ * (e.g. "systemd-nspawn", which refuses audit netlink sockets: auditctl then says "audit support not in
+ * kernel" even though the host kernel has it). Pure.
+ */
+export function auditUnavailable(code: number, stderr: string, container = ''): string | undefined {
   if (code === 0) return undefined;
-  if (/Operation not permitted|Connection refused|Protocol not supported/i.test(stderr)) return 'no audit netlink in this container';
+  if (/Operation not permitted|Connection refused|Protocol not supported/i.test(stderr)) return `no audit netlink in this container${container ? ` (${container})` : ''}`;
+  if (/audit support not in kernel/i.test(stderr))
+    return container ? `no audit netlink in this container (${container}: auditctl says "audit support not in kernel")` : 'audit support not in this kernel';
   if (/command not found|No such file|ENOENT/i.test(stderr)) return 'auditctl not installed (package auditd)';
   return stderr.trim().split('\n')[0] ?? `auditctl -s exit ${code}`;
 }
+
+/** What /run/systemd/container says (empty outside a container). */
+export const CONTAINER_FILE = '/run/systemd/container';

@@ -2,7 +2,7 @@ import { lstat, mkdir, readFile, readlink, rm, symlink, stat } from 'node:fs/pro
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { writeManagedFiles, type FileResult, type HardeningHost } from './apply.js';
-import { AUDIT_RULES_FILE, auditUnavailable, renderAuditRules } from './auditd.js';
+import { AUDIT_RULES_FILE, auditUnavailable, CONTAINER_FILE, renderAuditRules } from './auditd.js';
 import { renderBanner } from './banner.js';
 import { INTEGRITY_TIMER, renderIntegrityUnits, TIMER_WANTS } from './integrity.js';
 import { chageArgv, editLoginDefs, editPamUnix, LOGIN_DEFS, loginDefsWanted, PAM_COMMON_PASSWORD, planAging, UMASK_PROFILE, umaskProfile } from './login-defs.js';
@@ -119,7 +119,8 @@ async function loadAuditRules(cfg: HardeningConfig, host: HardeningHost, r: Syst
     return;
   }
   const s = await host.exec(['auditctl', '-s']);
-  r.notes.push(`audit rules written, not loaded: ${auditUnavailable(s.code, s.stderr) ?? (g.stderr.trim().split('\n')[0] || `augenrules exit ${g.code}`)}`);
+  const container = (await readOr(CONTAINER_FILE))?.trim() ?? '';
+  r.notes.push(`audit rules written, not loaded: ${auditUnavailable(s.code, s.stderr, container) ?? (g.stderr.trim().split('\n')[0] || `augenrules exit ${g.code}`)}`);
 }
 
 /** Writes every system-hardening file and edit; sets what can be set live; says plainly what is not. */

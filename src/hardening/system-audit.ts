@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { AuditCheck, AuditProvider } from '../core/audit.js';
 import type { Config } from '../config/schema.js';
 import { nodeHardeningHost, readDistro, type HardeningHost } from './apply.js';
-import { auditRuleGroups, auditUnavailable, missingRules } from './auditd.js';
+import { auditRuleGroups, auditUnavailable, CONTAINER_FILE, missingRules } from './auditd.js';
 import { bannerLeaks } from './banner.js';
 import { LOGIN_DEFS_BASELINES, MODULE_BASELINES, OTHER_BASELINES } from './baselines.js';
 import { INTEGRITY_TIMER, judgeLastResult, LAST_FILE, MANIFEST_FILE, TIMER_WANTS } from './integrity.js';
@@ -137,7 +137,8 @@ async function auditdChecks(config: Config, h: HardeningHost): Promise<AuditChec
     checks.push({ id: 'auditd.rules-merged', status: same ? 'pass' : 'fail', evidence: `augenrules --check: ${(g.stdout + g.stderr).trim() || `exit ${g.code}`}` });
   }
   const s = await h.exec(['auditctl', '-s']);
-  const why = auditUnavailable(s.code, s.stderr);
+  const container = (await readOr(join(h.root, CONTAINER_FILE)))?.trim() ?? '';
+  const why = auditUnavailable(s.code, s.stderr, container);
   const groups = auditRuleGroups(config.hardening.auditd);
   if (why) {
     for (const g of groups) checks.push({ id: `auditd.loaded.${g.key}`, status: 'n/a', evidence: `rules written, not loaded: ${why}`, baseline: g.baseline });

@@ -17,7 +17,7 @@ async function audit(): Promise<Map<string, Map<string, Check>>> {
   return new Map(j.nodes.map((n) => [n.node, new Map(n.checks.map((c) => [c.id, c]))]));
 }
 
-const NETLINK_NA = 'rules written, not loaded: no audit netlink in this container';
+const NETLINK_NA = /^rules written, not loaded: no audit netlink in this container/;
 
 describe('kernel and system hardening on the lab (after bootstrap)', () => {
   it('every node: the modprobe.d file, modules modprobe refuses to load, login.defs, banners, the audit rules file', async () => {
@@ -65,7 +65,7 @@ describe('kernel and system hardening on the lab (after bootstrap)', () => {
         for (const g of groups) expect(g.status, `${n.name} ${g.id}: ${g.evidence}`).toBe('pass');
       } else {
         // the machine cannot reach the kernel's audit subsystem: said so, and not claimed
-        for (const g of groups) expect(g, n.name).toMatchObject({ status: 'n/a', evidence: NETLINK_NA });
+        for (const g of groups) expect(g, n.name).toMatchObject({ status: 'n/a', evidence: expect.stringMatching(NETLINK_NA) });
       }
       expect(c.get('auditd.loaded.identity')?.baseline).toBe('CIS Debian 12 L2: Ensure events that modify user/group information are collected');
       expect(c.get('auditd.rules-merged')?.status).toBe('pass');

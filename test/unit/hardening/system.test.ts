@@ -137,6 +137,8 @@ describe('audit rules', () => {
     expect(missingRules(['-w /etc/passwd -p wa -k identity'], '-w /etc/passwd -p w -k identity\n')).toHaveLength(1);
     expect(deletionRules(['-w /a -p wa -k x', '-a always,exit -S x -k y'])).toEqual(['-W /a -p wa -k x', '-d always,exit -S x -k y']);
     expect(auditUnavailable(255, 'Error sending status request (Operation not permitted)')).toBe('no audit netlink in this container');
+    expect(auditUnavailable(255, 'Error - audit support not in kernel', 'systemd-nspawn')).toBe('no audit netlink in this container (systemd-nspawn: auditctl says "audit support not in kernel")');
+    expect(auditUnavailable(255, 'Error - audit support not in kernel')).toBe('audit support not in this kernel');
     expect(auditUnavailable(0, '')).toBeUndefined();
   });
 });
