@@ -7,7 +7,6 @@ import type { HardeningHost } from '../../../src/hardening/apply.js';
 import { auditRuleGroups, deletionRules, missingRules } from '../../../src/hardening/auditd.js';
 import { LAST_FILE, MANIFEST_FILE } from '../../../src/hardening/integrity.js';
 import { runIntegrityCheck, writeManifest, type IntegrityHost } from '../../../src/hardening/integrity-run.js';
-import { hardeningSchema } from '../../../src/hardening/schema.js';
 import { applySystemHardening } from '../../../src/hardening/system-apply.js';
 import { systemHardeningAudit } from '../../../src/hardening/system-audit.js';
 import { systemHardeningReconciler } from '../../../src/hardening/system-reconciler.js';
