@@ -14,6 +14,7 @@ export async function loadReconcilers(): Promise<Reconciler<Config>[]> {
     (await import('../firewall/boot-reconciler.js')).reconciler,
     (await import('../hardening/reconciler.js')).reconciler,
     (await import('../sshd/reconciler.js')).reconciler,
+    (await import('../hardening/system-reconciler.js')).reconciler,
     (await import('../mesh/reconciler.js')).meshReconciler,
     (await import('../containers/reconciler.js')).containersReconciler,
     (await import('../certs/reconciler.js')).createCertsReconciler({ peers: (await import('../mesh/peers.js')).meshPeerMessenger }),
@@ -26,6 +27,7 @@ export async function loadAuditProviders(): Promise<AuditProvider<Config>[]> {
     (await import('../firewall/boot-audit.js')).provider,
     (await import('../hardening/audit.js')).provider,
     (await import('../sshd/audit.js')).provider,
+    (await import('../hardening/system-audit.js')).provider,
     (await import('../mesh/audit.js')).meshAuditProvider,
     (await import('../containers/audit.js')).containersAudit,
     (await import('../principals/audit.js')).principalsAudit,
@@ -44,5 +46,5 @@ export async function loadBootstrapGuards(): Promise<BootstrapGuard<Config>[]> {
 }
 
 export async function loadClusterSteps(): Promise<ClusterStep<Config>[]> {
-  return [(await import('../mesh/bootstrap-step.js')).meshStep];
+  return [(await import('../mesh/bootstrap-step.js')).meshStep, (await import('../hardening/integrity-step.js')).integrityStep];
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { AuditCheck, AuditProvider } from '../core/audit.js';
 import type { Config } from '../config/schema.js';
 import { nodeHardeningHost, readDistro, readSysctls, sysctlPathReadOnly, type HardeningHost } from './apply.js';
+import { SYSCTL_BASELINES } from './baselines.js';
 import { desiredSysctls, renderHardening } from './render.js';
 
 async function readOr(p: string): Promise<string | undefined> {
@@ -48,10 +49,11 @@ export function hardeningAudit(host: () => HardeningHost = nodeHardeningHost): A
       for (const s of wanted) {
         const cur = live.get(s.key)!;
         const id = `${s.mechanism === 'dumps.sysctl' ? 'dumps' : 'sysctl'}.${s.key}`;
-        if (cur.value === s.value) checks.push({ id, status: 'pass', evidence: `${cur.value}` });
-        else if (cur.value === undefined) checks.push({ id, status: 'n/a', evidence: `not on this kernel (${cur.error ?? 'unreadable'})` });
-        else if (sysctlPathReadOnly(mountinfo, s.key)) checks.push({ id, status: 'n/a', evidence: `written, not live: read-only (kernel shows ${cur.value})` });
-        else checks.push({ id, status: 'fail', evidence: `kernel shows ${cur.value}, want ${s.value}` });
+        const b = SYSCTL_BASELINES[s.key] ? { baseline: SYSCTL_BASELINES[s.key] } : {};
+        if (cur.value === s.value) checks.push({ id, status: 'pass', evidence: `${cur.value}`, ...b });
+        else if (cur.value === undefined) checks.push({ id, status: 'n/a', evidence: `not on this kernel (${cur.error ?? 'unreadable'})`, ...b });
+        else if (sysctlPathReadOnly(mountinfo, s.key)) checks.push({ id, status: 'n/a', evidence: `written, not live: read-only (kernel shows ${cur.value})`, ...b });
+        else checks.push({ id, status: 'fail', evidence: `kernel shows ${cur.value}, want ${s.value}`, ...b });
       }
       if (cfg.disableDumps) {
         const limits = (await readOr('/proc/self/limits')) ?? '';

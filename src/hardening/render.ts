@@ -32,7 +32,7 @@ export const DUMP_SYSCTLS: Record<string, string> = {
 
 /**
  * Kernel hardening. rp_filter is 2 (loose): strict mode drops WireGuard's replies when routes are asymmetric;
- * forwarding is left alone (the mesh doesn't route).
+ * forwarding is off (the mesh doesn't route, app containers have no network of their own).
  */
 export const HARDENING_SYSCTLS: Record<string, string> = {
   'kernel.kptr_restrict': '2',
@@ -66,6 +66,13 @@ export const HARDENING_SYSCTLS: Record<string, string> = {
   'net.ipv4.conf.default.log_martians': '1',
   'net.ipv4.tcp_syncookies': '1',
   'net.ipv4.icmp_echo_ignore_broadcasts': '1',
+  'net.ipv4.icmp_ignore_bogus_error_responses': '1',
+  // No router advertisements: a node whose IPv6 comes from SLAAC overrides these two in sysctlOverrides.
+  'net.ipv6.conf.all.accept_ra': '0',
+  'net.ipv6.conf.default.accept_ra': '0',
+  // Containers run with --network none and the firewall's forward chain drops: nothing is routed.
+  'net.ipv4.ip_forward': '0',
+  'net.ipv6.conf.all.forwarding': '0',
 };
 
 export const SYSCTL_DUMPS_FILE = '/etc/sysctl.d/90-bulwark-dumps.conf';

@@ -22,5 +22,6 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
   // `bulwark router --config FILE` is the router's own config file; -c stays the cluster config
   router: { ownOptions: ['config'], summary: 'run the WAMP router in the foreground (what bulwark-router runs)', load: async () => (await import('../../containers/router-command.js')).command },
   principal: { summary: 'WAMP principals: add, list, rotate, revoke, enroll, approve, reject', load: async () => (await import('../../principals/command.js')).command },
+  integrity: { summary: 'file integrity on this node: integrity manifest | check', load: async () => (await import('../../hardening/integrity-command.js')).command },
   app: { summary: 'app containers: add, remove, list, logs', load: async () => (await import('../../containers/command.js')).command },
 };

@@ -124,7 +124,12 @@ describe('hardening reconciler and audit', () => {
     ]) {
       expect(byId.get(id)?.status, id).toBe('pass');
     }
-    expect(byId.get('sysctl.net.ipv4.conf.all.log_martians')).toEqual({ id: 'sysctl.net.ipv4.conf.all.log_martians', status: 'n/a', evidence: 'written, not live: read-only (kernel shows 0)' });
+    expect(byId.get('sysctl.net.ipv4.conf.all.log_martians')).toEqual({
+      id: 'sysctl.net.ipv4.conf.all.log_martians',
+      status: 'n/a',
+      evidence: 'written, not live: read-only (kernel shows 0)',
+      baseline: 'CIS Debian 12 L1: Ensure suspicious packets are logged',
+    });
     await writeFile(join(root2, '/etc/security/limits.d/90-bulwark-core.conf'), '* soft core unlimited\n');
     const after = await hardeningAudit(host).run({ config, nodeName: 'n1' });
     expect(after.find((c) => c.id === 'dumps.limits')?.status).toBe('fail');

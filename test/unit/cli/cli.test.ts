@@ -75,6 +75,7 @@ describe('bulwark CLI', () => {
     ['lab', 'reboot', 'n2', '--bogus'],
     ['app', 'list', '--bogus'],
     ['router', 'hash-ticket', '--bogus'],
+    ['integrity', 'check', '--bogus'],
   ];
   it.concurrent.each(BOGUS)('%s %s %s %s: an unknown option exits 2 and is named', async (...argv) => {
     const r = await bulwark(argv, { config: join(dir, 'bulwark.yaml') });
