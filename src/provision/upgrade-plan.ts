@@ -76,6 +76,12 @@ export const HEALTH_SCRIPT = [
   'true',
 ].join('\n');
 
+/** The message of a JSON log line the CLI printed on stderr (else the text as it is). Pure. */
+function logMessage(text: string): string {
+  const m = /"message":"((?:[^"\\]|\\.)*)"/.exec(text) ?? /"msg":"((?:[^"\\]|\\.)*)"/.exec(text);
+  return m?.[1] ?? text;
+}
+
 /** Reads HEALTH_SCRIPT's output. Pure. */
 export function parseHealth(text: string): HealthFacts {
   const kv = new Map<string, string>();
@@ -126,7 +132,7 @@ export function parseHealth(text: string): HealthFacts {
     router: { installed: g('router_installed') === '1', active: g('router_active'), answer: g('router_answer'), imageWanted: g('router_image_wanted'), imageRunning: g('router_image_running') },
     apps,
     mesh,
-    meshError: g('mesh_error'),
+    meshError: logMessage(g('mesh_error')),
   };
 }
 

@@ -81,6 +81,12 @@ describe('upgrade health facts', () => {
     expect(v.hopeless).toBe(false);
   });
 
+  it('a JSON log line on stderr is reduced to its message', () => {
+    const err =
+      '{"level":50,"name":"bulwark","err":{"type":"Error","message":"node n1 is not a mesh member","stack":"Error: node n1 is not a mesh member\\n    at desiredInterface (file:///opt/bulwark/releases/9188/chunks/chunk-6.mjs:36:18)';
+    expect(judgeHealth(facts({ mesh_json: '', mesh_error: err })).problems).toEqual(['mesh status unavailable: node n1 is not a mesh member']);
+  });
+
   it('an app unit that is not active, or an agent running the wrong release, is unhealthy', () => {
     expect(judgeHealth(facts({}, ['app=echo activating', 'app=other active'])).problems).toEqual(['app echo activating']);
     expect(judgeHealth(facts(), { release: 'releases/bbbbbbbbbbbbbbbb' }).problems).toEqual(['agent still runs /opt/bulwark/releases/aaaaaaaaaaaaaaaa/node, not releases/bbbbbbbbbbbbbbbb']);
