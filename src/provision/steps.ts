@@ -142,3 +142,18 @@ export async function waitAgentReady(s: NodeSession, timeoutMs = 30_000): Promis
   }
   throw new Error(`agent not ready after ${timeoutMs / 1000} s (${last}); see journalctl -u bulwark-agent`);
 }
+
+/**
+ * The agent's status once no capability reports failing: a first pass whose router image build outlasts
+ * its budget reports containers failing ("still running after its time budget") and the next pass, 20 s
+ * later, reports it done; a capability still failing after `timeoutMs` is the answer.
+ */
+export async function waitAgentConverged(s: NodeSession, first: string, timeoutMs = 90_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let status = first;
+  while (/\d+ failing: /.test(status) && Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 2_000));
+    status = (await s.exec('systemctl show -p StatusText --value bulwark-agent')).stdout.trim() || status;
+  }
+  return status;
+}
