@@ -112,14 +112,15 @@ export function switchScript(sha256: string, l: ReleaseLayout = RELEASE_LAYOUT, 
 }
 
 /**
- * Puts `previous` back as current and marks the release it replaces as `failed`. Prints "rolled-back
+ * Puts `previous` (or the release `to`) back as current and marks the release it replaces as `failed`. Prints "rolled-back
  * FAILED PREVIOUS"; exits 9 when there is no previous release to go back to.
  */
-export function rollbackScript(l: ReleaseLayout = RELEASE_LAYOUT, opts: { agentUnit?: boolean; daemonReload?: boolean } = {}): string {
+export function rollbackScript(l: ReleaseLayout = RELEASE_LAYOUT, opts: { agentUnit?: boolean; daemonReload?: boolean; to?: string } = {}): string {
+  if (opts.to !== undefined && !/^releases\/[0-9a-z]{1,64}$/.test(opts.to)) throw new Error(`not a release: ${opts.to}`);
   return [
     'set -e',
     `cd ${q(l.root)}`,
-    'prev=$(readlink previous 2>/dev/null || true)',
+    opts.to ? `prev=${opts.to}` : 'prev=$(readlink previous 2>/dev/null || true)',
     'bad=$(readlink current 2>/dev/null || true)',
     '[ -n "$prev" ] && [ -x "$prev/node" ] || { echo "no previous release to roll back to" >&2; exit 9; }',
     'if [ "$prev" != "$bad" ]; then',

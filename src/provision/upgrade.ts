@@ -96,10 +96,13 @@ async function upgradeOne(spec: NodeSpec, cfg: Config, o: UpgradeOptions): Promi
   const t0 = Date.now();
   const id = releaseId(o.target.sha256);
   let s: NodeSession | undefined;
+  let switched = false;
+  let prior = '';
   try {
     o.emit({ event: 'node-start', node });
     s = await NodeSession.connect(spec, cfg, o.knownHosts);
     const before = await health(s);
+    prior = before.current;
     const start = decideStart(before, o.target.sha256, o.target.version);
     o.emit({ event: 'check', node, runtime: before.runtimeVersion, release: before.current, healthy: judgeHealth(before).healthy, problems: judgeHealth(before).problems });
     if (start.action === 'skip') {
@@ -117,6 +120,7 @@ async function upgradeOne(spec: NodeSpec, cfg: Config, o: UpgradeOptions): Promi
     const staged = await s.execOk(stageScript(`${up}/runtime.tar.gz`, o.target.sha256));
     o.emit({ event: 'staged', node, release: `releases/${id}`, version: staged.stdout.trim().split('\n').at(-1) ?? '' });
     const sw = await s.execOk(switchScript(o.target.sha256));
+    switched = true;
     const [, from = '', to = ''] = sw.stdout.trim().split('\n').at(-1)?.split(' ') ?? [];
     o.emit({ event: 'switched', node, from: before.runtimeVersion, fromRelease: from, to: o.target.version, toRelease: to });
     await s.exec('systemctl reset-failed bulwark-agent 2>/dev/null; systemctl restart --no-block bulwark-agent');
@@ -130,7 +134,7 @@ async function upgradeOne(spec: NodeSpec, cfg: Config, o: UpgradeOptions): Promi
     }
     // roll back: the previous release current again, the agent restarted on it, and health checked again
     o.emit({ event: 'rollback', node, reason: w.reason, to: before.runtimeVersion, toRelease: before.current });
-    const rb = await s.execOk(rollbackScript());
+    const rb = await s.execOk(rollbackScript(undefined, before.current ? { to: before.current } : {}));
     o.emit({ event: 'switched-back', node, detail: rb.stdout.trim().split('\n').at(-1) ?? '' });
     const mid = await health(s);
     await s.exec('systemctl reset-failed bulwark-agent 2>/dev/null; systemctl restart --no-block bulwark-agent');
@@ -138,7 +142,12 @@ async function upgradeOne(spec: NodeSpec, cfg: Config, o: UpgradeOptions): Promi
     o.emit({ event: 'rolled-back', node, restored: back.ok, version: before.runtimeVersion, release: before.current, ...(back.ok ? {} : { problems: back.problems }) });
     return { node, result: 'rolled-back', reason: w.reason, restored: back.ok, ...(back.ok ? {} : { restoreProblems: back.problems }) };
   } catch (e) {
-    const reason = e instanceof HostKeyChangedError ? e.message : e instanceof Error ? e.message : String(e);
+    let reason = e instanceof HostKeyChangedError ? e.message : e instanceof Error ? e.message : String(e);
+    // an error once the switch may have happened: put the previous release back if the node still answers
+    if (switched && s && prior) {
+      const rb = await s.exec(`${rollbackScript(undefined, { to: prior })}\nsystemctl reset-failed bulwark-agent 2>/dev/null; systemctl restart --no-block bulwark-agent`).catch(() => undefined);
+      reason += rb?.code === 0 ? '; switched back to the previous release' : '; could NOT switch back to the previous release';
+    }
     o.emit({ event: 'failed', node, reason });
     return { node, result: 'failed', reason };
   } finally {

@@ -99,6 +99,18 @@ describe('runtime releases on a node', () => {
     expect(readFileSync(join(l.link, 'VERSION'), 'utf8')).toBe('3.0.0\n');
   });
 
+  it('rollback to a named release goes exactly there, whatever previous says', async () => {
+    const l = layout('named');
+    const [a, b, c] = [await artifact('6.0.0'), await artifact('6.1.0'), await artifact('6.2.0')];
+    await install(l, a);
+    await install(l, b);
+    await install(l, c);
+    const rb = await sh(rollbackScript(l, { daemonReload: false, to: `releases/${releaseId(a.sha256)}` }));
+    expect(rb.code, rb.stderr).toBe(0);
+    expect(readFileSync(join(l.link, 'VERSION'), 'utf8')).toBe('6.0.0\n');
+    expect(() => rollbackScript(l, { to: '../../etc' })).toThrow(/not a release/);
+  });
+
   it('no previous release: rollback refuses (exit 9)', async () => {
     const l = layout('noprev');
     await install(l, await artifact('4.0.0'));
