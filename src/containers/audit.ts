@@ -111,6 +111,9 @@ export const EXPOSURE_LIMITS: Record<string, number> = {
   'bulwark-wireguard-go@.service': 2.4,
 };
 
+/** Units bootstrap installs (the others in EXPOSURE_LIMITS are this capability's). */
+const BOOTSTRAP_UNITS = new Set(['bulwark-agent.service', 'bulwark-wireguard-go@.service']);
+
 async function inspect(runtime: 'podman' | 'docker', name: string): Promise<ContainerInspect | undefined> {
   const r = await run([runtime, 'inspect', '--type', 'container', name], { timeoutMs: 30_000 }).catch(() => undefined);
   if (r?.code !== 0) return undefined;
@@ -131,7 +134,8 @@ export const containersAudit: AuditProvider<Config> = {
     }
     const units = Object.keys(EXPOSURE_LIMITS);
     const read = (u: string) => (existsSync(`/etc/systemd/system/${u}`) ? readFileSync(`/etc/systemd/system/${u}`, 'utf8') : undefined);
-    for (const u of units) checks.push(unitLimitCoreCheck(u, read(u)));
+    // the agent's and wireguard-go's units come with bootstrap, not with this capability: checked where installed
+    for (const u of units) if (read(u) !== undefined || !BOOTSTRAP_UNITS.has(u)) checks.push(unitLimitCoreCheck(u, read(u)));
     // Offline scoring reads the installed unit files; it needs no running manager.
     const installed = units.filter((u) => read(u) !== undefined).map((u) => u.replace('@.', '@audit.'));
     const scores = installed.length ? await securityExposure(installed, '/').catch(() => new Map<string, { score: number; verdict: string }>()) : new Map<string, { score: number; verdict: string }>();
