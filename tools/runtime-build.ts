@@ -20,8 +20,18 @@ async function sha256File(path: string): Promise<string> {
   return h.digest('hex');
 }
 
-export async function buildRuntime(root = assetRoot()): Promise<{ tarball: string; sha256: string }> {
-  const stage = join(root, 'build', 'runtime');
+export interface BuildOptions {
+  /** Stamp the runtime with this version instead of src/version.ts's (a test build for `bulwark upgrade`). */
+  version?: string;
+  /** Where the tarball goes (default build/bulwark-runtime-VERSION-linux-ARCH.tar.gz) and its staging directory. */
+  tarball?: string;
+  stage?: string;
+}
+
+export async function buildRuntime(root = assetRoot(), opts: BuildOptions = {}): Promise<{ tarball: string; sha256: string }> {
+  const version = opts.version ?? VERSION;
+  if (!/^[0-9A-Za-z.+~-]{1,64}$/.test(version)) throw new Error(`bad version stamp ${version}`);
+  const stage = opts.stage ?? join(root, 'build', 'runtime');
   rmSync(stage, { recursive: true, force: true });
   mkdirSync(stage, { recursive: true });
   await build({
@@ -41,6 +51,11 @@ export async function buildRuntime(root = assetRoot()): Promise<{ tarball: strin
     sourcemap: false,
     legalComments: 'none',
     logLevel: 'warning',
+    // a version stamp other than src/version.ts's replaces that module's text in the bundle
+    plugins:
+      version === VERSION
+        ? []
+        : [{ name: 'version-stamp', setup: (b) => b.onLoad({ filter: /[\\/]src[\\/]version\.ts$/ }, () => ({ contents: `export const VERSION = ${JSON.stringify(version)};\n`, loader: 'ts' })) }],
     // Optional native accelerators: the pure-JS fallbacks are used when these are absent.
     external: ['cpu-features', 'cbor-extract', 'msgpackr-extract', '*.node', 'bufferutil', 'utf-8-validate'],
     // CommonJS dependencies inside an ESM bundle expect require, __filename and __dirname.
@@ -57,8 +72,8 @@ export async function buildRuntime(root = assetRoot()): Promise<{ tarball: strin
   });
   copyFileSync(process.execPath, join(stage, 'node'));
   for (const dir of ['units', 'provisioning', 'firewall']) cpSync(join(root, dir), join(stage, dir), { recursive: true });
-  writeFileSync(join(stage, 'VERSION'), VERSION + '\n');
-  const tarball = runtimeArtifactPath(root);
+  writeFileSync(join(stage, 'VERSION'), version + '\n');
+  const tarball = opts.tarball ?? runtimeArtifactPath(root);
   execFileSync('bash', ['-c', `tar -C "${stage}" --owner=0 --group=0 --sort=name -cf - . | gzip -1 > "${tarball}"`]);
   const sha256 = await sha256File(tarball);
   writeFileSync(`${tarball}.sha256`, `${sha256}  ${tarball.split('/').pop()}\n`);

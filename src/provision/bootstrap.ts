@@ -7,7 +7,7 @@ import { HostKeyChangedError } from '../remote/known-hosts.js';
 import { runtimeArtifact } from './runtime-artifact.js';
 import { installFirewallBoot } from './firewall-boot-step.js';
 import { NodeSession } from '../remote/ssh.js';
-import { installAgentUnit, installConfig, installPackages, installRuntime, preflight, waitAgentReady, type StepResult } from './steps.js';
+import { installAgentUnit, installConfig, installPackages, installRuntime, preflight, waitAgentConverged, waitAgentReady, type StepResult } from './steps.js';
 
 export interface NodeReport {
   node: string;
@@ -56,7 +56,9 @@ async function bootstrapOne(node: NodeSpec, cfg: Config, configText: string, art
     const ag = await installAgentUnit(s, rt.changed, cf.changed);
     steps.push(ag);
     say(`agent: ${ag.detail}`);
-    const status = await waitAgentReady(s);
+    const ready = await waitAgentReady(s);
+    if (/\d+ failing: /.test(ready)) say(`ready: ${ready}; waiting for the next passes`);
+    const status = await waitAgentConverged(s, ready);
     say(`ready: ${status}`);
     // the agent is up but could not bring a capability to its plan (the firewall, say): not a converged node
     const failing = /\d+ failing: (.+)$/.exec(status);

@@ -9,6 +9,7 @@ import { loadDistros, packagesFor, type Distro } from '../config/distros.js';
 import { evaluatePreflight, FACTS_SCRIPT, parseFacts, type NodeFacts } from './preflight.js';
 import { shQuote, type NodeSession } from '../remote/ssh.js';
 import { NodeError } from '../core/errors.js';
+import { RELEASE_LAYOUT, stageScript, switchScript } from './releases.js';
 
 export interface StepResult {
   step: string;
@@ -64,7 +65,8 @@ export async function installPackages(s: NodeSession, node: NodeSpec, cfg: Confi
   return { step: 'packages', changed: true, detail: `installed ${missing.join(' ')} (${bundle.debs.length} .debs from an offline bundle)` };
 }
 
-export const RUNTIME_DIR = '/usr/lib/bulwark';
+/** The runtime's path on a node: a link to the current release (src/provision/releases.ts). */
+export const RUNTIME_DIR = RELEASE_LAYOUT.link;
 
 export async function installRuntime(s: NodeSession, artifact: { path: string; sha256: string }, say: (m: string) => void): Promise<StepResult> {
   const cur = await s.exec(`cat ${RUNTIME_DIR}/.runtime-sha256 2>/dev/null`);
@@ -75,17 +77,11 @@ export async function installRuntime(s: NodeSession, artifact: { path: string; s
   const remote = `${up}/runtime.tar.gz`;
   await s.upload(artifact.path, remote);
   say('runtime: checking SHA-256, installing');
-  const script = [
-    'set -e',
-    `f=${remote}`,
-    `if ! echo "${artifact.sha256}  $f" | sha256sum -c --status; then rm -f "$f"; echo "runtime checksum mismatch after upload" >&2; exit 9; fi`,
-    `rm -rf ${RUNTIME_DIR}.new && mkdir -p ${RUNTIME_DIR}.new && tar -xzf "$f" -C ${RUNTIME_DIR}.new --no-same-owner`,
-    `echo ${artifact.sha256} > ${RUNTIME_DIR}.new/.runtime-sha256 && chmod 0755 ${RUNTIME_DIR}.new`,
-    `rm -rf ${RUNTIME_DIR}.old; if [ -d ${RUNTIME_DIR} ]; then mv ${RUNTIME_DIR} ${RUNTIME_DIR}.old; fi; mv ${RUNTIME_DIR}.new ${RUNTIME_DIR}; rm -rf ${RUNTIME_DIR}.old "$f"`,
-    `printf '#!/bin/sh\\nexec ${RUNTIME_DIR}/node ${RUNTIME_DIR}/bulwark.mjs "$@"\\n' > /usr/local/sbin/bulwark.new && chmod 0755 /usr/local/sbin/bulwark.new && mv /usr/local/sbin/bulwark.new /usr/local/sbin/bulwark`,
-    '/usr/local/sbin/bulwark --version',
-  ].join('\n');
-  const r = await s.execOk(script);
+  // a release directory of its own under /opt/bulwark/releases, made current by an atomic link switch;
+  // the release it replaces stays as `previous` (src/provision/releases.ts; `bulwark upgrade` rolls back to it)
+  await s.execOk(stageScript(remote, artifact.sha256));
+  await s.execOk(switchScript(artifact.sha256, RELEASE_LAYOUT, { agentUnit: false }));
+  const r = await s.execOk(`${RELEASE_LAYOUT.wrapper} --version`);
   return { step: 'runtime', changed: true, detail: `installed ${r.stdout.trim()} (sha256 ${artifact.sha256.slice(0, 12)}… verified)` };
 }
 
@@ -145,4 +141,19 @@ export async function waitAgentReady(s: NodeSession, timeoutMs = 30_000): Promis
     await new Promise((res) => setTimeout(res, 300));
   }
   throw new Error(`agent not ready after ${timeoutMs / 1000} s (${last}); see journalctl -u bulwark-agent`);
+}
+
+/**
+ * The agent's status once no capability reports failing: a first pass whose router image build outlasts
+ * its budget reports containers failing ("still running after its time budget") and the next pass, 20 s
+ * later, reports it done; a capability still failing after `timeoutMs` is the answer.
+ */
+export async function waitAgentConverged(s: NodeSession, first: string, timeoutMs = 90_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let status = first;
+  while (/\d+ failing: /.test(status) && Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 2_000));
+    status = (await s.exec('systemctl show -p StatusText --value bulwark-agent')).stdout.trim() || status;
+  }
+  return status;
 }

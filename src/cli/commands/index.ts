@@ -13,6 +13,7 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: 'provision nodes over SSH: preflight, packages, runtime, units',
     load: async () => (await import('../../provision/command.js')).bootstrapCommand({ guards: loadBootstrapGuards, clusterSteps: loadClusterSteps }),
   },
+  upgrade: { summary: "replace Bulwark's runtime on the nodes one at a time, rolling back an unhealthy node", load: async () => (await import('../../provision/upgrade-command.js')).upgradeCommand },
   status: { summary: "show the agents' state per node", load: async () => (await import('../../agent/status-command.js')).command },
   agent: { summary: 'run the host agent (what bulwark-agent.service starts)', load: async () => (await import('../../agent/command.js')).agentCommand(loadReconcilers, loadPassObservers) },
   mesh: { summary: 'WireGuard mesh: status, join NODE, remove NODE', load: async () => (await import('../../mesh/command.js')).command },

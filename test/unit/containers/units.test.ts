@@ -76,11 +76,10 @@ describe('unit files', () => {
 
   it('systemd-analyze security works offline: the docker client unit is tightly sandboxed, podman units are scored', async () => {
     const scores = await securityExposure(['bulwark-app-docker@echo.service', 'bulwark-app@echo.service', 'bulwark-router.service'], root.root);
-    const docker = scores.get('bulwark-app-docker@echo.service');
-    expect(docker?.score).toBeLessThanOrEqual(2);
-    // podman needs root with most capabilities to set a container up (the container itself has none);
-    // the number is reported by `bulwark audit`, and must not get worse than today's.
-    expect(scores.get('bulwark-app@echo.service')?.score).toBeLessThanOrEqual(9);
-    expect(scores.get('bulwark-router.service')?.score).toBeLessThanOrEqual(9);
+    expect(scores.get('bulwark-app-docker@echo.service')?.score).toBeLessThanOrEqual(2);
+    // podman needs root to set a container up (the container itself has no capabilities); the limits and
+    // what holds each unit's score up are in src/containers/audit.ts (test/unit/containers/exposure.test.ts)
+    expect(scores.get('bulwark-app@echo.service')?.score).toBeLessThanOrEqual(5);
+    expect(scores.get('bulwark-router.service')?.score).toBeLessThanOrEqual(5);
   });
 });
