@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { AuditCheck, AuditProvider } from '../core/audit.js';
 import { distroFromOsRelease, localUpdatesHost, type UpdatesHost } from './apply.js';
-import { NEEDRESTART_CONF, parseAptConfigDump, renderUpdates, securityOriginPatterns } from './render.js';
+import { NEEDRESTART_CONF, parseAptConfigDump, renderUpdates, securityOriginPatterns, UNATTENDED_CONF } from './render.js';
 import { planSources, securityEntries } from './sources.js';
 
 const REPOS = 'CIS Debian 12 L1: Ensure package manager repositories are configured';
@@ -16,7 +16,10 @@ const DAY = 86_400_000;
 export interface LastRunFacts {
   /** mtime of the upgrade stamp (ms), if any. */
   stampMs?: number;
-  /** When unattended-upgrades was installed (mtime of its dpkg file list), if it is. */
+  /**
+   * Since when unattended-upgrades runs here as Bulwark configured it: the later of its installation (mtime of
+   * its dpkg file list) and Bulwark's file for it (written when the config changes), if installed.
+   */
   installedMs?: number;
   nowMs: number;
 }
@@ -33,9 +36,9 @@ export function lastRunCheck(f: LastRunFacts, maxAgeDays: number): AuditCheck {
     return { id, status: ok ? 'pass' : 'fail', evidence: `last successful unattended-upgrade run ${ago(f.stampMs)}${ok ? '' : ` (more than ${maxAgeDays} days)`}`, baseline: PATCHES };
   }
   if (f.installedMs !== undefined && f.nowMs - f.installedMs <= maxAgeDays * DAY) {
-    return { id, status: 'n/a', evidence: `no run yet: unattended-upgrades installed ${ago(f.installedMs)} (the daily timer runs it within ${maxAgeDays} days)`, baseline: PATCHES };
+    return { id, status: 'n/a', evidence: `no run yet: unattended-upgrades set up ${ago(f.installedMs)} (the daily timer runs it within ${maxAgeDays} days)`, baseline: PATCHES };
   }
-  return { id, status: 'fail', evidence: f.installedMs === undefined ? 'unattended-upgrades is not installed' : `no successful run since it was installed ${ago(f.installedMs)}`, baseline: PATCHES };
+  return { id, status: 'fail', evidence: f.installedMs === undefined ? 'unattended-upgrades is not installed' : `no successful run since it was set up ${ago(f.installedMs)}`, baseline: PATCHES };
 }
 
 async function mtime(root: string, p: string): Promise<number | undefined> {
@@ -122,7 +125,10 @@ export function updatesAudit(host: () => UpdatesHost = () => localUpdatesHost(),
         baseline: PATCHES,
       });
 
-      checks.push(lastRunCheck({ stampMs: await mtime(root, UPGRADE_STAMP), installedMs: await mtime(root, '/var/lib/dpkg/info/unattended-upgrades.list'), nowMs: now() }, cfg.maxAgeDays));
+      const installedMs = await mtime(root, '/var/lib/dpkg/info/unattended-upgrades.list');
+      const configuredMs = await mtime(root, UNATTENDED_CONF);
+      const since = installedMs === undefined ? undefined : Math.max(installedMs, configuredMs ?? 0);
+      checks.push(lastRunCheck({ stampMs: await mtime(root, UPGRADE_STAMP), installedMs: since, nowMs: now() }, cfg.maxAgeDays));
       return checks;
     },
   };

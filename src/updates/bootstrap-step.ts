@@ -11,6 +11,8 @@ export const sourcesStep: NodePrepStep<Config> = {
   async run(cfg, _node, shell, distro) {
     const r = await applySources(remoteUpdatesHost(shell), { id: distro.id, codename: distro.codename }, cfg.provisioning.packages);
     const notes = r.notes.length ? ` (${r.notes.join('; ')})` : '';
-    return { changed: r.changed.length > 0, detail: (r.changed.length ? `wrote ${r.changed.join(', ')}: ` : 'no changes: ') + r.summary + notes };
+    // an unchanged step says only that, as every bootstrap step does
+    if (!r.changed.length) return { changed: false, detail: 'no changes' };
+    return { changed: true, detail: `wrote ${r.changed.join(', ')}: ${r.summary}${notes}` };
   },
 };

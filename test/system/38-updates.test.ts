@@ -100,7 +100,9 @@ describe('packages from the lab mirror and unattended security updates', () => {
     expect(await sh(`cat /usr/share/${CANARY}/version`)).toBe('1.1');
     const pid1 = await sh(`systemctl show -p MainPID --value ${CANARY}`);
     expect(await sh(`systemctl is-active ${CANARY}`)).toBe('active');
-    const log = await sh('cat /var/log/unattended-upgrades/unattended-upgrades-dpkg.log /var/log/unattended-upgrades/unattended-upgrades.log 2>&1; journalctl -q --no-pager -u apt-daily-upgrade; true');
+    const log = await sh(
+      'cat /var/log/unattended-upgrades/unattended-upgrades-dpkg.log /var/log/unattended-upgrades/unattended-upgrades.log 2>&1; journalctl -q --no-pager -u apt-daily-upgrade; true',
+    );
     // the package's own scripts never restart it on upgrade: a new main process is needrestart's doing
     expect(pid1, log).not.toBe(pid0);
     expect(log).toMatch(new RegExp(`Packages that will be upgraded: ${CANARY}`));
