@@ -9,7 +9,7 @@ import { createNetwork, destroyNetwork, listNetns } from './netns.js';
 import { bootMachine, destroyMachine, machineDir, prepareMachine, waitForSsh } from './machine.js';
 import { ensureRootfs, type LabDebian } from './rootfs.js';
 import { startLabAcme } from './acme.js';
-import { startLabMirror } from './mirror.js';
+import { planLabMirror, startLabMirror, stopAgent } from './mirror.js';
 import { labConfigYaml, planLab, planLabAcme, type LabPlan } from './topology.js';
 
 const HELP = `Usage: bulwark lab up [--nodes N] [--debian 12|13] [--config-out FILE] [--no-acme]
@@ -52,6 +52,8 @@ export async function labDown(plan: LabPlan): Promise<void> {
     for (const name of readdirSync(mdir)) await destroyMachine(plan, { name, netns: `${plan.prefix}-${name}`, pubAddr: '', mgmtAddr: '' });
   }
   await destroyNetwork(plan);
+  const mirror = planLabMirror(plan);
+  if (existsSync(mirror.gnupg)) await stopAgent(mirror);
   rmSync(plan.stateDir, { recursive: true, force: true });
 }
 

@@ -110,7 +110,8 @@ function suiteDebs(m: LabMirror, suite: string): string[] {
   return existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter(Boolean) : [];
 }
 
-async function stopAgent(m: LabMirror): Promise<void> {
+/** Stops the gpg agent of the lab's signing key, if one runs (also at `lab down`). */
+export async function stopAgent(m: LabMirror): Promise<void> {
   // gpg starts an agent for the key; it must not outlive the step
   await run(['gpgconf', '--homedir', m.gnupg, '--kill', 'all']);
 }
@@ -224,12 +225,13 @@ export async function startLabMirror(plan: LabPlan, rootfs: string, say: (m: str
   mkdirSync(m.gnupg, { recursive: true, mode: 0o700 });
   const debs = await nodeDebs(plan, rootfs, say);
   say(`lab: apt mirror on the outside network (${m.url}, ${debs.length} .debs and the canary), signed with a key made for this lab`);
-  await runOk([...gpgArgs(m), '--quick-generate-key', 'Bulwark lab mirror <mirror@lab.bulwark.test>', 'ed25519', 'sign', 'never']);
-  const publicKey = (await runOk([...gpgArgs(m), '--armor', '--export', 'mirror@lab.bulwark.test'])).stdout;
-  const canary = await buildCanary(m.dir, '1.0');
-  const main = [...debs, canary].map((d) => addToPool(m, 'debian', d));
-  writeFileSync(join(m.dir, `${m.codename}.debs`), main.join('\n') + '\n');
+  let publicKey: string;
   try {
+    await runOk([...gpgArgs(m), '--quick-generate-key', 'Bulwark lab mirror <mirror@lab.bulwark.test>', 'ed25519', 'sign', 'never']);
+    publicKey = (await runOk([...gpgArgs(m), '--armor', '--export', 'mirror@lab.bulwark.test'])).stdout;
+    const canary = await buildCanary(m.dir, '1.0');
+    const main = [...debs, canary].map((d) => addToPool(m, 'debian', d));
+    writeFileSync(join(m.dir, `${m.codename}.debs`), main.join('\n') + '\n');
     for (const s of SUITES(m.codename)) await indexSuite(m, s.archive, s.suite, s.release, s.label, suiteDebs(m, s.suite));
   } finally {
     await stopAgent(m);
