@@ -37,7 +37,8 @@ still runs; its section is in /var/lib/bwlab/acme/acme.yaml).
 A Debian 12 lab also gets an apt mirror on the outside network (http://192.0.2.1/debian and
 /debian-security): built from this host's .debs of what a machine lacks plus a canary package, signed with
 a key made for the lab. Every node's apt sources point there (provisioning.packages.mirrors); n1 and n2
-still get their packages as an offline bundle, n3 from the mirror (packages: apt).
+still get their packages as an offline bundle, n3 from the mirror (packages: apt). "status --json" names
+it as mirror (url, securityUrl, and publicKey: the file holding the key its suites are signed with).
 
 Then: bulwark -c FILE bootstrap --all      (make lab does both)
 
@@ -95,6 +96,8 @@ export interface LabStatus {
   namespaces: string[];
   /** The lab's ACME CA: `root` is the CA root file that verifies every node's certificate. */
   acme?: { root: string; directory: string; directoryCa: string };
+  /** The lab's apt mirror (Debian 12 labs): its archives and the public key its suites are signed with. */
+  mirror?: { url: string; securityUrl: string; publicKey: string };
 }
 
 export async function labStatus(plan: LabPlan): Promise<LabStatus> {
@@ -114,7 +117,15 @@ export async function labStatus(plan: LabPlan): Promise<LabStatus> {
     return { name: n.name, pid, running, pub: n.pubAddr, mgmt: n.mgmtAddr };
   });
   const acme = planLabAcme(plan);
-  return { prefix: plan.prefix, machines, namespaces: ns, ...(existsSync(acme.root) ? { acme: { root: acme.root, directory: acme.directory, directoryCa: acme.directoryCa } } : {}) };
+  const mirror = planLabMirror(plan);
+  const mirrorKey = join(mirror.dir, 'public.asc');
+  return {
+    prefix: plan.prefix,
+    machines,
+    namespaces: ns,
+    ...(existsSync(acme.root) ? { acme: { root: acme.root, directory: acme.directory, directoryCa: acme.directoryCa } } : {}),
+    ...(existsSync(mirrorKey) ? { mirror: { url: mirror.url, securityUrl: mirror.securityUrl, publicKey: mirrorKey } } : {}),
+  };
 }
 
 export const command: Command = {
