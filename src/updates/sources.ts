@@ -186,7 +186,7 @@ function disableIn(f: SourceFile, pick: (e: SourceEntry) => boolean): { file: So
     if (/^\n[ \t]*\n+$/.test(part) || part.trim() === '') return part;
     const lines = part.split('\n');
     const e = parse822Entries({ path: f.path, text: part })[0];
-    if (!e || !e.enabled || !pick(e)) return part;
+    if (!e?.enabled || !pick(e)) return part;
     disabled++;
     const idx = lines.findIndex((l) => /^Enabled:/i.test(l));
     if (idx >= 0) {
@@ -235,7 +235,7 @@ export function planSources(files: readonly SourceFile[], distro: DistroInfo, pk
   const others = files.filter((f) => !OWNED.includes(f.path)).map(restoreFile);
   const pristine = parseSources(others).filter((e) => e.enabled && e.types.includes('deb'));
   const mainEntry = pristine.find((e) => e.suites.includes(distro.codename));
-  const components = pkgs.components ?? (mainEntry && mainEntry.components.length ? mainEntry.components : arch.components);
+  const components = pkgs.components ?? (mainEntry?.components.length ? mainEntry.components : arch.components);
   const secSuite = arch.securitySuite;
   const notes: string[] = [];
   const want = new Map<string, string>();
