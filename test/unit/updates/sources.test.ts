@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BULWARK_SECURITY_SOURCES, BULWARK_SOURCES, parseSources, parseSourcesDump, planSources, restoreFile, securityEntries, type SourceFile } from '../../../src/updates/sources.js';
 
@@ -166,5 +167,32 @@ describe('apt sources: configured mirrors', () => {
     expect(text).toContain('Signed-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----\n .\n mDMEZ0abc\n =AbCd\n -----END PGP PUBLIC KEY BLOCK-----');
     // the key's lines stay in their stanza (no blank line inside)
     expect(parseSources([{ path: BULWARK_SOURCES, text }]).map((e) => e.suites)).toEqual([['bookworm', 'bookworm-updates'], ['bookworm-security']]);
+  });
+});
+
+describe('apt sources: any node, any config (property)', () => {
+  const nodes = [DEBOOTSTRAP, INSTALLER, DEB822, [...INSTALLER, ...DEB822], []];
+  const configs = [
+    NONE,
+    { mirrors: ['http://192.0.2.1/debian'], securityMirror: 'http://192.0.2.1/debian-security' },
+    { mirrors: [], securityMirror: 'https://sec.example.org/debian-security' },
+    { mirrors: ['https://m.example.org/debian'], securityMirror: 'https://m.example.org/debian-security', components: ['main', 'contrib'] },
+  ];
+  it('a plan applied is converged (the next plan is empty), and every config then switched back to none gives the node its own files back', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...nodes), fc.array(fc.constantFrom(...configs), { minLength: 1, maxLength: 4 }), fc.constantFrom(BOOKWORM, TRIXIE), (files, seq, distro) => {
+        let cur = files;
+        for (const cfg of seq) {
+          cur = apply(cur, planSources(cur, distro, cfg));
+          const again = planSources(cur, distro, cfg);
+          expect(again.writes).toEqual([]);
+          expect(again.removes).toEqual([]);
+          expect(securityEntries(cur, distro).length).toBeGreaterThan(0);
+        }
+        const back = apply(cur, planSources(cur, distro, NONE));
+        for (const f of files) expect(back.find((b) => b.path === f.path)?.text).toBe(f.text);
+      }),
+      { numRuns: 200 },
+    );
   });
 });
