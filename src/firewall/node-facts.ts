@@ -46,20 +46,32 @@ export async function lookupAll(host: string, timeoutMs = 3000): Promise<string[
  * Each mirror host's addresses: an address literal as is, a name resolved now (nft cannot match names, so the
  * plan holds the addresses the node would connect to, and the agent resolves again every pass).
  */
-export async function resolveMirrors(hosts: readonly string[], resolve: (host: string) => Promise<string[]> = lookupAll): Promise<Record<string, { addresses: string[]; error?: string }>> {
+export async function resolveMirrors(
+  hosts: readonly string[],
+  resolve: (host: string) => Promise<string[]> = lookupAll,
+  lastGood: Map<string, string[]> = LAST_GOOD,
+): Promise<Record<string, { addresses: string[]; error?: string }>> {
   const out: Record<string, { addresses: string[]; error?: string }> = {};
   for (const h of new Set(hosts)) {
     if (parseIp(h)) out[h] = { addresses: [h] };
     else {
       try {
-        out[h] = { addresses: (await resolve(h)).filter((a) => parseIp(a)) };
+        const addresses = (await resolve(h)).filter((a) => parseIp(a));
+        if (addresses.length) lastGood.set(h, addresses);
+        out[h] = { addresses };
       } catch (e) {
-        out[h] = { addresses: [], error: e instanceof Error ? e.message : String(e) };
+        // a failed lookup keeps the addresses this process last resolved (a DNS hiccup must not cut apt off)
+        const kept = lastGood.get(h);
+        const msg = e instanceof Error ? e.message : String(e);
+        out[h] = kept ? { addresses: kept, error: `${msg}; kept the last addresses` } : { addresses: [], error: msg };
       }
     }
   }
   return out;
 }
+
+/** The agent's last successful resolution of each mirror host. */
+const LAST_GOOD = new Map<string, string[]>();
 
 /** The mesh's member list on this node. */
 export const MESH_MEMBERS = `${DEFAULT_MESH_ROOT}/${MEMBERS_FILE}`;

@@ -174,7 +174,10 @@ export function planFirewall(cfgIn: FirewallConfig | FirewallConfigInput, factsI
   const mirrorElems = egressElements(
     mirrors.filter((m) => m.addresses.length).map((m) => ({ to: m.addresses.map((a) => mustCidr(a)), proto: 'tcp' as const, ports: [[m.port, m.port] as PortRange] })),
   );
-  for (const m of mirrors) if (!m.addresses.length) notes.push(`apt mirror ${m.url}: no address${m.error ? ` (${m.error})` : ''}, so apt cannot reach it`);
+  for (const m of mirrors) {
+    if (!m.addresses.length) notes.push(`apt mirror ${m.url}: no address${m.error ? ` (${m.error})` : ''}, so apt cannot reach it`);
+    else if (m.error) notes.push(`apt mirror ${m.url}: ${m.error}`);
+  }
   if (facts.aptMirrors) {
     for (const v of [4, 6] as const) {
       const elems = mirrorElems.filter((e) => e.v === v).map((e) => concat(cidrJson(e.cidr), rangeJson(e.ports)));

@@ -55,9 +55,13 @@ describe('firewall egress: apt mirrors', () => {
 
   it('a mirror whose name does not resolve is left out, with a note saying apt cannot reach it', async () => {
     const cfg = withMirrors('{ mirrors: ["http://gone.example.org/debian"], securityMirror: "http://192.0.2.1/debian-security" }');
-    const mirrorAddresses = await resolveMirrors(['gone.example.org', '192.0.2.1'], async () => {
-      throw new Error('ENOTFOUND');
-    });
+    const mirrorAddresses = await resolveMirrors(
+      ['gone.example.org', '192.0.2.1'],
+      async () => {
+        throw new Error('ENOTFOUND');
+      },
+      new Map(),
+    );
     const plan = planFirewall(cfg.firewall, factsFromConfig(cfg, 'n1', { ...PROBE, mirrorAddresses }));
     expect(plan.notes.join('\n')).toContain('apt mirror http://gone.example.org/debian: no address (ENOTFOUND), so apt cannot reach it');
     expect(plan.sets.find((s) => s.name === SET.aptMirrors4)?.elem).toEqual([{ concat: ['192.0.2.1', 80] }]);
@@ -74,5 +78,22 @@ describe('firewall egress: apt mirrors', () => {
     const cfg = withMirrors('{ mirrors: ["http://192.0.2.1/debian", "http://192.0.2.1/other"], securityMirror: "http://192.0.2.1/debian-security" }');
     const plan = planFirewall(cfg.firewall, factsFromConfig(cfg, 'n1', { ...PROBE, mirrorAddresses: { '192.0.2.1': { addresses: ['192.0.2.1'] } } }));
     expect(plan.sets.find((s) => s.name === SET.aptMirrors4)?.elem).toEqual([{ concat: ['192.0.2.1', 80] }]);
+  });
+
+  it('a lookup that fails after one that worked keeps the last addresses, and says so', async () => {
+    const cache = new Map<string, string[]>();
+    let up = true;
+    const resolve = async () => {
+      if (!up) throw new Error('EAI_AGAIN');
+      return ['203.0.113.10'];
+    };
+    expect(await resolveMirrors(['m.example.org'], resolve, cache)).toEqual({ 'm.example.org': { addresses: ['203.0.113.10'] } });
+    up = false;
+    const r = await resolveMirrors(['m.example.org'], resolve, cache);
+    expect(r).toEqual({ 'm.example.org': { addresses: ['203.0.113.10'], error: 'EAI_AGAIN; kept the last addresses' } });
+    const cfg = withMirrors('{ mirrors: ["http://m.example.org/debian"], securityMirror: "http://m.example.org/debian-security" }');
+    const plan = planFirewall(cfg.firewall, factsFromConfig(cfg, 'n1', { ...PROBE, mirrorAddresses: r }));
+    expect(plan.sets.find((s) => s.name === SET.aptMirrors4)?.elem).toEqual([{ concat: ['203.0.113.10', 80] }]);
+    expect(plan.notes).toContain('apt mirror http://m.example.org/debian: EAI_AGAIN; kept the last addresses');
   });
 });
