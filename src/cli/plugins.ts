@@ -1,6 +1,6 @@
 import type { Config } from '../config/schema.js';
 import type { AuditProvider } from '../core/audit.js';
-import type { BootstrapGuard, ClusterStep } from '../core/cluster.js';
+import type { BootstrapGuard, ClusterStep, NodePrepStep } from '../core/cluster.js';
 import type { ObserverContext, PassObserver, Reconciler } from '../core/reconciler.js';
 
 /**
@@ -18,6 +18,7 @@ export async function loadReconcilers(): Promise<Reconciler<Config>[]> {
     (await import('../mesh/reconciler.js')).meshReconciler,
     (await import('../containers/reconciler.js')).containersReconciler,
     (await import('../certs/reconciler.js')).createCertsReconciler({ peers: (await import('../mesh/peers.js')).meshPeerMessenger }),
+    (await import('../updates/reconciler.js')).updatesReconciler(),
   ];
 }
 
@@ -32,6 +33,7 @@ export async function loadAuditProviders(): Promise<AuditProvider<Config>[]> {
     (await import('../containers/audit.js')).containersAudit,
     (await import('../principals/audit.js')).principalsAudit,
     (await import('../certs/audit.js')).certsAudit,
+    (await import('../updates/audit.js')).updatesAudit(),
     await (await import('./metrics-plugin.js')).metricsAuditProvider(),
   ];
 }
@@ -47,4 +49,9 @@ export async function loadBootstrapGuards(): Promise<BootstrapGuard<Config>[]> {
 
 export async function loadClusterSteps(): Promise<ClusterStep<Config>[]> {
   return [(await import('../mesh/bootstrap-step.js')).meshStep, (await import('../hardening/integrity-step.js')).integrityStep];
+}
+
+/** Run by bootstrap on each node after preflight, before packages: the apt sources (src/updates). */
+export async function loadNodePrepSteps(): Promise<NodePrepStep<Config>[]> {
+  return [(await import('../updates/bootstrap-step.js')).sourcesStep];
 }

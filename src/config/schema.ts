@@ -7,6 +7,7 @@ import { appsSchema } from '../containers/schema.js';
 import { acmeSchema, checkAcme } from '../certs/schema.js';
 import { metricsSchema } from '../metrics/schema.js';
 import { loginPolicy, sshServerSchema } from '../sshd/schema.js';
+import { packagesSchema, updatesSchema } from '../updates/schema.js';
 
 const NAME = /^[a-z][a-z0-9-]{0,30}$/;
 
@@ -37,8 +38,11 @@ export const sshSchema = z
 
 export const provisioningSchema = z
   .strictObject({
-    /** Default package source for nodes that don't say: "apt" (node's mirror) or "bundle" (air-gapped). */
-    packages: z.enum(['apt', 'bundle']).default('apt'),
+    /**
+     * Default package source for nodes that don't say: "apt" (node's mirror) or "bundle" (air-gapped), or
+     * { mode, mirrors, securityMirror, components, signedBy } (src/updates/schema.ts).
+     */
+    packages: packagesSchema,
     /** Minimum free disk on / in MiB that preflight demands. */
     minFreeDiskMiB: z.number().int().min(64).default(1024),
   })
@@ -57,6 +61,7 @@ export const configSchema = z
     apps: appsSchema,
     acme: acmeSchema.optional(),
     metrics: metricsSchema,
+    updates: updatesSchema,
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();

@@ -52,5 +52,17 @@ metrics:
 provisioning:
   # "apt": packages come from each node's own apt sources.
   # "bundle": the CLI downloads the .debs here and uploads them (air-gapped nodes).
+  # Or name your mirrors: they replace the nodes' own distro sources and the firewall lets apt reach only them:
+  #   packages:
+  #     mode: apt
+  #     mirrors: [http://deb.debian.org/debian]
+  #     securityMirror: http://security.debian.org/debian-security
   packages: apt
+
+# Security updates: unattended-upgrades installs the security archive's updates daily, needrestart restarts
+# services that still use replaced libraries. No automatic reboot unless you turn it on (then at reboot.time).
+updates:
+  enabled: true
+  reboot: { enabled: false, time: "04:00" }
+  restartServices: true
 `;

@@ -29,3 +29,17 @@ export interface BootstrapGuard<C> {
   name: string;
   check(cfg: C, node: string, sshConnection: string): string | undefined;
 }
+
+/** A shell on a node, as root (bootstrap's SSH session). */
+export interface NodeShell {
+  exec(command: string, stdin?: string): Promise<{ code: number; stdout: string; stderr: string }>;
+}
+
+/**
+ * A step bootstrap runs on each node after preflight and before it installs packages (the apt sources those
+ * packages come from). `distro` is what preflight found. Returns a step result for bootstrap's report.
+ */
+export interface NodePrepStep<C> {
+  name: string;
+  run(cfg: C, node: string, shell: NodeShell, distro: { id: string; version: string; codename: string }): Promise<{ changed: boolean; detail: string }>;
+}

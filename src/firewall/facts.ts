@@ -24,6 +24,13 @@ export const firewallFactsSchema = z.strictObject({
   resolvers: z.array(ipString).default([]),
   /** uid of apt's download user `_apt` (for `egress.aptHttp`); absent: no such user, no rule. */
   aptUid: z.number().int().min(0).optional(),
+  /**
+   * apt's mirrors (provisioning.packages.mirrors and securityMirror), each host's addresses as resolved on the
+   * node when planning (nft matches addresses, not names; the agent re-resolves every pass). Absent: none configured.
+   */
+  aptMirrors: z.array(z.strictObject({ url: z.string(), port: z.number().int().min(1).max(65535), addresses: z.array(ipString), error: z.string().optional() })).optional(),
+  /** The distro's suites come only from the configured mirrors: apt's port-80 rule is narrowed to them. */
+  aptMirrorsOnly: z.boolean().default(false),
   /** The router serves the HTTP→HTTPS redirect (a `redirect` listener): open TCP/80. */
   httpRedirect: z.boolean().default(false),
   /** Extra management sources (e.g. the address bootstrap came from), merged with `managementNetworks`. */

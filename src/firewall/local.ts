@@ -10,7 +10,7 @@ import { decideRollback, FirewallState, newToken, type Pending } from './confirm
 import { checkSshPath, parseSshConnection, type LockoutVerdict } from './lockout.js';
 import { applyPlan, readTable, readTableJson, restoreTableJson, type ApplyMode } from './nft.js';
 import type { Json } from './nft-json.js';
-import { factsFromConfig, probeNode, type NodeProbe } from './node-facts.js';
+import { aptMirrorTargets, factsFromConfig, probeNode, resolveMirrors, type NodeProbe } from './node-facts.js';
 import { planFirewall, planTransaction, type FirewallPlan } from './plan.js';
 import { tableText } from './render-text.js';
 import { bansOf, type SshBan } from './ssh-ban.js';
@@ -23,6 +23,8 @@ export interface FirewallHost {
   env: NodeJS.ProcessEnv;
   /** Arranges for `bulwark firewall rollback --token T` to run after `ms`. Returns how (for the output). */
   scheduleRollback: (token: string, ms: number) => Promise<string>;
+  /** Resolves an apt mirror's host name (default: getaddrinfo on this node, as apt does). */
+  resolve?: (host: string) => Promise<string[]>;
 }
 
 export function nodeHost(): FirewallHost {
@@ -64,7 +66,10 @@ export function planKey(plan: FirewallPlan): string {
 }
 
 export async function planFor(config: Config, nodeName: string, host: FirewallHost): Promise<FirewallPlan> {
-  return planFirewall(config.firewall, factsFromConfig(config, nodeName, await host.probe()));
+  const probe = await host.probe();
+  const hosts = aptMirrorTargets(config).map((t) => t.host);
+  const mirrorAddresses = hosts.length ? await resolveMirrors(hosts, host.resolve) : undefined;
+  return planFirewall(config.firewall, factsFromConfig(config, nodeName, { ...probe, ...(mirrorAddresses ? { mirrorAddresses } : {}) }));
 }
 
 export interface PlanReport {

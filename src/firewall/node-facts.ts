@@ -1,3 +1,4 @@
+import { lookup } from 'node:dns/promises';
 import { readFile } from 'node:fs/promises';
 import type { Config } from '../config/schema.js';
 import { DEFAULT_MESH_ROOT, MEMBERS_FILE } from '../config/locate.js';
@@ -13,7 +14,64 @@ export interface NodeProbe {
    * When present it, not the config, decides which endpoints may send WireGuard packets.
    */
   meshMembers?: { name: string; endpoint: string }[];
+  /** Addresses of apt's mirror hosts, resolved on the node (see resolveMirrors); by host. */
+  mirrorAddresses?: Record<string, { addresses: string[]; error?: string }>;
 }
+
+/** apt's mirrors from `provisioning.packages` (mirrors, securityMirror): URL, host and port. Pure. */
+export function aptMirrorTargets(config: Config): { url: string; host: string; port: number }[] {
+  const p = config.provisioning.packages;
+  const urls = [...p.mirrors, ...(p.securityMirror ? [p.securityMirror] : [])];
+  return urls.map((url) => {
+    const u = new URL(url);
+    return { url, host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80 };
+  });
+}
+
+/** getaddrinfo (as apt resolves), every address, bounded in time. */
+export async function lookupAll(host: string, timeoutMs = 3000): Promise<string[]> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    const r = await Promise.race([lookup(host, { all: true }), timeout]);
+    return [...new Set(r.map((a) => a.address))];
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Each mirror host's addresses: an address literal as is, a name resolved now (nft cannot match names, so the
+ * plan holds the addresses the node would connect to, and the agent resolves again every pass).
+ */
+export async function resolveMirrors(
+  hosts: readonly string[],
+  resolve: (host: string) => Promise<string[]> = lookupAll,
+  lastGood: Map<string, string[]> = LAST_GOOD,
+): Promise<Record<string, { addresses: string[]; error?: string }>> {
+  const out: Record<string, { addresses: string[]; error?: string }> = {};
+  for (const h of new Set(hosts)) {
+    if (parseIp(h)) out[h] = { addresses: [h] };
+    else {
+      try {
+        const addresses = (await resolve(h)).filter((a) => parseIp(a));
+        if (addresses.length) lastGood.set(h, addresses);
+        out[h] = { addresses };
+      } catch (e) {
+        // a failed lookup keeps the addresses this process last resolved (a DNS hiccup must not cut apt off)
+        const kept = lastGood.get(h);
+        const msg = e instanceof Error ? e.message : String(e);
+        out[h] = kept ? { addresses: kept, error: `${msg}; kept the last addresses` } : { addresses: [], error: msg };
+      }
+    }
+  }
+  return out;
+}
+
+/** The agent's last successful resolution of each mirror host. */
+const LAST_GOOD = new Map<string, string[]>();
 
 /** The mesh's member list on this node. */
 export const MESH_MEMBERS = `${DEFAULT_MESH_ROOT}/${MEMBERS_FILE}`;
@@ -85,5 +143,16 @@ export function factsFromConfig(config: Config, nodeName: string, probe: NodePro
     resolvers: probe.resolvers,
     aptUid: probe.aptUid,
     httpRedirect: config.router.listeners.some((l) => l.type === 'redirect'),
+    ...(() => {
+      const targets = aptMirrorTargets(config);
+      if (!targets.length) return {};
+      return {
+        aptMirrors: targets.map((t) => {
+          const r = probe.mirrorAddresses?.[t.host];
+          return { url: t.url, port: t.port, addresses: r?.addresses ?? [], ...(r?.error ? { error: r.error } : r ? {} : { error: 'not resolved' }) };
+        }),
+        aptMirrorsOnly: config.provisioning.packages.mirrors.length > 0,
+      };
+    })(),
   };
 }

@@ -59,6 +59,8 @@ export const SET = {
   resolvers6: 'resolvers6',
   egress4: 'egress4',
   egress6: 'egress6',
+  aptMirrors4: 'apt_mirrors4',
+  aptMirrors6: 'apt_mirrors6',
   httpsMeter4: 'https_meter4',
   httpsMeter6: 'https_meter6',
 } as const;
@@ -167,6 +169,23 @@ export function planFirewall(cfgIn: FirewallConfig | FirewallConfigInput, factsI
     const s: NftSet = { ...base, name: v === 4 ? SET.egress4 : SET.egress6, type: [addrType(v), 'inet_proto', 'inet_service'], flags: ['interval'] };
     if (elems.length) s.elem = elems;
     sets.push(s);
+  }
+  // apt's mirrors: (address . port), for apt's download user only (rule out-apt-mirrors*)
+  const mirrors = facts.aptMirrors ?? [];
+  const mirrorElems = egressElements(
+    mirrors.filter((m) => m.addresses.length).map((m) => ({ to: m.addresses.map((a) => mustCidr(a)), proto: 'tcp' as const, ports: [[m.port, m.port] as PortRange] })),
+  );
+  for (const m of mirrors) {
+    if (!m.addresses.length) notes.push(`apt mirror ${m.url}: no address${m.error ? ` (${m.error})` : ''}, so apt cannot reach it`);
+    else if (m.error) notes.push(`apt mirror ${m.url}: ${m.error}`);
+  }
+  if (facts.aptMirrors) {
+    for (const v of [4, 6] as const) {
+      const elems = mirrorElems.filter((e) => e.v === v).map((e) => concat(cidrJson(e.cidr), rangeJson(e.ports)));
+      const s: NftSet = { ...base, name: v === 4 ? SET.aptMirrors4 : SET.aptMirrors6, type: [addrType(v), 'inet_service'], flags: ['interval'] };
+      if (elems.length) s.elem = elems;
+      sets.push(s);
+    }
   }
   const lim = cfg.https.newConnectionLimit;
   for (const v of [4, 6] as const) {
@@ -314,9 +333,19 @@ export function planFirewall(cfgIn: FirewallConfig | FirewallConfigInput, factsI
     rule(O, 'out-dhcp4', match(payload('udp', 'sport'), 68), match(payload('udp', 'dport'), 67), counter(), ACCEPT);
     rule(O, 'out-dhcp6', match(payload('udp', 'sport'), 546), match(payload('udp', 'dport'), 547), counter(), ACCEPT);
   }
-  if (cfg.egress.aptHttp) {
+  if (cfg.egress.aptHttp && facts.aptMirrorsOnly) {
+    notes.push('egress.aptHttp: port 80 for apt only to the configured mirrors (provisioning.packages.mirrors)');
+  } else if (cfg.egress.aptHttp) {
     if (facts.aptUid !== undefined) rule(O, 'out-apt-http', match(meta('skuid'), facts.aptUid), match(payload('tcp', 'dport'), 80), counter(), ACCEPT);
     else notes.push('egress.aptHttp: no _apt user on this node, so no port-80 rule for apt');
+  }
+  if (facts.aptMirrors) {
+    // apt downloads as `_apt`; where there is no such user apt fetches as root, so the rule can't name a user
+    const who = facts.aptUid !== undefined ? [match(meta('skuid'), facts.aptUid)] : [];
+    if (facts.aptUid === undefined) notes.push('apt mirrors: no _apt user on this node, so their rule holds for every user');
+    for (const v of [4, 6] as const) {
+      rule(O, `out-apt-mirrors${v}`, ...who, match(concat(payload(ipOf(v), 'daddr'), payload('tcp', 'dport')), setRef(v === 4 ? SET.aptMirrors4 : SET.aptMirrors6)), counter(), ACCEPT);
+    }
   }
   rule(O, 'out-wireguard4', match(payload('ip', 'daddr'), setRef(SET.peers4)), match(payload('udp', 'dport'), wg), counter(), ACCEPT);
   rule(O, 'out-wireguard6', match(payload('ip6', 'daddr'), setRef(SET.peers6)), match(payload('udp', 'dport'), wg), counter(), ACCEPT);

@@ -9,6 +9,7 @@ import { createNetwork, destroyNetwork, listNetns } from './netns.js';
 import { bootMachine, destroyMachine, machineDir, machineState, prepareMachine, rebootMachine, stopMachine, waitForBoot, waitForSsh } from './machine.js';
 import { ensureRootfs, type LabDebian } from './rootfs.js';
 import { startLabAcme } from './acme.js';
+import { planLabMirror, startLabMirror, stopAgent } from './mirror.js';
 import { labConfigYaml, planLab, planLabAcme, type LabNode, type LabPlan } from './topology.js';
 
 const HELP = `Usage: bulwark lab up [--nodes N] [--debian 12|13] [--config-out FILE] [--no-acme]
@@ -20,8 +21,7 @@ Three (or N) local Debian 12 machines for trying Bulwark, booted with systemd-ns
 network namespace on fresh overlays over a cached minimal rootfs (debootstrap; built once, ~1 min).
   public side      192.0.2.0/24     nodes .11.., an outside client .1 (namespace bwlab-out)
   management side  198.51.100.0/24  nodes .11.., this host (the operator) .1
-The machines have systemd, dbus, sshd and iproute2 only, and reach no mirror: installing the rest is
-bootstrap's job. "up" writes a bulwark.yaml for them (default /var/lib/bwlab/bulwark.yaml) and an operator
+The machines have systemd, dbus, sshd and iproute2 only: installing the rest is bootstrap's job. "up" writes a bulwark.yaml for them (default /var/lib/bwlab/bulwark.yaml) and an operator
 SSH key; after a crash it removes the leftovers first. "down" removes every machine, overlay,
 namespace and process. Needs root.
 
@@ -34,6 +34,12 @@ names (n1.lab.bulwark.test .., wamp.lab.bulwark.test for all nodes; pebble-chall
 an acme: section, so every node's agent replaces its self-signed certificate with one from that CA.
 "status --json" names the CA root file as acme.root. --no-acme leaves acme: out of the config (the CA
 still runs; its section is in /var/lib/bwlab/acme/acme.yaml).
+
+A Debian 12 lab also gets an apt mirror on the outside network (http://192.0.2.1/debian and
+/debian-security): built from this host's .debs of what a machine lacks plus a canary package, signed with
+a key made for the lab. Every node's apt sources point there (provisioning.packages.mirrors); n1 and n2
+still get their packages as an offline bundle, n3 from the mirror (packages: apt). "status --json" names
+it as mirror (url, securityUrl, and publicKey: the file holding the key its suites are signed with).
 
 Then: bulwark -c FILE bootstrap --all      (make lab does both)
 
@@ -58,6 +64,8 @@ export async function labDown(plan: LabPlan): Promise<void> {
     for (const name of readdirSync(mdir)) await destroyMachine(plan, { name, netns: `${plan.prefix}-${name}`, pubAddr: '', mgmtAddr: '' });
   }
   await destroyNetwork(plan);
+  const mirror = planLabMirror(plan);
+  if (existsSync(mirror.gnupg)) await stopAgent(mirror);
   rmSync(plan.stateDir, { recursive: true, force: true });
 }
 
@@ -83,8 +91,10 @@ export async function labUp(plan: LabPlan, configOut: string, say: (m: string) =
     ),
   );
   const acme = await startLabAcme(plan, say);
+  // the apt mirror is built from this host's Debian 12 packages, so only a Debian 12 lab gets one
+  const mirror = debian === '12' ? await startLabMirror(plan, rootfs, say) : undefined;
   mkdirSync(dirname(configOut), { recursive: true });
-  writeFileSync(configOut, labConfigYaml(plan, key, acmeInConfig ? acme.yaml : ''));
+  writeFileSync(configOut, labConfigYaml(plan, key, acmeInConfig ? acme.yaml : '', mirror ? { url: mirror.url, securityUrl: mirror.securityUrl, publicKey: mirror.publicKey } : undefined));
   rmSync(knownHostsPath(configOut), { force: true });
   return configOut;
 }
@@ -152,6 +162,8 @@ export interface LabStatus {
   namespaces: string[];
   /** The lab's ACME CA: `root` is the CA root file that verifies every node's certificate. */
   acme?: { root: string; directory: string; directoryCa: string };
+  /** The lab's apt mirror (Debian 12 labs): its archives and the public key its suites are signed with. */
+  mirror?: { url: string; securityUrl: string; publicKey: string };
 }
 
 export async function labStatus(plan: LabPlan): Promise<LabStatus> {
@@ -161,7 +173,15 @@ export async function labStatus(plan: LabPlan): Promise<LabStatus> {
     return { name: n.name, ...(st.pid !== undefined ? { pid: st.pid } : {}), running: st.running, boots: st.boots, pub: n.pubAddr, mgmt: n.mgmtAddr };
   });
   const acme = planLabAcme(plan);
-  return { prefix: plan.prefix, machines, namespaces: ns, ...(existsSync(acme.root) ? { acme: { root: acme.root, directory: acme.directory, directoryCa: acme.directoryCa } } : {}) };
+  const mirror = planLabMirror(plan);
+  const mirrorKey = join(mirror.dir, 'public.asc');
+  return {
+    prefix: plan.prefix,
+    machines,
+    namespaces: ns,
+    ...(existsSync(acme.root) ? { acme: { root: acme.root, directory: acme.directory, directoryCa: acme.directoryCa } } : {}),
+    ...(existsSync(mirrorKey) ? { mirror: { url: mirror.url, securityUrl: mirror.securityUrl, publicKey: mirrorKey } } : {}),
+  };
 }
 
 export const command: Command = {

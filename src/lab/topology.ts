@@ -129,19 +129,46 @@ ${names}  sharedName: ${LAB_SHARED_NAME}
 ${ca}`;
 }
 
-/** The bulwark.yaml the lab writes for its machines (packages come as a bundle: no mirror in the lab). */
-export function labConfigYaml(plan: LabPlan, identityFile: string, acmeYaml = ''): string {
-  const nodes = plan.nodes.map((n) => `  - name: ${n.name}\n    ssh: root@${n.mgmtAddr}\n    endpoint: ${n.pubAddr}\n`).join('');
+/** The lab's apt mirror as the config names it (src/lab/mirror.ts). */
+export interface LabMirrorRef {
+  url: string;
+  securityUrl: string;
+  /** ASCII-armored public key the mirror signs with. */
+  publicKey: string;
+}
+
+/** The node that installs its packages from the lab mirror (`packages: apt`); the others get the bundle. */
+export const LAB_APT_NODE = 'n3';
+
+/** The config's `provisioning:` section: the offline bundle, or with the lab mirror its sources too. Pure. */
+export function labProvisioningYaml(mirror?: LabMirrorRef): string {
+  if (!mirror) return `provisioning:\n  # The lab machines reach no mirror: the CLI carries the packages.\n  packages: bundle\n`;
+  const key = mirror.publicKey
+    .trim()
+    .split('\n')
+    .map((l) => `      ${l}\n`)
+    .join('');
+  return `provisioning:
+  packages:
+    # The offline bundle for every node but ${LAB_APT_NODE} (which says packages: apt); every node's apt sources
+    # point at the lab's own mirror on the outside network, signed with a key made for this lab.
+    mode: bundle
+    mirrors: [${mirror.url}]
+    securityMirror: ${mirror.securityUrl}
+    signedBy: |
+${key}`;
+}
+
+/** The bulwark.yaml the lab writes for its machines. Pure. */
+export function labConfigYaml(plan: LabPlan, identityFile: string, acmeYaml = '', mirror?: LabMirrorRef): string {
+  const nodes = plan.nodes.map((n) => `  - name: ${n.name}\n    ssh: root@${n.mgmtAddr}\n    endpoint: ${n.pubAddr}\n${mirror && n.name === LAB_APT_NODE ? '    packages: apt\n' : ''}`).join('');
   return `# Written by \`bulwark lab up\`: ${plan.nodes.length} local Debian machines (systemd-nspawn).
 cluster: lab
 nodes:
 ${nodes}ssh:
   identityFile: ${identityFile}
   connectTimeout: 10
-provisioning:
-  # The lab machines reach no mirror: the CLI carries the packages.
-  packages: bundle
-firewall:
+${labProvisioningYaml(mirror)}firewall:
   # SSH only from the management side, where the operator (this host) lives.
   managementNetworks: [198.51.100.0/24]
   httpRedirect: true

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Config, NodeSpec } from '../config/schema.js';
-import type { BootstrapGuard, ClusterStep, NodeRun } from '../core/cluster.js';
+import type { BootstrapGuard, ClusterStep, NodePrepStep, NodeRun } from '../core/cluster.js';
 import { assetRoot } from '../util/assets.js';
 import { runBulwark } from '../remote/fanout.js';
 import { HostKeyChangedError } from '../remote/known-hosts.js';
@@ -27,6 +27,8 @@ export interface BootstrapOptions {
   clusterSteps: ClusterStep<Config>[];
   /** Checked on each node before anything is installed (the firewall's lockout guard). */
   guards: BootstrapGuard<Config>[];
+  /** Run on each node after preflight, before packages (the apt sources: src/updates). */
+  prepSteps?: NodePrepStep<Config>[];
 }
 
 async function bootstrapOne(node: NodeSpec, cfg: Config, configText: string, artifact: { path: string; sha256: string }, o: BootstrapOptions, sessions: Map<string, NodeSession>): Promise<NodeReport> {
@@ -41,6 +43,12 @@ async function bootstrapOne(node: NodeSpec, cfg: Config, configText: string, art
     const pf = await preflight(s, cfg, o.guards);
     steps.push(pf.result);
     say(`preflight ok: ${pf.result.detail}`);
+    for (const prep of o.prepSteps ?? []) {
+      const session = s;
+      const r = await prep.run(cfg, node.name, { exec: (cmd, stdin) => session.exec(cmd, stdin) }, pf.distro);
+      steps.push({ step: prep.name, ...r });
+      say(`${prep.name}: ${r.detail}`);
+    }
     const pk = await installPackages(s, node, cfg, pf.facts, pf.distro, say);
     steps.push(pk);
     say(`packages: ${pk.detail}`);

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/schema.js';
-import type { BootstrapGuard, ClusterStep } from '../core/cluster.js';
+import type { BootstrapGuard, ClusterStep, NodePrepStep } from '../core/cluster.js';
 import { EXIT, type Command } from '../core/command.js';
 import { Progress } from '../core/progress.js';
 import { loadConfig } from '../config/index.js';
@@ -9,7 +9,11 @@ import { bootstrap } from './bootstrap.js';
 import { resolveTargets, TARGET_OPTIONS } from '../remote/select.js';
 
 /** `bulwark bootstrap`; the capabilities' guards and cluster-wide steps come from src/cli/plugins.ts. */
-export const bootstrapCommand = (plugins: { guards: () => Promise<BootstrapGuard<Config>[]>; clusterSteps: () => Promise<ClusterStep<Config>[]> }): Command => ({
+export const bootstrapCommand = (plugins: {
+  guards: () => Promise<BootstrapGuard<Config>[]>;
+  clusterSteps: () => Promise<ClusterStep<Config>[]>;
+  prepSteps?: () => Promise<NodePrepStep<Config>[]>;
+}): Command => ({
   name: 'bootstrap',
   summary: 'provision nodes over SSH: preflight, packages, runtime, units',
   help: `Usage: bulwark [-c FILE] bootstrap (NODE...|--node N...|--all) [--json]
@@ -18,6 +22,8 @@ Provisions fresh Debian 12/13 or Ubuntu 22.04/24.04 servers over SSH, all named 
   connect    host key pinned on first use in bulwark.known_hosts beside the config; a changed key is
              refused and nothing is done on that node
   preflight  distribution and version, systemd as PID 1, root or passwordless sudo, architecture, free disk
+  sources    the apt sources: the configured mirrors and security archive (provisioning.packages), or the
+             node's own plus the security suite when they lack it
   packages   provisioning/packages/DISTRO.txt, from the node's apt sources (packages: apt) or as an offline
              bundle this machine downloads and uploads (packages: bundle; needs the same release here)
   runtime    Bulwark's own runtime (Node binary + bundle) into /usr/lib/bulwark, SHA-256 checked on the node
@@ -40,6 +46,7 @@ the mesh step could not run (member lists are then left as they were).`,
       say: (node, msg) => progress.update(node, msg),
       clusterSteps: await plugins.clusterSteps(),
       guards: await plugins.guards(),
+      prepSteps: plugins.prepSteps ? await plugins.prepSteps() : [],
     });
     const seconds = (Date.now() - t0) / 1000;
     if (ctx.json) {

@@ -47,7 +47,7 @@ export async function installPackages(s: NodeSession, node: NodeSpec, cfg: Confi
   );
   const missing = wanted.filter((p) => !installed.has(p));
   if (missing.length === 0) return { step: 'packages', changed: false, detail: 'no changes' };
-  const source = node.packages ?? cfg.provisioning.packages;
+  const source = node.packages ?? cfg.provisioning.packages.mode;
   const env = 'DEBIAN_FRONTEND=noninteractive';
   if (source === 'apt') {
     say(`packages: apt-get install ${missing.join(' ')}`);

@@ -1,5 +1,5 @@
 import type { Command } from '../../core/command.js';
-import { loadAuditProviders, loadBootstrapGuards, loadClusterSteps, loadPassObservers, loadReconcilers } from '../plugins.js';
+import { loadAuditProviders, loadBootstrapGuards, loadClusterSteps, loadNodePrepSteps, loadPassObservers, loadReconcilers } from '../plugins.js';
 
 /**
  * Every subcommand, loaded on demand so `bulwark agent` doesn't pay for the router and vice versa.
@@ -11,7 +11,7 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
   lab: { summary: 'three local Debian machines for trying Bulwark (up|down|status)', load: async () => (await import('../../lab/command.js')).command },
   bootstrap: {
     summary: 'provision nodes over SSH: preflight, packages, runtime, units',
-    load: async () => (await import('../../provision/command.js')).bootstrapCommand({ guards: loadBootstrapGuards, clusterSteps: loadClusterSteps }),
+    load: async () => (await import('../../provision/command.js')).bootstrapCommand({ guards: loadBootstrapGuards, clusterSteps: loadClusterSteps, prepSteps: loadNodePrepSteps }),
   },
   upgrade: { summary: "replace Bulwark's runtime on the nodes one at a time, rolling back an unhealthy node", load: async () => (await import('../../provision/upgrade-command.js')).upgradeCommand },
   status: { summary: "show the agents' state per node", load: async () => (await import('../../agent/status-command.js')).command },

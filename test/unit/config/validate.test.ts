@@ -27,7 +27,7 @@ describe('bulwark.yaml validation', () => {
     const cfg = parseConfig(GOOD);
     expect(cfg.cluster).toBe('lab');
     expect(cfg.nodes.map((n) => n.name)).toEqual(['n1', 'n2']);
-    expect(cfg.provisioning.packages).toBe('apt');
+    expect(cfg.provisioning.packages.mode).toBe('apt');
     expect(cfg.ssh.identityFile).toBe('~/.ssh/id_ed25519');
   });
 

@@ -17,7 +17,7 @@ describe('lab plan', () => {
   it('writes a config that validates and carries packages as a bundle', () => {
     const cfg = parseConfig(labConfigYaml(planLab(3), '/var/lib/bwlab/operator/id_ed25519'));
     expect(cfg.nodes.map((n) => n.ssh)).toEqual(['root@198.51.100.11', 'root@198.51.100.12', 'root@198.51.100.13']);
-    expect(cfg.provisioning.packages).toBe('bundle');
+    expect(cfg.provisioning.packages.mode).toBe('bundle');
   });
   it('with acme: every node gets its own lab name and the shared one from the CA on the outside network', () => {
     const plan = planLab(3);

@@ -1,0 +1,121 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { buildCanary, CANARY, publishToLabMirror } from '../../src/lab/mirror.js';
+import { planLab } from '../../src/lab/topology.js';
+import { bulwark, onMachine } from '../helpers/lab.js';
+
+// The default package path and security updates, on the lab: n3 installs its packages from the lab's apt
+// mirror on the outside network (packages: apt), every node's sources point there, and the firewall lets apt
+// (and only apt) reach it. A canary package is installed, a newer version is published in the mirror's
+// security suite, and the node's own unattended-upgrades installs it; needrestart restarts the canary's
+// service, whose program the update replaced.
+
+interface BootstrapJson {
+  ok: boolean;
+  nodes: { node: string; ok: boolean; steps: { step: string; changed: boolean; detail: string }[] }[];
+}
+interface Audit {
+  nodes: { node: string; checks: { id: string; status: 'pass' | 'fail' | 'n/a'; evidence: string; baseline?: string }[] }[];
+}
+
+const work = mkdtempSync(join(tmpdir(), 'bw-sys-upd-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const plan = planLab();
+const N = 'n3';
+
+async function sh(cmd: string, timeoutMs = 120_000): Promise<string> {
+  const r = await onMachine(N, cmd, timeoutMs);
+  expect(r.code, `${cmd}\n${r.stderr}\n${r.stdout}`).toBe(0);
+  return r.stdout.trim();
+}
+
+/** The node's firewall as nft lists it, for "in force" checks. */
+const table = () => sh('nft list table inet bulwark');
+/** The egress policy: the output chain and the mirror set, counters aside (no dynamic content). */
+const egress = async () => (await sh('nft list chain inet bulwark output; nft list set inet bulwark apt_mirrors4')).replace(/counter packets \d+ bytes \d+/g, 'counter');
+const aptReaches = async (asApt: boolean) =>
+  (await onMachine(N, `${asApt ? 'setpriv --reuid=_apt --regid=nogroup --clear-groups ' : ''}timeout 3 bash -c 'exec 3<>/dev/tcp/${plan.outsideAddr}/80' && echo open || echo closed`)).stdout.trim();
+
+async function audit(node: string): Promise<Map<string, { status: string; evidence: string; baseline?: string }>> {
+  const r = await bulwark(['audit', node, '--json']);
+  const j = JSON.parse(r.stdout) as Audit;
+  return new Map((j.nodes[0]?.checks ?? []).filter((c) => c.id.startsWith('updates.')).map((c) => [c.id, c]));
+}
+
+describe('packages from the lab mirror and unattended security updates', () => {
+  it('the first bootstrap gave n3 its packages from the mirror (apt sources written before), n1 its bundle', () => {
+    const j = JSON.parse(inject('firstBootstrap')) as BootstrapJson;
+    const step = (node: string, s: string) => j.nodes.find((n) => n.node === node)?.steps.find((x) => x.step === s)?.detail ?? '';
+    expect(step(N, 'sources')).toContain(`mirrors http://${plan.outsideAddr}/debian`);
+    expect(step(N, 'packages')).toMatch(/installed .*unattended-upgrades.* from the node's apt sources/);
+    expect(step('n1', 'packages')).toMatch(/offline bundle/);
+  });
+
+  it('the firewall in force lets apt reach the mirror and nothing else on the node', async () => {
+    const t = await table();
+    expect(t).toMatch(new RegExp(`set apt_mirrors4 \\{[^}]*elements = \\{ ${plan.outsideAddr.replace(/\./g, '\\.')} \\. 80 \\}`, 's'));
+    expect(t).not.toContain('out-apt-http');
+    expect(await aptReaches(true)).toBe('open');
+    expect(await aptReaches(false)).toBe('closed');
+  });
+
+  it('a second bootstrap installs a removed package from the mirror under the firewall', async () => {
+    await sh('DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq needrestart');
+    const before = await egress();
+    expect(before).toContain('out-apt-mirrors4');
+    const r = await bulwark(['bootstrap', N, '--json'], { timeoutMs: 600_000 });
+    const j = JSON.parse(r.stdout) as BootstrapJson;
+    expect(j.ok, r.stdout + r.stderr).toBe(true);
+    expect(j.nodes[0]?.steps.find((s) => s.step === 'packages')?.detail).toBe("installed needrestart from the node's apt sources");
+    expect(j.nodes[0]?.steps.find((s) => s.step === 'sources')?.changed).toBe(false);
+    // the same egress policy before and after: it held throughout
+    expect(await egress()).toBe(before);
+    expect(await sh("dpkg-query -W -f='${Status}' needrestart")).toBe('install ok installed');
+  });
+
+  it('right after bootstrap the audit passes the updates checks, the last run n/a', async () => {
+    const a = await audit(N);
+    expect(a.get('updates.security-source')).toMatchObject({ status: 'pass', baseline: 'CIS Debian 12 L1: Ensure package manager repositories are configured' });
+    expect(a.get('updates.security-source')?.evidence).toContain(`bookworm-security from http://${plan.outsideAddr}/debian-security`);
+    expect(a.get('updates.unattended-security')).toMatchObject({ status: 'pass' });
+    expect(a.get('updates.needrestart')).toMatchObject({ status: 'pass' });
+    expect(a.get('updates.reboot-policy')).toMatchObject({ status: 'pass', evidence: 'Automatic-Reboot "false" (as configured)' });
+    expect(a.get('updates.last-run')).toMatchObject({ status: 'n/a' });
+  });
+
+  it('a security update published in the mirror is installed by the node itself, and needrestart restarts the service it replaced', async () => {
+    await sh(`DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${CANARY}`);
+    expect(await sh(`dpkg-query -W -f='\${Version}' ${CANARY}`)).toBe('1.0');
+    expect(await sh(`systemctl is-active ${CANARY}`)).toBe('active');
+    const pid0 = await sh(`systemctl show -p MainPID --value ${CANARY}`);
+    // 1.2 in the non-security updates suite, 1.1 in the security suite: only the security one may come in
+    await publishToLabMirror(plan, 'bookworm-updates', await buildCanary(work, '1.2'));
+    await publishToLabMirror(plan, 'bookworm-security', await buildCanary(work, '1.1'));
+    // the distro's own timers' services, as the timers would start them: lists, then unattended-upgrade
+    await sh('systemctl start apt-daily.service', 300_000);
+    await sh('systemctl start apt-daily-upgrade.service', 300_000);
+    expect(await sh(`dpkg-query -W -f='\${Version}' ${CANARY}`)).toBe('1.1');
+    expect(await sh(`cat /usr/share/${CANARY}/version`)).toBe('1.1');
+    const pid1 = await sh(`systemctl show -p MainPID --value ${CANARY}`);
+    expect(await sh(`systemctl is-active ${CANARY}`)).toBe('active');
+    const log = await sh(
+      'cat /var/log/unattended-upgrades/unattended-upgrades-dpkg.log /var/log/unattended-upgrades/unattended-upgrades.log 2>&1; journalctl -q --no-pager -u apt-daily-upgrade; true',
+    );
+    // the package's own scripts never restart it on upgrade: a new main process is needrestart's doing
+    expect(pid1, log).not.toBe(pid0);
+    expect(log).toMatch(new RegExp(`Packages that will be upgraded: ${CANARY}`));
+    expect(log).toMatch(new RegExp(`Restarting services|restart ${CANARY}\\.service`));
+    // and nothing is left using the replaced program
+    expect(await sh('needrestart -b -r l')).not.toContain(`${CANARY}.service`);
+    // the upgrade left the firewall as it was: apt still reaches only the mirror
+    expect(await aptReaches(false)).toBe('closed');
+  });
+
+  it('afterwards the audit sees a successful run', async () => {
+    const a = await audit(N);
+    expect(a.get('updates.last-run')).toMatchObject({ status: 'pass', baseline: 'CIS Debian 12 L1: Ensure updates, patches, and additional security software are installed' });
+    expect(a.get('updates.last-run')?.evidence).toMatch(/last successful unattended-upgrade run 0\.\d h ago/);
+  });
+});
