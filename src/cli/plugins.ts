@@ -13,6 +13,7 @@ export async function loadReconcilers(): Promise<Reconciler<Config>[]> {
     (await import('../firewall/reconciler.js')).reconciler,
     (await import('../hardening/reconciler.js')).reconciler,
     (await import('../mesh/reconciler.js')).meshReconciler,
+    await (await import('./fabric-plugin.js')).fabricReconciler(),
     (await import('../containers/reconciler.js')).containersReconciler,
     (await import('../certs/reconciler.js')).createCertsReconciler({ peers: (await import('../mesh/peers.js')).meshPeerMessenger }),
   ];
@@ -26,6 +27,7 @@ export async function loadAuditProviders(): Promise<AuditProvider<Config>[]> {
     (await import('../containers/audit.js')).containersAudit,
     (await import('../principals/audit.js')).principalsAudit,
     (await import('../certs/audit.js')).certsAudit,
+    await (await import('./fabric-plugin.js')).fabricAuditProvider(),
     await (await import('./metrics-plugin.js')).metricsAuditProvider(),
   ];
 }

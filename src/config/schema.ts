@@ -6,6 +6,7 @@ import { routerSchema } from '../router/config.js';
 import { appsSchema } from '../containers/schema.js';
 import { acmeSchema, checkAcme } from '../certs/schema.js';
 import { metricsSchema } from '../metrics/schema.js';
+import { fabricSchema } from '../fabric/schema.js';
 
 const NAME = /^[a-z][a-z0-9-]{0,30}$/;
 
@@ -54,6 +55,7 @@ export const configSchema = z
     apps: appsSchema,
     acme: acmeSchema.optional(),
     metrics: metricsSchema,
+    fabric: fabricSchema,
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();
