@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { z } from 'zod';
 import { routerSchema, type RouterConfig } from '../router/config.js';
 
 /**
@@ -19,8 +20,8 @@ export function readFabricSection(path: string): unknown {
  * `base` with the fabric section, checked by the router's schema. A router built without fabric support
  * (its schema rejects the key itself, and nothing else) keeps running alone: `skipped` says so. Pure.
  */
-export function withFabric(base: RouterConfig, section: unknown): { cfg: RouterConfig; skipped?: string } {
-  const r = routerSchema.safeParse({ ...base, fabric: section });
+export function withFabric<T extends object = RouterConfig>(base: T, section: unknown, schema: z.ZodType<T> = routerSchema as unknown as z.ZodType<T>): { cfg: T; skipped?: string } {
+  const r = schema.safeParse({ ...base, fabric: section });
   if (r.success) return { cfg: r.data };
   const onlyUnknownFabric = r.error.issues.every((i) => i.code === 'unrecognized_keys' && i.path.length === 0 && i.keys.every((k) => k === 'fabric'));
   if (onlyUnknownFabric) return { cfg: base, skipped: 'this router has no fabric support: running as a single-node router' };

@@ -25,6 +25,8 @@ export interface FabricReconcilerOptions {
   /** Whether `address` is up on `iface` (nats-server cannot bind the route port before). */
   hasAddress?: (iface: string, address: string) => boolean;
   now?: () => Date;
+  /** The mesh's member list (default: the node's). */
+  membersFile?: string;
 }
 
 const ALL_UNITS = [NATS_UNIT, PROXY_SOCKET_UNIT, PROXY_SERVICE_UNIT];
@@ -169,7 +171,7 @@ export function createFabricReconciler(o: FabricReconcilerOptions): Reconciler<C
       try {
         const cfg = ctx.config;
         await maskDebianUnit(report);
-        const members = readMemberNames();
+        const members = readMemberNames(o.membersFile);
         const addresses = members ? o.addresses(cfg.mesh.cidr, members, cfg.mesh.addresses) : new Map<string, string>();
         const known = knownPeerCerts(paths.peersDir);
         const plan = planFabric({

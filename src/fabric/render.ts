@@ -113,6 +113,7 @@ const SANDBOX = [
   'RestrictSUIDSGID=yes',
   'LockPersonality=yes',
   'MemoryDenyWriteExecute=yes',
+  'PrivateMounts=yes',
   'RemoveIPC=yes',
   'KeyringMode=private',
   'SystemCallArchitectures=native',
