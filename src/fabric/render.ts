@@ -168,7 +168,6 @@ export function renderNatsUnit(u: NatsUnitInput): string {
     'IPAddressAllow=localhost',
     `IPAddressAllow=${u.meshCidr}`,
     'RestrictAddressFamilies=AF_INET AF_INET6',
-    'PrivateUsers=yes',
     'LimitNOFILE=65536',
     ...SANDBOX,
     '',
@@ -215,7 +214,6 @@ export function renderProxyService(proxyd = '/lib/systemd/systemd-socket-proxyd'
     'IPAddressDeny=any',
     'IPAddressAllow=localhost',
     'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX',
-    'PrivateUsers=yes',
     ...SANDBOX,
     '',
   ].join('\n');
