@@ -10,7 +10,7 @@ import { ensureUserSeed, makeRouteCert, routeCertDue, routeCertFacts } from './k
 import { type MeshAddresses, readMemberNames } from './members.js';
 import { DEBIAN_NATS_UNIT, type FabricPaths, NATS_UNIT, nodePaths, PROXY_SERVICE_UNIT, PROXY_SOCKET_UNIT } from './paths.js';
 import { type FabricPlan, planFabric, routesFile } from './plan.js';
-import { renderNatsConfig, renderNatsUnit, renderProxyService, renderProxySocket, ROUTER_SUBJECTS, routerFabricSection } from './render.js';
+import { renderNatsConfig, renderNatsUnit, renderProxyService, renderProxySocket, ROUTER_PUBLISH_DENY, ROUTER_SUBJECTS, routerFabricSection } from './render.js';
 import { getMonitor, routesLine, routeStates, routezSchema, varzSchema } from './routez.js';
 
 export interface FabricReconcilerOptions {
@@ -237,7 +237,7 @@ export function createFabricReconciler(o: FabricReconcilerOptions): Reconciler<C
               routePort: plan.routePort,
               routes: withCert.map((p) => p.address),
               tls: { cert: paths.routeCert, key: paths.routeKeyForServer, ca: paths.peersBundle },
-              users: [{ nkey: router.publicKey, publish: ROUTER_SUBJECTS, subscribe: ROUTER_SUBJECTS }],
+              users: [{ nkey: router.publicKey, publish: ROUTER_SUBJECTS, subscribe: ROUTER_SUBJECTS, publishDeny: ROUTER_PUBLISH_DENY }],
               jetstream: { storeDir: paths.jetstreamDir, maxMemoryStore: cfg.fabric.maxMemoryStore, maxFileStore: cfg.fabric.maxFileStore },
             }),
             0o640,
@@ -263,6 +263,14 @@ export function createFabricReconciler(o: FabricReconcilerOptions): Reconciler<C
           await sc.daemonReload();
           report.drift.push('fabric units written');
           restart = true;
+        }
+        // A reload adds routes, but nats-server keeps an established route it accepted even after the peer's
+        // certificate left the pinned bundle: a member that left is cut off by a restart.
+        const before = new Set((JSON.parse(readOr(paths.routesFile) ?? '{"peers":[]}') as { peers: { name: string }[] }).peers.map((x) => x.name));
+        const gone = [...before].filter((n) => !withCert.some((p) => p.name === n));
+        if (gone.length) {
+          restart = true;
+          report.drift.push(`route(s) to ${gone.join(', ')} dropped: ${NATS_UNIT} restarts`);
         }
         if (put(paths.routesFile, JSON.stringify(routesFile({ ...plan, peers: withCert.map((p) => ({ ...p, certKnown: true })) }), null, 2) + '\n', 0o644)) {
           report.drift.push(`route list: ${withCert.map((p) => `${p.name} ${p.address}`).join(', ') || 'none yet'}`);

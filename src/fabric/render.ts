@@ -3,11 +3,20 @@ import { NATS_CLIENT_PORT, type FabricConfig } from './schema.js';
 /** What a NATS client user may publish and subscribe to: the router's subjects, its reply inboxes, JetStream's API and KV. */
 export const ROUTER_SUBJECTS = ['bulwark.>', '_INBOX.>', '$JS.>', '$KV.>'] as const;
 
+/**
+ * JetStream API subjects the router never needs, denied even inside `$JS.>`: account purge, server removal and
+ * stream moves lacked their own access checks before nats-server 2.10.27 (CVE-2025-30215), and a restore could
+ * target another stream before 2.11.15 (CVE-2026-33222); Debian's 2.9.10 has both.
+ */
+export const ROUTER_PUBLISH_DENY = ['$JS.API.ACCOUNT.PURGE.>', '$JS.API.SERVER.REMOVE', '$JS.API.ACCOUNT.STREAM.MOVE.>', '$JS.API.ACCOUNT.STREAM.CANCEL_MOVE.>', '$JS.API.STREAM.RESTORE.>'] as const;
+
 export interface NatsUser {
   /** The user's nkey public key (U...); its seed stays on the node, 0600. */
   nkey: string;
   publish: readonly string[];
   subscribe: readonly string[];
+  /** Subjects denied for publishing although `publish` allows them. */
+  publishDeny?: readonly string[];
 }
 
 export interface NatsConfigInput {
@@ -55,7 +64,10 @@ export function renderNatsConfig(c: NatsConfigInput): string {
     'max_connections: 1024',
     'authorization {',
     '  users: [',
-    ...c.users.map((u) => `    { nkey: ${q(u.nkey)}, permissions: { publish: { allow: ${list(u.publish)} }, subscribe: { allow: ${list(u.subscribe)} } } }`),
+    ...c.users.map(
+      (u) =>
+        `    { nkey: ${q(u.nkey)}, permissions: { publish: { allow: ${list(u.publish)}${u.publishDeny?.length ? `, deny: ${list(u.publishDeny)}` : ''} }, subscribe: { allow: ${list(u.subscribe)} } } }`,
+    ),
     '  ]',
     '}',
     'cluster {',

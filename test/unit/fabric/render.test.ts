@@ -5,7 +5,7 @@ import { createUser } from '@nats-io/nkeys';
 import { describe, expect, it } from 'vitest';
 import { confChecks } from '../../../src/fabric/audit.js';
 import { makeRouteCert } from '../../../src/fabric/keys.js';
-import { renderNatsConfig, renderNatsUnit, renderProxyService, renderProxySocket, ROUTER_SUBJECTS, routerFabricSection } from '../../../src/fabric/render.js';
+import { renderNatsConfig, renderNatsUnit, renderProxyService, renderProxySocket, ROUTER_PUBLISH_DENY, ROUTER_SUBJECTS, routerFabricSection } from '../../../src/fabric/render.js';
 import { fabricSchema } from '../../../src/fabric/schema.js';
 import { run } from '../../../src/util/exec.js';
 import { makeOfflineRoot, securityExposure, verifyUnit } from '../../../src/systemd/units.js';
@@ -20,7 +20,7 @@ const input = {
   routePort: 6222,
   routes: ['10.77.0.9', '10.77.0.7'],
   tls: { cert: '/var/lib/bulwark/fabric/route.crt', key: '/run/credentials/bulwark-nats.service/route.key', ca: '/var/lib/bulwark/fabric/peers.pem' },
-  users: [{ nkey: user, publish: ROUTER_SUBJECTS, subscribe: ROUTER_SUBJECTS }],
+  users: [{ nkey: user, publish: ROUTER_SUBJECTS, subscribe: ROUTER_SUBJECTS, publishDeny: ROUTER_PUBLISH_DENY }],
   jetstream: { storeDir: '/var/lib/bulwark/nats', maxMemoryStore: 1 << 28, maxFileStore: 1 << 30 },
 };
 
@@ -40,7 +40,7 @@ describe('nats.conf', () => {
   });
   it('nkey users only, limited subjects, no no_auth_user, no other listeners', () => {
     expect(conf).toContain(`nkey: "${user}"`);
-    expect(conf).toContain('publish: { allow: ["bulwark.>", "_INBOX.>", "$JS.>", "$KV.>"] }');
+    expect(conf).toContain('publish: { allow: ["bulwark.>", "_INBOX.>", "$JS.>", "$KV.>"], deny: ["$JS.API.ACCOUNT.PURGE.>", "$JS.API.SERVER.REMOVE",');
     expect(conf).not.toMatch(/no_auth_user|password|token|leafnodes|gateway|websocket|mqtt|accounts/);
     expect(conf).toContain('store_dir: "/var/lib/bulwark/nats"');
   });
