@@ -9,7 +9,7 @@ import { DEBIAN_NATS_UNIT, type FabricPaths, NATS_UNIT, nodePaths } from './path
 import { planFabric } from './plan.js';
 import { NATS_CLIENT_PORT } from './schema.js';
 import { knownPeerCerts } from './reconciler.js';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 
 /** bulwark-nats.service's `systemd-analyze security` exposure must stay at or under this (it reaches 1.1). */
 export const NATS_EXPOSURE_LIMIT = 1.2;
@@ -112,6 +112,18 @@ export function probeAnonymous(port = NATS_CLIENT_PORT, host = '127.0.0.1', time
   });
 }
 
+/** The router's socket directory admits root and the router's group only (the socket inside is 0666). */
+export function socketDirCheck(dir: string, routerGid: number): AuditCheck {
+  const baseline = 'NATS: client port on the loopback address only';
+  try {
+    const st = statSync(dir);
+    const ok = (st.mode & 0o777) === 0o750 && st.uid === 0 && st.gid === routerGid;
+    return { id: 'fabric.socket-private', status: ok ? 'pass' : 'fail', evidence: `${dir} ${(st.mode & 0o777).toString(8)} ${st.uid}:${st.gid}${ok ? '' : ` (0750 0:${routerGid} wanted)`}`, baseline };
+  } catch {
+    return { id: 'fabric.socket-private', status: 'fail', evidence: `${dir} missing`, baseline };
+  }
+}
+
 export interface FabricAuditOptions {
   addresses: MeshAddresses;
   /** The firewall plan's inbound allows for this node (src/firewall, handed in by src/cli/plugins.ts). */
@@ -184,6 +196,7 @@ export function createFabricAudit(o: FabricAuditOptions): AuditProvider<Config> 
           baseline: 'NATS: every client authenticates (nkeys); never no_auth_user',
         });
       }
+      checks.push(socketDirCheck(paths.socketDir, cfg.apps.routerUid));
       const allows = await o.inputAllows(cfg, ctx.nodeName);
       const fw = allows.find((a) => a.id === 'in-fabric-routes');
       const want = plan.peers

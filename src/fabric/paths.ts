@@ -6,8 +6,13 @@ export interface FabricPaths {
   etcDir: string;
   routerSection: string;
   routerSeed: string;
-  /** nats-server's own files (root:nats 0750): config, route certificate, peers' certificates; the key (root 0600) reaches it as a credential. */
+  /** The agent's fabric state (root 0700, inside /var/lib/bulwark): the route key (0600, handed to nats-server as a credential), peers' certificates, the route list. */
   stateDir: string;
+  /**
+   * What nats-server itself reads (root:nats 0750): its config, this node's route certificate and the pinned bundle.
+   * Outside /var/lib/bulwark, which is root-only (0700) and so not traversable by the nats user.
+   */
+  natsDir: string;
   natsConf: string;
   routeCert: string;
   routeKey: string;
@@ -15,7 +20,7 @@ export interface FabricPaths {
   peersBundle: string;
   peersDir: string;
   routesFile: string;
-  /** JetStream's store (the unit's StateDirectory=, owned by the nats user). */
+  /** JetStream's store (the unit's StateDirectory=, owned by the nats user, 0700). */
   jetstreamDir: string;
   socketDir: string;
   socket: string;
@@ -30,19 +35,23 @@ export const PROXY_SERVICE_UNIT = 'bulwark-nats-proxy.service';
 /** Debian's own unit (enabled by the package on install, no authentication): Bulwark masks it. */
 export const DEBIAN_NATS_UNIT = 'nats-server.service';
 
+/** nats-server's directory: root:nats 0750 (config, certificates), JetStream's store below it. */
+export const NATS_DIR = '/var/lib/bulwark-nats';
+
 export function nodePaths(): FabricPaths {
   return {
     etcDir: FABRIC_ETC_DIR,
     routerSection: FABRIC_ROUTER_SECTION,
     routerSeed: `${FABRIC_ETC_DIR}/router.nk`,
     stateDir: FABRIC_STATE_DIR,
-    natsConf: `${FABRIC_STATE_DIR}/nats.conf`,
-    routeCert: `${FABRIC_STATE_DIR}/route.crt`,
+    natsDir: NATS_DIR,
+    natsConf: `${NATS_DIR}/nats.conf`,
+    routeCert: `${NATS_DIR}/route.crt`,
     routeKey: `${FABRIC_STATE_DIR}/route.key`,
-    peersBundle: `${FABRIC_STATE_DIR}/peers.pem`,
+    peersBundle: `${NATS_DIR}/peers.pem`,
     peersDir: `${FABRIC_STATE_DIR}/peers`,
     routesFile: FABRIC_ROUTES_FILE,
-    jetstreamDir: '/var/lib/bulwark/nats',
+    jetstreamDir: `${NATS_DIR}/jetstream`,
     socketDir: FABRIC_SOCKET_DIR,
     socket: `${FABRIC_SOCKET_DIR}/nats.sock`,
     routeKeyForServer: `/run/credentials/${NATS_UNIT}/route.key`,

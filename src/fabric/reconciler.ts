@@ -201,9 +201,11 @@ export function createFabricReconciler(o: FabricReconcilerOptions): Reconciler<C
         if (natsGid === undefined) throw new Error('no nats group: the nats-server package is not installed');
         mkdirSync(paths.etcDir, { recursive: true, mode: 0o755 });
         chmodSync(paths.etcDir, 0o755);
-        mkdirSync(paths.stateDir, { recursive: true, mode: 0o750 });
-        chownSync(paths.stateDir, 0, natsGid);
-        chmodSync(paths.stateDir, 0o750);
+        mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
+        chmodSync(paths.stateDir, 0o700);
+        mkdirSync(paths.natsDir, { recursive: true, mode: 0o750 });
+        chownSync(paths.natsDir, 0, natsGid);
+        chmodSync(paths.natsDir, 0o750);
         // forget the certificates of nodes no longer members
         for (const name of known.keys()) {
           if (!plan.peers.some((p) => p.name === name)) {
@@ -256,7 +258,7 @@ export function createFabricReconciler(o: FabricReconcilerOptions): Reconciler<C
             }),
             0o644,
           ),
-          put(join(paths.unitDir, PROXY_SOCKET_UNIT), renderProxySocket(paths.socket, cfg.apps.routerUid), 0o644),
+          put(join(paths.unitDir, PROXY_SOCKET_UNIT), renderProxySocket(paths.socket), 0o644),
           put(join(paths.unitDir, PROXY_SERVICE_UNIT), renderProxyService(), 0o644),
         ].some(Boolean);
         if (unitsChanged) {
@@ -280,6 +282,10 @@ export function createFabricReconciler(o: FabricReconcilerOptions): Reconciler<C
           report.drift.push('router fabric section written');
           await restartRouter(report);
         }
+        // the socket's directory: only root and the router's group enter it (the socket itself is 0666)
+        mkdirSync(paths.socketDir, { recursive: true, mode: 0o750 });
+        chownSync(paths.socketDir, 0, cfg.apps.routerUid);
+        chmodSync(paths.socketDir, 0o750);
         if (!hasAddress(plan.meshInterface, plan.self.address)) {
           report.notes.push(`fabric: waiting for ${plan.self.address} on ${plan.meshInterface}`);
           return finish(report);

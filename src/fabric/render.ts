@@ -189,8 +189,12 @@ export function renderNatsUnit(u: NatsUnitInput): string {
   ].join('\n');
 }
 
-/** bulwark-nats-proxy.socket: the Unix socket the router container reaches nats-server's client port through. Pure. */
-export function renderProxySocket(socket: string, routerGid: number): string {
+/**
+ * bulwark-nats-proxy.socket: the Unix socket the router container reaches nats-server's client port through. Pure.
+ * The socket is 0666 inside a directory only root and the router's group may enter (root:ROUTER 0750, made by
+ * the agent and the components' tmpfiles.d): SocketGroup= would need a group entry, and the router's gid has none.
+ */
+export function renderProxySocket(socket: string): string {
   return [
     '# Rendered by bulwark (src/fabric/render.ts). The router container has no network: it reaches the local',
     '# nats-server client port through this socket, bind-mounted into it.',
@@ -200,8 +204,8 @@ export function renderProxySocket(socket: string, routerGid: number): string {
     '[Socket]',
     `ListenStream=${socket}`,
     'SocketUser=root',
-    `SocketGroup=${routerGid}`,
-    'SocketMode=0660',
+    'SocketGroup=root',
+    'SocketMode=0666',
     'DirectoryMode=0750',
     '',
     '[Install]',

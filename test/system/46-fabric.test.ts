@@ -98,6 +98,7 @@ describe('fabric (nats-server) on the lab', () => {
           'fabric.package-unit-masked',
           'fabric.route-mesh-only',
           'fabric.route-tls',
+          'fabric.socket-private',
           'unit.bulwark-nats.service.exposure',
         ].sort(),
       );

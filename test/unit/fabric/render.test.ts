@@ -19,9 +19,9 @@ const input = {
   routeHost: '10.77.0.5',
   routePort: 6222,
   routes: ['10.77.0.9', '10.77.0.7'],
-  tls: { cert: '/var/lib/bulwark/fabric/route.crt', key: '/run/credentials/bulwark-nats.service/route.key', ca: '/var/lib/bulwark/fabric/peers.pem' },
+  tls: { cert: '/var/lib/bulwark-nats/route.crt', key: '/run/credentials/bulwark-nats.service/route.key', ca: '/var/lib/bulwark-nats/peers.pem' },
   users: [{ nkey: user, publish: ROUTER_SUBJECTS, subscribe: ROUTER_SUBJECTS, publishDeny: ROUTER_PUBLISH_DENY }],
-  jetstream: { storeDir: '/var/lib/bulwark/nats', maxMemoryStore: 1 << 28, maxFileStore: 1 << 30 },
+  jetstream: { storeDir: '/var/lib/bulwark-nats/jetstream', maxMemoryStore: 1 << 28, maxFileStore: 1 << 30 },
 };
 
 describe('nats.conf', () => {
@@ -36,13 +36,13 @@ describe('nats.conf', () => {
   it('routes to every other member, sorted, over mutual TLS with verify', () => {
     expect(conf).toContain('routes: ["nats-route://10.77.0.7:6222", "nats-route://10.77.0.9:6222"]');
     expect(conf).toMatch(/tls \{[^}]*verify: true/);
-    expect(conf).toMatch(/ca_file: "\/var\/lib\/bulwark\/fabric\/peers.pem"/);
+    expect(conf).toMatch(/ca_file: "\/var\/lib\/bulwark-nats\/peers.pem"/);
   });
   it('nkey users only, limited subjects, no no_auth_user, no other listeners', () => {
     expect(conf).toContain(`nkey: "${user}"`);
     expect(conf).toContain('publish: { allow: ["bulwark.>", "_INBOX.>", "$JS.>", "$KV.>"], deny: ["$JS.API.ACCOUNT.PURGE.>", "$JS.API.SERVER.REMOVE",');
     expect(conf).not.toMatch(/no_auth_user|password|token|leafnodes|gateway|websocket|mqtt|accounts/);
-    expect(conf).toContain('store_dir: "/var/lib/bulwark/nats"');
+    expect(conf).toContain('store_dir: "/var/lib/bulwark-nats/jetstream"');
   });
   it('no monitoring listener when the port is 0', () => {
     expect(renderNatsConfig({ ...input, monitorPort: 0 })).not.toContain('http:');
@@ -100,13 +100,13 @@ describe('router fabric section', () => {
 describe('fabric units', () => {
   const unit = renderNatsUnit({
     natsServer: '/usr/sbin/nats-server',
-    confPath: '/var/lib/bulwark/fabric/nats.conf',
+    confPath: '/var/lib/bulwark-nats/nats.conf',
     routeKey: '/var/lib/bulwark/fabric/route.key',
-    stateDirectory: 'bulwark/nats',
+    stateDirectory: 'bulwark-nats/jetstream',
     meshCidr: '10.77.0.0/16',
   });
   it('runs the configured binary as nats, sandboxed, with the key as a credential and only loopback and the mesh reachable', () => {
-    expect(unit).toContain('ExecStart=/usr/sbin/nats-server -c /var/lib/bulwark/fabric/nats.conf');
+    expect(unit).toContain('ExecStart=/usr/sbin/nats-server -c /var/lib/bulwark-nats/nats.conf');
     expect(unit).toContain('User=nats');
     expect(unit).toContain('ProtectSystem=strict');
     expect(unit).toContain('LoadCredential=route.key:/var/lib/bulwark/fabric/route.key');
@@ -116,7 +116,7 @@ describe('fabric units', () => {
   it('systemd-analyze: verify is clean and the exposure stays under the audit limit', async () => {
     const src = mkdtempSync(join(tmpdir(), 'bulwark-fabric-units-'));
     writeFileSync(join(src, 'bulwark-nats.service'), unit);
-    writeFileSync(join(src, 'bulwark-nats-proxy.socket'), renderProxySocket('/run/bulwark/fabric/nats.sock', 60500));
+    writeFileSync(join(src, 'bulwark-nats-proxy.socket'), renderProxySocket('/run/bulwark/fabric/nats.sock'));
     writeFileSync(join(src, 'bulwark-nats-proxy.service'), renderProxyService());
     const names = ['bulwark-nats.service', 'bulwark-nats-proxy.socket', 'bulwark-nats-proxy.service'];
     const root = makeOfflineRoot(names, src, { stubBinaries: ['/usr/sbin/nats-server', '/lib/systemd/systemd-socket-proxyd', '/usr/lib/systemd/systemd-socket-proxyd', '/bin/kill', '/usr/bin/kill'] });
