@@ -97,3 +97,23 @@ describe('fabric in one process (three nodes, one nats-server)', () => {
     expect(progress).toEqual([0, 1, 2]);
   });
 });
+
+describe('fabric meta events in one process', () => {
+  it('on_leave of a session of another node reaches a watcher once', async () => {
+    const watcher = await join(0);
+    const leaves: number[] = [];
+    await watcher.subscribe('wamp.session.on_leave', (args) => leaves.push(args?.[0] as number));
+    const conn = await abConnect({
+      transports: [{ type: 'rawsocket', host: '127.0.0.1', port: c.routers[2]!.port(0) }],
+      realm: 'app',
+      authmethods: ['ticket'],
+      authid: 'pub',
+      onchallenge: () => 'pub-secret',
+    } as unknown as autobahn.IConnectionOptions);
+    const id = conn.session.id;
+    await until(() => c.routers[0]!.router.realm('app')!.sessions.has(id), 5000, 'replica of the session');
+    expect(await watcher.call('wamp.session.get', [id])).toMatchObject({ authid: 'pub' });
+    await closeAb(conn);
+    await until(() => leaves.includes(id), 5000, 'on_leave');
+  });
+});
