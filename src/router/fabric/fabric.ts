@@ -111,6 +111,16 @@ export class Fabric implements RemoteSink {
     return node === this.settings.node || this.tracker.known(node);
   }
 
+  /** This node's last delta number. */
+  get sequence(): number {
+    return this.seq;
+  }
+
+  /** The last delta of `node` applied here (undefined: not in sync with it). */
+  appliedOf(node: string): number | undefined {
+    return this.syncing.has(node) ? undefined : this.tracker.applied(node);
+  }
+
   /** Peers this node has a replica of. */
   peers(): string[] {
     return [...this.replicas.keys()];

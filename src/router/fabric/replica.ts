@@ -146,6 +146,11 @@ export class PeerTracker {
     return [...this.peers.keys()];
   }
 
+  /** The last sequence applied of `node` (-1: none; undefined: unknown node). */
+  applied(node: string): number | undefined {
+    return this.peers.get(node)?.seq;
+  }
+
   /** `reset`: the node restarted (new epoch): drop its replica before the snapshot. */
   delta(node: string, epoch: string, seq: number, now: number): Verdict | 'reset' {
     const p = this.peers.get(node);

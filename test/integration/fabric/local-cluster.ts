@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRouter, type RunningRouter } from '../../../src/router/index.js';
 import type { RouterConfigInput } from '../../../src/router/config.js';
-import { memoryLogger, tempDir } from '../router/helpers.js';
+import { baseRealm, memoryLogger, tempDir } from '../router/helpers.js';
 
 import { hashTicket } from '../../../src/router/index.js';
 
@@ -93,12 +93,13 @@ export function fabricRouterConfig(node: string, natsUrl: string, extra: Partial
 }
 
 /** N routers in this process, one nats-server: the fast way to check fabric semantics. */
-export async function localCluster(n: number) {
+export async function localCluster(n: number, realmKind: 'fabric' | 'features' = 'fabric') {
   const tmp = tempDir('bwt-fabric-');
   const nats = await startNats(tmp.dir);
   const mem = memoryLogger('warn');
   const routers: RunningRouter[] = [];
-  for (let i = 1; i <= n; i++) routers.push(await startRouter(fabricRouterConfig(`n${i}`, nats.url), { log: mem.log }));
+  const extra = realmKind === 'features' ? { realms: [baseRealm()] } : {};
+  for (let i = 1; i <= n; i++) routers.push(await startRouter(fabricRouterConfig(`n${i}`, nats.url, extra), { log: mem.log }));
   return {
     routers,
     nats,
