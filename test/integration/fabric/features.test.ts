@@ -1,4 +1,4 @@
-import autobahn from 'autobahn';
+import type autobahn from 'autobahn';
 import { afterAll, beforeAll } from 'vitest';
 import type { Session } from '../../../src/router/core/session.js';
 import { RemoteSession } from '../../../src/router/fabric/remote-session.js';

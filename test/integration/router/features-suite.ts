@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import autobahn from 'autobahn';
+import type autobahn from 'autobahn';
 import { abConnect, closeAb, until, type AbSession } from './helpers.js';
 
 /**
