@@ -156,6 +156,16 @@ export class Dealer {
     return reg;
   }
 
+  /**
+   * The router takes a registration away from a local callee (the cluster gave the URI to another node's
+   * callee after a partition): UNREGISTERED with request 0 and details {registration, reason}.
+   */
+  revoke(s: Session, reg: Registration, reason: string): void {
+    if (!reg.callees.includes(s)) return;
+    s.send([MT.UNREGISTERED, 0, { registration: reg.id, reason }]);
+    this.drop(s, reg);
+  }
+
   /** A session of another node unregistered (the fabric's replica). */
   detach(s: Session, proc: string, match: MatchPolicy): void {
     const reg = this.lookupExact(proc, match);

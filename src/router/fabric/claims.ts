@@ -71,6 +71,13 @@ export class KvClaims implements ClaimBook {
     return { ok: true };
   }
 
+  async owner(procedure: string, match: string): Promise<{ node: string; epoch: string } | undefined> {
+    const entry = await this.kv.get(claimKey(match, procedure));
+    if (!entry || entry.operation !== 'PUT') return undefined;
+    const held = JSON.parse(entry.string()) as ClaimValue;
+    return { node: held.node, epoch: held.epoch };
+  }
+
   release(procedure: string, match: string, ownerNode: string | undefined): void {
     const key = claimKey(match, procedure);
     void (async () => {

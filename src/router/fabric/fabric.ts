@@ -27,6 +27,8 @@ export const nodeSubject = (node: string): string => `bulwark.fabric.node.${node
 /** Asked before a registration is made (cluster-wide uniqueness); see claims.ts. */
 export interface ClaimBook {
   claim(node: string, procedure: string, match: string, invoke: string): Promise<{ ok: true } | { ok: false; uri: string; message: string }>;
+  /** The node whose callee holds the registration's claim (undefined: none). */
+  owner(procedure: string, match: string): Promise<{ node: string; epoch: string } | undefined>;
   /** The last callee of a registration made here is gone, or a dead node's registration: its claim goes. */
   release(procedure: string, match: string, ownerNode: string | undefined): void;
   close(): Promise<void>;
@@ -223,9 +225,9 @@ export class Fabric implements RemoteSink {
       return;
     }
     const me = this.settings.node;
-    if (type === MT.INVOCATION) return this.direct(node, { k: 'inv', r: realm, to: sid, from: me }, out.wire);
-    if (type === MT.INTERRUPT) return this.direct(node, { k: 'int', r: realm, to: sid, from: me }, out.wire);
-    if (type === MT.GOODBYE) return this.direct(node, { k: 'kill', r: realm, to: sid }, out.wire);
+    if (type === MT.INVOCATION) return this.direct(node, { k: 'inv', r: realm, to: sid, n: me }, out.wire);
+    if (type === MT.INTERRUPT) return this.direct(node, { k: 'int', r: realm, to: sid, n: me }, out.wire);
+    if (type === MT.GOODBYE) return this.direct(node, { k: 'kill', r: realm, to: sid, n: me }, out.wire);
     // nothing else is ever addressed to a session the core did not hear from
   }
 
@@ -239,7 +241,7 @@ export class Fabric implements RemoteSink {
     if (b === undefined) return;
     this.events.delete(node);
     if (this.closed || this.nc === undefined || this.nc.isClosed()) return;
-    this.nc.publish(nodeSubject(node), encodeFrame({ k: 'ev', r: b.realm, to: b.sids }, cbor.encode(b.out.wire)));
+    this.nc.publish(nodeSubject(node), encodeFrame({ k: 'ev', r: b.realm, to: b.sids, n: this.settings.node }, cbor.encode(b.out.wire)));
   }
 
   // ---- inbound ----
@@ -336,14 +338,53 @@ export class Fabric implements RemoteSink {
       case 'unsub':
         realm.broker.detach(p, op.uri, op.match);
         break;
-      case 'reg':
+      case 'reg': {
+        const known = realm.dealer.lookupExact(op.uri, op.match);
+        const clash = known !== undefined && (known.invoke === 'single' || known.invoke !== op.invoke) && known.callees.some((c) => !(c instanceof RemoteSession));
         realm.dealer.attach(p, op.uri, op.match, op.invoke);
+        // both sides of a healed partition registered the URI: the claim decides who keeps it
+        if (clash) this.reconcile(realm, op.uri, op.match);
         break;
+      }
       case 'unreg':
         realm.dealer.detach(p, op.uri, op.match);
         break;
     }
     return true;
+  }
+
+  /**
+   * A registration that this node's callee and another node's callee both hold against its policy
+   * (made on both sides of a partition): the holder of the claim keeps it; a local callee that does
+   * not hold it gets UNREGISTERED (reason procedure_already_exists), which other nodes learn as a delta.
+   * Without claims (no JetStream) the lower node name keeps it.
+   */
+  private reconcile(realm: Realm, uri: string, match: 'exact' | 'prefix' | 'wildcard', attempt = 1): void {
+    const decide = async (): Promise<boolean> => {
+      if (this.claims) {
+        const o = await this.claims.owner(uri, match);
+        return o !== undefined && o.node === this.settings.node && o.epoch === this.epoch;
+      }
+      const reg = realm.dealer.lookupExact(uri, match);
+      const nodes = (reg?.callees ?? []).map((c) => (c instanceof RemoteSession ? c.node : this.settings.node)).sort();
+      return nodes[0] === this.settings.node;
+    };
+    decide().then(
+      (mine) => {
+        if (mine) return;
+        const reg = realm.dealer.lookupExact(uri, match);
+        for (const c of [...(reg?.callees ?? [])]) {
+          if (c instanceof RemoteSession) continue;
+          this.log.warn({ procedure: uri, session: c.id }, 'fabric: registration held by another node after a partition; revoked here');
+          realm.dealer.revoke(c, reg!, E.procedureAlreadyExists);
+        }
+      },
+      (e: unknown) => {
+        // right after a partition heals JetStream may still be catching up: asked again
+        this.log.warn({ err: String(e), procedure: uri, attempt }, 'fabric: cannot read the claim of a clashing registration');
+        if (attempt < 10 && !this.closed) setTimeout(() => this.reconcile(realm, uri, match, attempt + 1), 1000).unref();
+      },
+    );
   }
 
   private onDirect(m: NatsMsg): void {
@@ -359,21 +400,28 @@ export class Fabric implements RemoteSink {
       return;
     }
     const realm = typeof h.r === 'string' ? this.router.realm(h.r) : undefined;
-    if (!realm) return;
+    if (!realm || typeof h.n !== 'string') return;
+
     let wire: unknown[];
     try {
       wire = cbor.decodeMessage(f.body) as unknown[];
     } catch (e) {
       return this.log.warn({ err: String(e) }, 'fabric: undecodable WAMP message dropped');
     }
+    // only from a node in sync: after a partition heals, what the routes still held from before (events,
+    // calls) arrives ahead of the snapshot and is dropped (a call's caller was answered when the node died)
+    if (!this.tracker.inSync(h.n) || this.syncing.has(h.n)) {
+      if (h.k === 'inv') this.direct(h.n, { k: 'ans', r: realm.name, callee: h.to, n: this.settings.node }, [MT.ERROR, MT.INVOCATION, wire[1] as number, {}, E.canceled, ['callee node not in sync']]);
+      return;
+    }
     try {
       switch (h.k) {
         case 'ev':
           return this.deliverEvent(realm, h.to as number[], wire);
         case 'inv':
-          return this.invoke(realm, h.to as number, h.from as string, wire);
+          return this.invoke(realm, h.to as number, h.n, wire);
         case 'int':
-          return this.interrupt(realm, h.to as number, h.from as string, wire);
+          return this.interrupt(realm, h.to as number, h.n, wire);
         case 'ans':
           return this.answered(realm, h.callee as number, wire);
         case 'kill': {
@@ -402,13 +450,13 @@ export class Fabric implements RemoteSink {
     const key = `${from}\u0000${to}\u0000${invA}`;
     if (!callee || callee instanceof RemoteSession || callee.state !== 'open') {
       // the callee left meanwhile: the caller's node answers its caller at once
-      return this.direct(from, { k: 'ans', r: realm.name, callee: to }, [MT.ERROR, MT.INVOCATION, invA, {}, E.canceled, ['callee left']]);
+      return this.direct(from, { k: 'ans', r: realm.name, callee: to, n: this.settings.node }, [MT.ERROR, MT.INVOCATION, invA, {}, E.canceled, ['callee left']]);
     }
     const invocation = callee.invocationIds.take();
     const remote: RemoteCaller = {
       answer: (_p, m, final) => {
         if (final) this.relays.delete(key);
-        this.direct(from, { k: 'ans', r: realm.name, callee: to }, answerWire(m, invA));
+        this.direct(from, { k: 'ans', r: realm.name, callee: to, n: this.settings.node }, answerWire(m, invA));
       },
     };
     // receiveProgress: the caller's node decides what its caller gets
@@ -451,7 +499,7 @@ export class Fabric implements RemoteSink {
       this.relays.delete(key);
       s.invocations.delete(p.invocation);
       const [from] = key.split('\u0000');
-      this.direct(from!, { k: 'ans', r: s.realm!.name, callee: s.id }, [MT.ERROR, MT.INVOCATION, p.callerRequest, {}, E.canceled, ['callee left']]);
+      this.direct(from!, { k: 'ans', r: s.realm!.name, callee: s.id, n: this.settings.node }, [MT.ERROR, MT.INVOCATION, p.callerRequest, {}, E.canceled, ['callee left']]);
     }
   }
 

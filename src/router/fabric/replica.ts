@@ -146,6 +146,12 @@ export class PeerTracker {
     return [...this.peers.keys()];
   }
 
+  /** Known, and not waiting for a snapshot. */
+  inSync(node: string): boolean {
+    const p = this.peers.get(node);
+    return p !== undefined && p.syncingSince === undefined;
+  }
+
   /** The last sequence applied of `node` (-1: none; undefined: unknown node). */
   applied(node: string): number | undefined {
     return this.peers.get(node)?.seq;

@@ -300,21 +300,31 @@ describe('fabric: three nodes, separate processes', () => {
     await expect(watcher.call('wamp.session.get', [farId])).rejects.toMatchObject({ error: 'wamp.error.no_such_session' });
   });
 
-  it('partition: the isolated node keeps its local traffic and cannot register; after healing nothing is left over', async () => {
+  it('partition: the isolated node keeps its local traffic and cannot register; after healing no ghost, no clash, no replay', async () => {
     const a = await client(1);
     const iso = await client(3);
     const isoCallee = await client(3);
+    const isoCalleeId = isoCallee.id;
     await register(isoCallee, 'com.example.iso.local', () => 'local');
     await eventually(
       () => a.call('com.example.iso.local'),
       (v) => v === 'local',
     );
+    const events: unknown[] = [];
+    await iso.subscribe('com.example.iso.ev', (args) => events.push(args?.[0]));
+    await eventually(
+      () => a.call('wamp.subscription.match', ['com.example.iso.ev']),
+      (v) => Array.isArray(v) && v.length === 1,
+    );
+    await a.publish('com.example.iso.ev', ['before'], {}, { acknowledge: true });
+    await until(() => events.length === 1, 5000, 'event before the partition');
     await cluster.partition(3);
     const t0 = Date.now();
+    await a.publish('com.example.iso.ev', ['during-1'], {}, { acknowledge: true });
     // within 3 s n1 forgets n3's sessions and registrations
     await eventually(
       () => a.call('wamp.session.list'),
-      (v) => !(v as number[]).includes(isoCallee.id),
+      (v) => !(v as number[]).includes(isoCalleeId),
       3000,
       'n3 gone from n1',
     );
@@ -325,28 +335,48 @@ describe('fabric: three nodes, separate processes', () => {
       'n3 registration gone',
     );
     console.log(`partition: n3's sessions and registrations gone from n1 after ${Date.now() - t0} ms`);
+    await a.publish('com.example.iso.ev', ['during-2'], {}, { acknowledge: true });
     await expect(a.call('com.example.iso.local')).rejects.toMatchObject({ error: 'wamp.error.no_such_procedure' });
     // the isolated side: local calls go on, new registrations are refused (no JetStream quorum)
     expect(await iso.call('com.example.iso.local')).toBe('local');
     await expect(iso.register('com.example.iso.new', () => 1)).rejects.toMatchObject({ error: 'bulwark.error.fabric_unavailable' });
-    // the majority side registers as usual
+    // the majority side registers as usual, even the URI n3's callee holds (n3's claim is a dead node's)
     await register(a, 'com.example.iso.majority', () => 'majority');
+    await register(a, 'com.example.iso.local', () => 'majority-local');
     await cluster.heal(3);
-    await eventually(
-      () => a.call('com.example.iso.local'),
-      (v) => v === 'local',
-      15_000,
-      'n3 back in n1',
-    );
     await eventually(
       () => iso.call('com.example.iso.majority'),
       (v) => v === 'majority',
       15_000,
       'n1 back in n3',
     );
-    // no ghost: a registration made and dropped on n3 during the partition... and IDs agree on every node
-    const ids = await Promise.all([a, iso].map((s) => s.call('wamp.registration.lookup', ['com.example.iso.local'])));
-    expect(ids[0]).toBe(ids[1]);
+    // the clash is settled by the claim: n1's callee keeps the URI, n3's gets UNREGISTERED
+    for (const s of [a, iso]) {
+      await eventually(
+        () => s.call('com.example.iso.local'),
+        (v) => v === 'majority-local',
+        5000,
+        'one callee for iso.local',
+      );
+      const id = await s.call('wamp.registration.lookup', ['com.example.iso.local']);
+      await eventually(
+        () => s.call('wamp.registration.list_callees', [id]),
+        (v) => JSON.stringify(v) === JSON.stringify([a.id]),
+        5000,
+        'n3 callee revoked',
+      );
+    }
+    // no replay: what was published during the partition never reaches n3
+    await eventually(
+      () => a.call('wamp.subscription.match', ['com.example.iso.ev']),
+      (v) => Array.isArray(v) && v.length === 1,
+      5000,
+      'n3 subscription back',
+    );
+    await a.publish('com.example.iso.ev', ['after'], {}, { acknowledge: true });
+    await until(() => events.length === 2, 5000, 'event after healing');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(events).toEqual(['before', 'after']);
     // every node sees the same sessions again (each once)
     const sorted = async (s: AbSession) => [...((await s.call('wamp.session.list')) as number[])].sort();
     const want = await sorted(a);
@@ -361,7 +391,10 @@ describe('fabric: three nodes, separate processes', () => {
 
   it('node death: registrations of the dead node go within 3 s, its in-flight call fails, then no_such_procedure', async () => {
     const callee = await client(2);
+    const calleeId = callee.id;
     const caller = await client(1);
+    const leaves: number[] = [];
+    await caller.subscribe('wamp.session.on_leave', (args) => leaves.push(args?.[0] as number));
     await register(callee, 'com.example.slowdeath', () => new Promise((r) => setTimeout(() => r('late'), 20_000)));
     await eventually(
       () => caller.call('wamp.registration.match', ['com.example.slowdeath']),
@@ -385,6 +418,11 @@ describe('fabric: three nodes, separate processes', () => {
     console.log(`node kill: n2's registration gone from n1 after ${gone} ms`);
     expect(gone).toBeLessThanOrEqual(3000);
     await expect(caller.call('com.example.slowdeath')).rejects.toMatchObject({ error: 'wamp.error.no_such_procedure' });
-    expect(((await caller.call('wamp.session.list')) as number[]).includes(callee.id)).toBe(false);
+    expect(((await caller.call('wamp.session.list')) as number[]).includes(calleeId)).toBe(false);
+    // on_leave once for the dead node's session; its claim went: the URI can be registered again
+    expect(leaves.filter((x) => x === calleeId)).toHaveLength(1);
+    await register(caller, 'com.example.slowdeath', () => 'again');
+    expect(await (await client(3)).call('com.example.slowdeath').then(undefined, (e: { error?: string }) => e.error)).toMatch(/again|no_such_procedure/);
+    expect(await caller.call('com.example.slowdeath')).toBe('again');
   });
 });
