@@ -36,7 +36,7 @@ export const fabricSchema = z
     heartbeatMs: z.number().int().min(50).max(60_000).default(500),
     deadAfterMs: z.number().int().min(200).max(600_000).default(2000),
   })
-  .refine((f) => f.deadAfterMs > f.heartbeatMs, { message: 'deadAfterMs must be longer than heartbeatMs', path: ['deadAfterMs'] })
+  .refine((f) => f.deadAfterMs >= 2 * f.heartbeatMs, { message: 'deadAfterMs must be at least twice heartbeatMs', path: ['deadAfterMs'] })
   .refine((f) => f.monitorPort !== NATS_CLIENT_PORT && f.monitorPort !== f.routePort && f.routePort !== NATS_CLIENT_PORT, {
     message: 'routePort, monitorPort and the client port 4222 must differ',
     path: ['routePort'],

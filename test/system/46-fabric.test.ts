@@ -1,4 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { callFromOutside } from '../helpers/apps.js';
+import { buildAppImageArchive, echoAppSpec } from '../helpers/image-app.js';
 import { loadConfig } from '../../src/config/index.js';
 import { allocateAddresses } from '../../src/mesh/addresses.js';
 import { bulwark, LAB_CONFIG, LAB_NODES, OUTSIDE_NS, onMachine, runCmd, waitFor } from '../helpers/lab.js';
@@ -13,6 +18,11 @@ const mesh = allocateAddresses(
   cfg.mesh.addresses,
 );
 const NODE = '/usr/lib/bulwark/node';
+const dir = mkdtempSync(join(tmpdir(), 'bw-fabric-'));
+afterAll(async () => {
+  await bulwark(['app', 'remove', 'echo3', '--node', 'n3']);
+  rmSync(dir, { recursive: true, force: true });
+});
 const fetchJs = (path: string) => `fetch('http://127.0.0.1:8222${path}').then(r=>r.json()).then(j=>console.log(JSON.stringify(j)))`;
 
 async function routez(node: string): Promise<{ routes: { ip: string; rtt?: string }[] } | undefined> {
@@ -105,4 +115,16 @@ describe('fabric (nats-server) on the lab', () => {
       for (const c of fabric) expect(c.status, `${n.node} ${c.id}: ${c.evidence}`).toBe('pass');
     }
   });
+
+  it('one WAMP router across the nodes: an app on n3 answers a wss client connected to n1', async () => {
+    const { archive } = await buildAppImageArchive(echoAppSpec(resolve('test/fixtures/echo-app')));
+    const ca = join(dir, 'n1-cert.pem');
+    writeFileSync(ca, (await onMachine('n1', 'cat /var/lib/bulwark/router/tls/cert.pem')).stdout);
+    const add = await bulwark(['app', 'add', 'echo3', '--image-archive', archive, '--realm', 'app', '--role', 'backend', '--node', 'n3'], { timeoutMs: 300_000 });
+    expect(add.code, add.stdout + add.stderr).toBe(0);
+    const onN1 = await onMachine('n1', 'systemctl is-active bulwark-app@echo3.service');
+    expect(onN1.stdout.trim()).not.toBe('active');
+    const r = await callFromOutside('wss://192.0.2.11/', ca, 'com.example.echo', ['across the fabric'], 90_000);
+    expect(r, JSON.stringify(r)).toMatchObject({ ok: true, result: 'across the fabric' });
+  }, 600_000);
 });
