@@ -214,7 +214,7 @@ export function createFabricAudit(o: FabricAuditOptions): AuditProvider<Config> 
           : 'no rule for the route port',
         baseline: DESIGN,
       });
-      const score = (await securityExposure([NATS_UNIT]).catch(() => new Map<string, { score: number; verdict: string }>())).get(NATS_UNIT);
+      const score = (await securityExposure([NATS_UNIT], '/').catch(() => new Map<string, { score: number; verdict: string }>())).get(NATS_UNIT);
       checks.push(
         score
           ? {

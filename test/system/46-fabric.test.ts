@@ -89,8 +89,17 @@ describe('fabric (nats-server) on the lab', () => {
   });
 
   it("bulwark status shows the routes; audit's fabric checks pass on every node", async () => {
-    const s = await bulwark(['status', '--all']);
-    for (const n of LAB_NODES) expect(s.stdout, s.stdout).toMatch(new RegExp(`${n.name} [^\\n]*\\n(  [^\\n]*\\n)*  fabric: routes 2/2 up`));
+    const shows = (out: string) => LAB_NODES.every((n) => new RegExp(`${n.name} [^\\n]*\\n(  [^\\n]*\\n)*  fabric: routes 2/2 up`).test(out));
+    const { value: status } = await waitFor(
+      "status with every node's routes up",
+      async () => {
+        const s = await bulwark(['status', '--all']);
+        return shows(s.stdout) ? s.stdout : undefined;
+      },
+      90_000,
+      5000,
+    );
+    expect(status).toMatch(/fabric: routes 2\/2 up: n\d \(rtt [^)]+\), n\d \(rtt/);
     const r = await bulwark(['audit', '--all', '--json']);
     const j = JSON.parse(r.stdout) as { nodes: { node: string; checks: { id: string; status: string; evidence: string }[] }[] };
     expect(j.nodes).toHaveLength(3);
