@@ -223,7 +223,8 @@ export function createFabricReconciler(o: FabricReconcilerOptions): Reconciler<C
           asked.clear(); // tell every peer about it
           restart = true;
         }
-        await exchangeCerts(ctx, plan, report);
+        // a peer that cannot be asked now never holds up this node's own NATS: it is asked again next pass
+        await exchangeCerts(ctx, plan, report).catch((e: unknown) => report.notes.push(`fabric: route certificates not exchanged (${e instanceof Error ? e.message : String(e)})`));
         const peerCerts = knownPeerCerts(paths.peersDir);
         const withCert = plan.peers.filter((p) => peerCerts.has(p.name));
         const bundle = [ownCert() ?? '', ...withCert.map((p) => peerCerts.get(p.name) ?? '')].map((s) => s.trim()).join('\n') + '\n';

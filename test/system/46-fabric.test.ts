@@ -25,6 +25,17 @@ afterAll(async () => {
 });
 const fetchJs = (path: string) => `fetch('http://127.0.0.1:8222${path}').then(r=>r.json()).then(j=>console.log(JSON.stringify(j)))`;
 
+/** What a node says about its fabric, for a failure message. */
+async function diagnose(node: string): Promise<string> {
+  const r = await onMachine(
+    node,
+    'systemctl --no-pager status bulwark-nats.service bulwark-nats-proxy.socket 2>&1 | tail -20; journalctl -u bulwark-agent --no-pager 2>&1 | grep -E "fabric|error" | tail -15 | cut -c1-600; cat /var/lib/bulwark/mesh/members.json 2>&1 | head -c 300',
+    60_000,
+  );
+  const s = await bulwark(['status', '--all']);
+  return `${node}:\n${r.stdout}${r.stderr}\nstatus:\n${s.stdout}${s.stderr}`;
+}
+
 async function routez(node: string): Promise<{ routes: { ip: string; rtt?: string }[] } | undefined> {
   const r = await onMachine(node, `${NODE} -e "${fetchJs('/routez')}"`, 30_000);
   return r.code === 0 ? (JSON.parse(r.stdout) as { routes: { ip: string; rtt?: string }[] }) : undefined;
@@ -36,7 +47,7 @@ describe('fabric (nats-server) on the lab', () => {
       const want = LAB_NODES.filter((x) => x.name !== n.name)
         .map((x) => mesh.get(x.name))
         .sort();
-      const { value } = await waitFor(
+      const waited = waitFor(
         `${n.name} routes to ${want.join(', ')}`,
         async () => {
           const rz = await routez(n.name);
@@ -45,7 +56,10 @@ describe('fabric (nats-server) on the lab', () => {
         },
         180_000,
         2000,
-      );
+      ).catch(async (e: unknown) => {
+        throw new Error(`${e instanceof Error ? e.message : String(e)}\n${await diagnose(n.name)}`);
+      });
+      const { value } = await waited;
       expect(value.routes.length, n.name).toBeGreaterThanOrEqual(2);
       const a = await onMachine(n.name, 'systemctl is-active bulwark-nats.service bulwark-nats-proxy.socket; systemctl is-enabled nats-server.service');
       expect(a.stdout.split('\n').slice(0, 3), n.name).toEqual(['active', 'active', 'masked']);
