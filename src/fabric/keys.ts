@@ -92,9 +92,10 @@ export async function makeRouteCert(certPath: string, keyPath: string, address: 
       'keyUsage=critical,digitalSignature,keyCertSign',
     ]);
     chmodSync(k, 0o600);
-    chmodSync(c, 0o644);
+    // the key stays in its own directory (a rename); the certificate may live on another directory tree, where
+    // a rename can fail (EXDEV on overlay filesystems): it is written atomically there
     renameSync(k, keyPath);
-    renameSync(c, certPath);
+    writeFileAtomic(certPath, readFileSync(c), { mode: 0o644 });
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

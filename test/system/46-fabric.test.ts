@@ -148,6 +148,7 @@ describe('fabric (nats-server) on the lab', () => {
     const onN1 = await onMachine('n1', 'systemctl is-active bulwark-app@echo3.service');
     expect(onN1.stdout.trim()).not.toBe('active');
     const r = await callFromOutside('wss://192.0.2.11/', ca, 'com.example.echo', ['across the fabric'], 90_000);
-    expect(r, JSON.stringify(r)).toMatchObject({ ok: true, result: 'across the fabric' });
+    const why = r.ok ? '' : (await onMachine('n1', 'journalctl -u bulwark-router --no-pager | grep -iE "fabric|nats" | tail -15 | cut -c1-400')).stdout;
+    expect(r, `${JSON.stringify(r)}\n${why}`).toMatchObject({ ok: true, result: 'across the fabric' });
   }, 600_000);
 });
