@@ -12,11 +12,17 @@ type NodeStatus = { node: string; ok: boolean; error?: string } & Partial<AgentS
 /** The TLS certificate lines the certs capability noted (names, issuer, days left), indented under the node. */
 const certLines = (r: NodeStatus): string[] => (r.lastReconcile?.reports.find((x) => x.name === 'certs')?.notes ?? []).filter((n) => n.startsWith('certificate')).map((n) => `\n  ${n}`);
 
+/** The fabric's lines (routes up per peer with RTT, or why there is no NATS), indented under the node. */
+const fabricLines = (r: NodeStatus): string[] =>
+  (r.lastReconcile?.reports.find((x) => x.name === 'fabric')?.notes ?? []).filter((n) => /^fabric: (routes|off|waiting|monitoring|nats-server)/.test(n)).map((n) => `\n  ${n}`);
+
 export function render(rows: NodeStatus[]): string {
   return (
     rows
       .map((r) =>
-        r.ok ? `${r.node}  bulwark ${r.version}  up ${r.uptimeSec}s  last reconcile ${r.lastReconcile?.at ?? 'never'}  ${r.summary}${certLines(r).join('')}` : `${r.node}  UNREACHABLE: ${r.error}`,
+        r.ok
+          ? `${r.node}  bulwark ${r.version}  up ${r.uptimeSec}s  last reconcile ${r.lastReconcile?.at ?? 'never'}  ${r.summary}${certLines(r).join('')}${fabricLines(r).join('')}`
+          : `${r.node}  UNREACHABLE: ${r.error}`,
       )
       .join('\n') + '\n'
   );

@@ -16,6 +16,7 @@ export async function loadReconcilers(): Promise<Reconciler<Config>[]> {
     (await import('../sshd/reconciler.js')).reconciler,
     (await import('../hardening/system-reconciler.js')).reconciler,
     (await import('../mesh/reconciler.js')).meshReconciler,
+    await (await import('./fabric-plugin.js')).fabricReconciler(),
     (await import('../containers/reconciler.js')).containersReconciler,
     (await import('../certs/reconciler.js')).createCertsReconciler({ peers: (await import('../mesh/peers.js')).meshPeerMessenger }),
     (await import('../updates/reconciler.js')).updatesReconciler(),
@@ -34,6 +35,7 @@ export async function loadAuditProviders(): Promise<AuditProvider<Config>[]> {
     (await import('../principals/audit.js')).principalsAudit,
     (await import('../certs/audit.js')).certsAudit,
     (await import('../updates/audit.js')).updatesAudit(),
+    await (await import('./fabric-plugin.js')).fabricAuditProvider(),
     await (await import('./metrics-plugin.js')).metricsAuditProvider(),
   ];
 }

@@ -32,3 +32,15 @@ export const PRINCIPALS_DIR = '/var/lib/bulwark/principals';
 export const PRINCIPALS_FILE = `${PRINCIPALS_DIR}/principals.json`;
 /** The router's only writable state: activation codes it took (router:router 0700). */
 export const ENROLMENTS_DIR = '/var/lib/bulwark/enrolments';
+
+/**
+ * The cluster fabric's host side (src/fabric): what the router reads (its `fabric:` section and its NATS nkey
+ * seed, under /etc/bulwark, mounted read-only in the router container), the directory of the Unix socket that
+ * reaches nats-server's client port (bind-mounted into the router container), and the route list the firewall
+ * opens the route port to (public: names and mesh addresses).
+ */
+export const FABRIC_ETC_DIR = '/etc/bulwark/fabric';
+export const FABRIC_ROUTER_SECTION = `${FABRIC_ETC_DIR}/router.json`;
+export const FABRIC_SOCKET_DIR = '/run/bulwark/fabric';
+export const FABRIC_STATE_DIR = '/var/lib/bulwark/fabric';
+export const FABRIC_ROUTES_FILE = `${FABRIC_STATE_DIR}/routes.json`;

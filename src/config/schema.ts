@@ -8,6 +8,7 @@ import { acmeSchema, checkAcme } from '../certs/schema.js';
 import { metricsSchema } from '../metrics/schema.js';
 import { loginPolicy, sshServerSchema } from '../sshd/schema.js';
 import { packagesSchema, updatesSchema } from '../updates/schema.js';
+import { fabricSchema } from '../fabric/schema.js';
 
 const NAME = /^[a-z][a-z0-9-]{0,30}$/;
 
@@ -62,6 +63,7 @@ export const configSchema = z
     acme: acmeSchema.optional(),
     metrics: metricsSchema,
     updates: updatesSchema,
+    fabric: fabricSchema,
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();

@@ -49,6 +49,11 @@ metrics:
   # port, on its mesh address and its addresses inside firewall.managementNetworks; nowhere else.
   port: 9110
 
+# With two or more nodes the routers become one WAMP router over NATS (nats-server, installed by
+# bootstrap): clients on 127.0.0.1 only, routes over the mesh only with mutual TLS. One node: no NATS.
+# fabric:
+#   natsServer: /usr/sbin/nats-server   # another nats-server binary, if you must
+
 provisioning:
   # "apt": packages come from each node's own apt sources.
   # "bundle": the CLI downloads the .debs here and uploads them (air-gapped nodes).

@@ -6,7 +6,7 @@
  * Every string is one argument: values are never split or interpreted by a shell.
  */
 
-import { ENROLMENTS_DIR, PRINCIPALS_DIR } from '../config/locate.js';
+import { ENROLMENTS_DIR, FABRIC_SOCKET_DIR, PRINCIPALS_DIR } from '../config/locate.js';
 
 /** Where a component's socket directory appears inside its app container. */
 export const APP_SOCKET_MOUNT = '/run/wamp';
@@ -111,7 +111,7 @@ export interface RouterRunParams {
   command: readonly string[];
   extra?: readonly string[];
   /** Host-side sources of the three mounts (tests use their own; the container sees the product paths). */
-  hostPaths?: { components?: string; etc?: string; state?: string; principals?: string; enrolments?: string };
+  hostPaths?: { components?: string; etc?: string; state?: string; principals?: string; enrolments?: string; fabric?: string };
 }
 
 /** State the router reads: its TLS key and certificate, made at bootstrap, owned by the router's uid. */
@@ -120,6 +120,8 @@ export const ROUTER_STATE_DIR = '/var/lib/bulwark/router';
 export const ROUTER_PRINCIPALS_DIR = PRINCIPALS_DIR;
 /** The router's only writable state: activation codes it took (router:router 0700). */
 export const ROUTER_ENROLMENTS_DIR = ENROLMENTS_DIR;
+/** The cluster fabric's client socket directory (src/fabric): nats.sock reaches the local nats-server; read-only (connecting needs no write). */
+export const ROUTER_FABRIC_DIR = FABRIC_SOCKET_DIR;
 
 /**
  * `podman run` for the router. The listening sockets for 443/80 come from systemd socket activation:
@@ -142,6 +144,7 @@ export function podmanRouterArgv(p: RouterRunParams, podman = '/usr/bin/podman')
     '--volume', `${p.hostPaths?.state ?? ROUTER_STATE_DIR}:${ROUTER_STATE_DIR}:ro,nosuid,nodev,noexec`,
     '--volume', `${p.hostPaths?.principals ?? ROUTER_PRINCIPALS_DIR}:${ROUTER_PRINCIPALS_DIR}:ro,nosuid,nodev,noexec`,
     '--volume', `${p.hostPaths?.enrolments ?? ROUTER_ENROLMENTS_DIR}:${ROUTER_ENROLMENTS_DIR}:rw,nosuid,nodev,noexec`,
+    '--volume', `${p.hostPaths?.fabric ?? ROUTER_FABRIC_DIR}:${ROUTER_FABRIC_DIR}:ro,nosuid,nodev,noexec`,
     ...(p.extra ?? []),
     p.image,
     ...p.command,

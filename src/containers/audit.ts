@@ -4,7 +4,7 @@ import type { AuditCheck, AuditProvider } from '../core/audit.js';
 import type { Config } from '../config/schema.js';
 import { run } from '../util/exec.js';
 import { parseUnit, securityExposure, unitValues } from '../systemd/units.js';
-import { APP_SOCKET_MOUNT, appContainerName, COMPONENTS_DIR, ROUTER_CONTAINER, ROUTER_ENROLMENTS_DIR, ROUTER_PRINCIPALS_DIR, ROUTER_STATE_DIR } from './argv.js';
+import { APP_SOCKET_MOUNT, appContainerName, COMPONENTS_DIR, ROUTER_CONTAINER, ROUTER_ENROLMENTS_DIR, ROUTER_FABRIC_DIR, ROUTER_PRINCIPALS_DIR, ROUTER_STATE_DIR } from './argv.js';
 import { listAppSpecs } from './state.js';
 
 /** The parts of `podman inspect` / `docker inspect` the checks read (validated: it is external input). */
@@ -46,6 +46,7 @@ export const routerMounts = (): ExpectedMount[] => [
   { source: ROUTER_STATE_DIR, destination: ROUTER_STATE_DIR, rw: false },
   { source: ROUTER_PRINCIPALS_DIR, destination: ROUTER_PRINCIPALS_DIR, rw: false },
   { source: ROUTER_ENROLMENTS_DIR, destination: ROUTER_ENROLMENTS_DIR, rw: true },
+  { source: ROUTER_FABRIC_DIR, destination: ROUTER_FABRIC_DIR, rw: false },
 ];
 
 const TMPFS_ALLOWED = new Set(['/tmp']);

@@ -1,5 +1,5 @@
 import { ROUTER_METRICS_DIR } from '../router/metrics-paths.js';
-import { APP_SOCKET_NAME, COMPONENTS_DIR } from './argv.js';
+import { APP_SOCKET_NAME, COMPONENTS_DIR, ROUTER_FABRIC_DIR } from './argv.js';
 import type { AppSpec } from './schema.js';
 import { renderEnvFile } from '../systemd/units.js';
 
@@ -42,6 +42,8 @@ export function tmpfilesConf(apps: readonly AppSpec[], routerGid: number): strin
     '# Written by bulwark: component socket directories (see bulwark-app@.service).',
     `d ${COMPONENTS_DIR} 0750 root ${routerGid} -`,
     `d ${ROUTER_METRICS_DIR} 0700 ${routerGid} ${routerGid} -`,
+    // the fabric's client socket (src/fabric) appears here on clusters of two or more; mounted into the router either way
+    `d ${ROUTER_FABRIC_DIR} 0750 root ${routerGid} -`,
   ];
   for (const a of [...apps].sort((x, y) => x.name.localeCompare(y.name))) lines.push(`d ${appSocketDir(a.name)} 0770 ${a.uid} ${routerGid} -`);
   return lines.join('\n') + '\n';

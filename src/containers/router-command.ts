@@ -58,13 +58,22 @@ export const command: Command = {
     // On a node, the apps' components (written by `bulwark app add`) join the configured ones; SIGHUP
     // (systemctl reload bulwark-router) opens and closes their sockets without touching other sessions.
     const comps = await import('./router-components.js');
-    const base = cfg;
+    let base = cfg;
     const withApps = values.config === undefined;
     if (withApps) {
       // on a node the principals store is always there (bulwark principal ...), unless the config points elsewhere
       const { PRINCIPALS_FILE, ENROLMENTS_DIR } = await import('../config/locate.js');
       base.principals.store ??= PRINCIPALS_FILE;
       base.principals.enrolments ??= ENROLMENTS_DIR;
+      // the cluster fabric (src/fabric): the agent writes the router's fabric: section on clusters of two or more
+      const { FABRIC_ROUTER_SECTION } = await import('../config/locate.js');
+      const { readFabricSection, withFabric } = await import('./router-fabric.js');
+      const section = readFabricSection(FABRIC_ROUTER_SECTION);
+      if (section !== undefined) {
+        const f = withFabric(base, section);
+        if (f.skipped) ctx.log.warn({ file: FABRIC_ROUTER_SECTION }, f.skipped);
+        base = f.cfg;
+      }
       cfg = routerSchema.parse(comps.mergeComponents(base, comps.readRouterComponents()));
     }
     const fds = listenFdsByName();

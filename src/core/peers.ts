@@ -5,6 +5,8 @@ export interface PeerMessages {
   /** An ACME answer for the cluster's shared name, served until unpublished (src/certs): HTTP-01 on port 80, or TLS-ALPN-01 on the TLS listener. */
   'acme.publish': { name: string; token: string; keyAuthorization: string; challenge?: 'tls-alpn-01' };
   'acme.unpublish': { name: string; token: string; challenge?: 'tls-alpn-01' };
+  /** The sender's NATS route certificate (public; src/fabric); the answer carries the receiver's. */
+  'fabric.cert': { cert: string };
 }
 export type PeerMessageType = keyof PeerMessages;
 

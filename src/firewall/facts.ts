@@ -20,6 +20,11 @@ export const firewallFactsSchema = z.strictObject({
   wgPort: z.number().int().min(1).max(65535).default(51820),
   /** The agent's metrics and status page (TCP): from management networks, and on the mesh interface from the mesh. */
   metricsPort: z.number().int().min(1).max(65535).optional(),
+  /**
+   * The cluster fabric's routes (src/fabric: nats-server's cluster port on the mesh address): accepted on the mesh
+   * interface from these peers' mesh addresses only, and dialled to them only. Absent: no fabric, no rule.
+   */
+  fabricRoutes: z.strictObject({ port: z.number().int().min(1).max(65535), peers: z.array(ipString) }).optional(),
   /** DNS servers found on the node (used when `egress.resolvers` is empty). */
   resolvers: z.array(ipString).default([]),
   /** uid of apt's download user `_apt` (for `egress.aptHttp`); absent: no such user, no rule. */

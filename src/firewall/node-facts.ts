@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { readFile } from 'node:fs/promises';
 import type { Config } from '../config/schema.js';
-import { DEFAULT_MESH_ROOT, MEMBERS_FILE } from '../config/locate.js';
+import { DEFAULT_MESH_ROOT, FABRIC_ROUTES_FILE, MEMBERS_FILE } from '../config/locate.js';
 import { parseIp } from './cidr.js';
 import type { FirewallFactsInput } from './facts.js';
 
@@ -16,6 +16,20 @@ export interface NodeProbe {
   meshMembers?: { name: string; endpoint: string }[];
   /** Addresses of apt's mirror hosts, resolved on the node (see resolveMirrors); by host. */
   mirrorAddresses?: Record<string, { addresses: string[]; error?: string }>;
+  /** The fabric's route list (written by src/fabric when this node runs NATS): port and peers' mesh addresses. */
+  fabricRoutes?: { port: number; peers: string[] };
+}
+
+/** Port and peer addresses in the fabric's routes.json text; undefined when unreadable. Pure. */
+export function parseFabricRoutes(text: string): { port: number; peers: string[] } | undefined {
+  try {
+    const r = JSON.parse(text) as { port?: unknown; peers?: unknown };
+    if (typeof r.port !== 'number' || !Number.isInteger(r.port) || r.port < 1 || r.port > 65535 || !Array.isArray(r.peers)) return undefined;
+    const peers = (r.peers as { address?: unknown }[]).flatMap((p) => (typeof p?.address === 'string' && parseIp(p.address) ? [p.address] : []));
+    return { port: r.port, peers };
+  } catch {
+    return undefined;
+  }
 }
 
 /** apt's mirrors from `provisioning.packages` (mirrors, securityMirror): URL, host and port. Pure. */
@@ -124,7 +138,13 @@ export async function probeNode(root = '/'): Promise<NodeProbe> {
   const p = (f: string) => `${root.replace(/\/$/, '')}${f}`;
   const resolvers = [...new Set([...parseResolvConf(await readOr(p('/etc/resolv.conf'))), ...parseResolvConf(await readOr(p('/run/systemd/resolve/resolv.conf')))])];
   const members = await readOr(p(MESH_MEMBERS));
-  return { resolvers, aptUid: uidOf(await readOr(p('/etc/passwd')), '_apt'), meshMembers: members ? parseMeshMembers(members) : undefined };
+  const routes = await readOr(p(FABRIC_ROUTES_FILE));
+  return {
+    resolvers,
+    aptUid: uidOf(await readOr(p('/etc/passwd')), '_apt'),
+    meshMembers: members ? parseMeshMembers(members) : undefined,
+    ...(routes ? { fabricRoutes: parseFabricRoutes(routes) } : {}),
+  };
 }
 
 /** Cluster config + this node's name + probe → the planner's facts. Pure. */
@@ -140,6 +160,7 @@ export function factsFromConfig(config: Config, nodeName: string, probe: NodePro
     meshPort: config.mesh.agentPort,
     wgPort: config.mesh.port,
     ...(config.metrics.enabled ? { metricsPort: config.metrics.port } : {}),
+    ...(probe.fabricRoutes?.peers.length ? { fabricRoutes: probe.fabricRoutes } : {}),
     resolvers: probe.resolvers,
     aptUid: probe.aptUid,
     httpRedirect: config.router.listeners.some((l) => l.type === 'redirect'),

@@ -63,6 +63,8 @@ export const SET = {
   aptMirrors6: 'apt_mirrors6',
   httpsMeter4: 'https_meter4',
   httpsMeter6: 'https_meter6',
+  fabricPeers4: 'fabric_peers4',
+  fabricPeers6: 'fabric_peers6',
 } as const;
 
 const ipOf = (v: 4 | 6) => (v === 4 ? 'ip' : 'ip6');
@@ -191,6 +193,12 @@ export function planFirewall(cfgIn: FirewallConfig | FirewallConfigInput, factsI
   for (const v of [4, 6] as const) {
     sets.push({ ...base, name: v === 4 ? SET.httpsMeter4 : SET.httpsMeter6, type: addrType(v), size: 65535, flags: ['timeout'], timeout: 60 });
   }
+  // The fabric's route peers (their mesh addresses), when this node runs NATS.
+  const fabricPeers = facts.fabricRoutes ? split(addrs(facts.fabricRoutes.peers)) : undefined;
+  if (fabricPeers) {
+    addrSet(SET.fabricPeers4, 4, fabricPeers[4], false);
+    addrSet(SET.fabricPeers6, 6, fabricPeers[6], false);
+  }
   // Named sets of sources for extra inbound services.
   cfg.inbound.forEach((s) => {
     if (!s.from.length) return;
@@ -287,6 +295,23 @@ export function planFirewall(cfgIn: FirewallConfig | FirewallConfigInput, factsI
       inputAllows.push({ id: 'in-metrics-mesh', proto: 'tcp', ports: [[mp, mp]], from: [meshCidr], iifname: mif });
     }
   }
+  // The fabric's routes (nats-server's cluster port): on the mesh interface, from the route peers' mesh addresses only.
+  if (facts.fabricRoutes && fabricPeers) {
+    const fp = facts.fabricRoutes.port;
+    for (const v of [4, 6] as const) {
+      if (fabricPeers[v].length === 0) continue;
+      rule(
+        I,
+        `in-fabric-routes${v}`,
+        match(meta('iifname'), mif),
+        match(payload(ipOf(v), 'saddr'), setRef(v === 4 ? SET.fabricPeers4 : SET.fabricPeers6)),
+        match(payload('tcp', 'dport'), fp),
+        counter(),
+        ACCEPT,
+      );
+    }
+    inputAllows.push({ id: 'in-fabric-routes', proto: 'tcp', ports: [[fp, fp]], from: [...fabricPeers[4], ...fabricPeers[6]], iifname: mif });
+  }
   for (const s of cfg.inbound) {
     const ports = s.ports.map(portRange);
     const pj = portsJson(s.ports);
@@ -357,6 +382,20 @@ export function planFirewall(cfgIn: FirewallConfig | FirewallConfigInput, factsI
     if (facts.metricsPort !== undefined) {
       // scraping the other nodes' metrics over the mesh
       rule(O, 'out-metrics-mesh', match(meta('oifname'), mif), match(payload(ipk, 'daddr'), cidrJson(meshCidr)), match(payload('tcp', 'dport'), facts.metricsPort), counter(), ACCEPT);
+    }
+    if (facts.fabricRoutes && fabricPeers) {
+      for (const v of [4, 6] as const) {
+        if (fabricPeers[v].length === 0) continue;
+        rule(
+          O,
+          `out-fabric-routes${v}`,
+          match(meta('oifname'), mif),
+          match(payload(ipOf(v), 'daddr'), setRef(v === 4 ? SET.fabricPeers4 : SET.fabricPeers6)),
+          match(payload('tcp', 'dport'), facts.fabricRoutes.port),
+          counter(),
+          ACCEPT,
+        );
+      }
     }
     rule(
       O,

@@ -48,7 +48,8 @@ export async function handleMessage(
     case 'psk.rotate':
       return { rotated: await rotatePsks(ctx) };
     case 'acme.publish':
-    case 'acme.unpublish': {
+    case 'acme.unpublish':
+    case 'fabric.cert': {
       const h = capabilityHandlers.get(type);
       if (!h) throw new Error(`${type} is not handled on ${ctx.name}`);
       return h(msg.from, body);

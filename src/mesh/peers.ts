@@ -7,7 +7,7 @@ import type { MeshNode } from './runtime.js';
 
 /** Compile-time check: core's message bodies are exactly what the mesh's schemas accept (protocol.ts). */
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const bodiesAgree: { [T in PeerMessageType]: Same<PeerMessages[T], Body<T>> } = { 'acme.publish': true, 'acme.unpublish': true };
+const bodiesAgree: { [T in PeerMessageType]: Same<PeerMessages[T], Body<T>> } = { 'acme.publish': true, 'acme.unpublish': true, 'fabric.cert': true };
 void bodiesAgree;
 
 /** Another capability's view of a node's mesh: signed messages to the members, and handlers for its own types. */

@@ -30,6 +30,8 @@ export const bodySchemas = {
     challenge: z.literal('tls-alpn-01').optional(),
   }),
   'acme.unpublish': z.strictObject({ name: z.string().max(253), token: z.string().regex(/^[A-Za-z0-9_-]{22,256}$/), challenge: z.literal('tls-alpn-01').optional() }),
+  /** The sender's NATS route certificate, PEM (src/fabric); answered with the receiver's. */
+  'fabric.cert': z.strictObject({ cert: z.string().max(8000).startsWith('-----BEGIN CERTIFICATE-----') }),
   /** From a node to its own agent (signed with its own key): run a rotation here. */
   'rotate.run': z.strictObject({ what: z.enum(['wireguard', 'psk']) }),
 } as const;

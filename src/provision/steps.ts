@@ -36,6 +36,14 @@ export async function preflight(s: NodeSession, cfg: Config, guards: readonly Bo
   return { facts, distro: verdict.distro, result: { step: 'preflight', changed: false, detail: `${facts.pretty}, ${facts.arch}, ${facts.freeMiB} MiB free` } };
 }
 
+/**
+ * Units that packages in our lists enable and start on install, which Bulwark runs its own way: masked before
+ * apt-get runs, so they never start (Debian's nats-server.service listens without authentication; the fabric
+ * runs bulwark-nats.service instead). A mask is a symlink to /dev/null, made even where systemd isn't running.
+ */
+export const MASK_BEFORE_INSTALL = ['nats-server.service'];
+const maskFirst = MASK_BEFORE_INSTALL.map((u) => `[ -e /etc/systemd/system/${u} ] || ln -s /dev/null /etc/systemd/system/${u}`).join(' && ');
+
 export async function installPackages(s: NodeSession, node: NodeSpec, cfg: Config, facts: NodeFacts, distro: Distro, say: (m: string) => void): Promise<StepResult> {
   const wanted = packagesFor(distro);
   const q = await s.exec(`dpkg-query -W -f='\${Package} \${Status}\\n' ${wanted.map(shQuote).join(' ')} 2>/dev/null; true`);
@@ -51,7 +59,7 @@ export async function installPackages(s: NodeSession, node: NodeSpec, cfg: Confi
   const env = 'DEBIAN_FRONTEND=noninteractive';
   if (source === 'apt') {
     say(`packages: apt-get install ${missing.join(' ')}`);
-    await s.execOk(`${env} apt-get update -qq && ${env} apt-get install -y -qq --no-install-recommends ${missing.map(shQuote).join(' ')}`);
+    await s.execOk(`${maskFirst} && ${env} apt-get update -qq && ${env} apt-get install -y -qq --no-install-recommends ${missing.map(shQuote).join(' ')}`);
     return { step: 'packages', changed: true, detail: `installed ${missing.join(' ')} from the node's apt sources` };
   }
   say(`packages: building offline bundle for ${missing.join(' ')}`);
@@ -61,7 +69,7 @@ export async function installPackages(s: NodeSession, node: NodeSpec, cfg: Confi
   const dir = '/var/cache/bulwark/bundle';
   // Readable by apt's unprivileged download user; packages are public, nothing secret here.
   await s.execOk(`rm -rf ${dir} && mkdir -p -m 0755 ${dir} && tar -xf - -C ${dir} --no-same-owner && chmod 0644 ${dir}/*.deb`, readFileSync(bundle.tarPath));
-  await s.execOk(`cd ${dir} && ${env} apt-get install -y -qq --no-install-recommends ${bundle.debs.map((d) => './' + shQuote(basename(d))).join(' ')} && rm -rf ${dir}`);
+  await s.execOk(`${maskFirst} && cd ${dir} && ${env} apt-get install -y -qq --no-install-recommends ${bundle.debs.map((d) => './' + shQuote(basename(d))).join(' ')} && rm -rf ${dir}`);
   return { step: 'packages', changed: true, detail: `installed ${missing.join(' ')} (${bundle.debs.length} .debs from an offline bundle)` };
 }
 

@@ -291,6 +291,31 @@ const limitsSchema = z
   })
   .prefault({});
 
+/** One node of a cluster of routers over NATS (src/router/fabric/); absent: a one-node router, no NATS. */
+const fabricSchema = z
+  .strictObject({
+    /** This node's name, unique in the cluster. */
+    node: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a node name like n1 (a-z, 0-9, -)'),
+    nats: z
+      .strictObject({
+        /** The local nats-server's client port. */
+        url: z
+          .string()
+          .regex(/^nats:\/\/[^\s]+$/, 'must be a nats:// URL')
+          .default('nats://127.0.0.1:4222'),
+        /** Reach the client port through this Unix socket instead (the router container has no network). */
+        socket: z.string().startsWith('/', 'must be an absolute path').optional(),
+        /** The router's NATS user nkey seed (mode 0600). */
+        nkeySeedFile: z.string().startsWith('/', 'must be an absolute path').optional(),
+      })
+      .prefault({}),
+    heartbeatMs: z.number().int().min(20).max(60_000).default(500),
+    /** A node unheard this long is dead: its sessions, registrations and subscriptions go. */
+    deadAfterMs: z.number().int().min(100).max(600_000).default(2000),
+  })
+  .refine((f) => f.deadAfterMs >= 2 * f.heartbeatMs, { message: 'deadAfterMs must be at least twice heartbeatMs', path: ['deadAfterMs'] });
+export type FabricConfig = z.infer<typeof fabricSchema>;
+
 export const routerSchema = z
   .strictObject({
     realms: z.array(realmSchema).default([]),
@@ -301,6 +326,7 @@ export const routerSchema = z
     /** The role allowed the session-killing meta procedures (wamp.session.kill*, wamp.session.list_by_authid). Unset: nobody. */
     admin: z.strictObject({ role: z.string().regex(NAME) }).optional(),
     limits: limitsSchema,
+    fabric: fabricSchema.optional(),
   })
   .prefault({})
   .superRefine((cfg, ctx) => {

@@ -34,6 +34,12 @@ export class Broker {
   /** Event retention and history of the realm (history only set when topics are configured). */
   retained: RetainedEvents | undefined;
   history: EventHistory | undefined;
+  /**
+   * Set by the cluster fabric: a subscription's ID from its topic and policy (the same on every node);
+   * undefined: sequential. And who hears router-originated (meta) events: each node tells its own sessions.
+   */
+  idFor: ((topic: string, match: MatchPolicy) => number) | undefined;
+  internalAudience: ((t: Session) => boolean) | undefined;
 
   get subscriptionCount(): number {
     return this.byId.size;
@@ -74,21 +80,43 @@ export class Broker {
     const match = (m.options?.match as MatchPolicy | undefined) ?? 'exact';
     if (!validUri(topic, match)) return s.sendError(MT.SUBSCRIBE, m.request!, E.invalidUri, `invalid topic ${topic}`);
     if (!s.authorize('subscribe', topic, m)) return;
-    const key = match === 'exact' ? topic : `${match}\u0000${topic}`;
-    const map = match === 'exact' ? this.exact : this.patterns;
-    let sub = map.get(key);
-    const created = sub === undefined;
-    if (!sub) {
-      sub = new Subscription(this.ids.take(), topic, match);
-      map.set(key, sub);
-      this.byId.set(sub.id, sub);
-    }
-    const added = !sub.subscribers.has(s);
-    sub.subscribers.add(s);
-    s.subscriptions.add(sub);
+    const sub = this.insert(s, topic, match);
+    const { created, added } = this.last;
     s.send([MT.SUBSCRIBED, m.request, sub.id]);
     if (m.options?.get_retained === true && this.retained?.enabled === true) this.sendRetained(s, sub);
     if (added) this.observer?.subscribed(s, sub, created);
+  }
+
+  /** What the last insert did (read right after it). */
+  private readonly last = { created: false, added: false };
+
+  private insert(s: Session, topic: string, match: MatchPolicy): Subscription {
+    const key = match === 'exact' ? topic : `${match}\u0000${topic}`;
+    const map = match === 'exact' ? this.exact : this.patterns;
+    let sub = map.get(key);
+    this.last.created = sub === undefined;
+    if (!sub) {
+      sub = new Subscription(this.idFor ? this.idFor(topic, match) : this.ids.take(), topic, match);
+      map.set(key, sub);
+      this.byId.set(sub.id, sub);
+    }
+    this.last.added = !sub.subscribers.has(s);
+    sub.subscribers.add(s);
+    s.subscriptions.add(sub);
+    return sub;
+  }
+
+  /** A session of another node subscribed (the fabric's replica; no SUBSCRIBED, no checks: its node made them). */
+  attach(s: Session, topic: string, match: MatchPolicy): Subscription {
+    const sub = this.insert(s, topic, match);
+    if (this.last.added) this.observer?.subscribed(s, sub, this.last.created);
+    return sub;
+  }
+
+  /** A session of another node unsubscribed (the fabric's replica). */
+  detach(s: Session, topic: string, match: MatchPolicy): void {
+    const sub = this.lookup(topic, match);
+    if (sub?.subscribers.has(s)) this.drop(s, sub);
   }
 
   /** Right after SUBSCRIBED: the retained event of each topic the subscription covers that `s` may receive. */
@@ -162,7 +190,7 @@ export class Broker {
 
   /** Router-originated events (meta API). */
   publishInternal(topic: string, args: unknown[], kwargs?: Dict): void {
-    this.deliver(topic, globalId(), {}, { type: MT.PUBLISH, args, kwargs }, undefined);
+    this.deliver(topic, globalId(), {}, { type: MT.PUBLISH, args, kwargs }, this.internalAudience);
   }
 
   private deliver(topic: string, pubId: number, details: Dict, m: Msg, filter: ((t: Session) => boolean) | undefined): void {

@@ -26,6 +26,14 @@ export interface Pending {
   callerRequest: number;
   receiveProgress: boolean;
   timer?: NodeJS.Timeout;
+  /** Set when the caller is on another node (the cluster fabric): the callee's YIELD/ERROR go there. */
+  remote?: RemoteCaller;
+}
+
+/** Where the answers to an invocation go when its caller's node is another one (src/router/fabric/). */
+export interface RemoteCaller {
+  /** A YIELD or ERROR of the callee; `final`: the invocation is over here (already forgotten). */
+  answer(p: Pending, m: Msg, final: boolean): void;
 }
 
 /** Told of registration lifecycle changes (the registration meta API). */
@@ -56,6 +64,13 @@ export class Dealer {
   private readonly ids = new IdSequence();
   readonly internal = new Map<string, InternalProcedure>();
   observer: RegistrationObserver | undefined;
+  /** Set by the cluster fabric: a registration's ID from its procedure and policy (the same on every node). */
+  idFor: ((procedure: string, match: MatchPolicy) => number) | undefined;
+  /**
+   * Set by the cluster fabric: asked before a new registration is made (cluster-wide uniqueness, invoke
+   * policy). `done(undefined)`: go ahead; `done(uri, message)`: refused. Undefined: decided here at once.
+   */
+  claim: ((s: Session, procedure: string, match: MatchPolicy, invoke: InvokePolicy, done: (uri?: string, message?: string) => void) => void) | undefined;
 
   constructor(private readonly maxPendingPerCaller: number) {}
 
@@ -89,14 +104,37 @@ export class Dealer {
     if (!validUri(proc, match)) return s.sendError(MT.REGISTER, m.request!, E.invalidUri, `invalid procedure ${proc}`);
     if (proc.startsWith('wamp.')) return s.sendError(MT.REGISTER, m.request!, E.invalidUri, 'the wamp. namespace is reserved to the router');
     if (!s.authorize('register', proc, m)) return;
-    let reg = this.lookupExact(proc, match);
-    const created = reg === undefined;
-    if (reg) {
-      if (reg.invoke === 'single' || invoke !== reg.invoke || reg.callees.includes(s)) {
+    const reg = this.lookupExact(proc, match);
+    if (reg && (reg.invoke === 'single' || invoke !== reg.invoke || reg.callees.includes(s))) {
+      return s.sendError(MT.REGISTER, m.request!, E.procedureAlreadyExists, `${proc} is already registered`);
+    }
+    if (this.claim === undefined) return this.add(s, m.request!, proc, match, invoke);
+    this.claim(s, proc, match, invoke, (uri, message) => {
+      if (s.state !== 'open') return;
+      if (uri !== undefined) return s.sendError(MT.REGISTER, m.request!, uri, message);
+      // the checks again: another local REGISTER may have won while the claim was asked
+      const now = this.lookupExact(proc, match);
+      if (now && (now.invoke === 'single' || invoke !== now.invoke || now.callees.includes(s))) {
         return s.sendError(MT.REGISTER, m.request!, E.procedureAlreadyExists, `${proc} is already registered`);
       }
-    } else {
-      reg = new Registration(this.ids.take(), proc, match, invoke);
+      this.add(s, m.request!, proc, match, invoke);
+    });
+  }
+
+  private add(s: Session, request: number, proc: string, match: MatchPolicy, invoke: InvokePolicy): void {
+    const reg = this.insert(s, proc, match, invoke);
+    s.send([MT.REGISTERED, request, reg.id]);
+    this.observer?.registered(s, reg, this.created);
+  }
+
+  /** Whether the last insert made the registration. */
+  private created = false;
+
+  private insert(s: Session, proc: string, match: MatchPolicy, invoke: InvokePolicy): Registration {
+    let reg = this.lookupExact(proc, match);
+    this.created = reg === undefined;
+    if (!reg) {
+      reg = new Registration(this.idFor ? this.idFor(proc, match) : this.ids.take(), proc, match, invoke);
       if (match === 'exact') this.exact.set(proc, reg);
       else {
         this.patterns.push(reg);
@@ -106,8 +144,32 @@ export class Dealer {
     }
     reg.callees.push(s);
     s.registrations.add(reg);
-    s.send([MT.REGISTERED, m.request, reg.id]);
-    this.observer?.registered(s, reg, created);
+    return reg;
+  }
+
+  /** A session of another node registered (the fabric's replica; its node made the checks and the claim). */
+  attach(s: Session, proc: string, match: MatchPolicy, invoke: InvokePolicy): Registration {
+    const known = this.lookupExact(proc, match);
+    if (known?.callees.includes(s)) return known;
+    const reg = this.insert(s, proc, match, invoke);
+    this.observer?.registered(s, reg, this.created);
+    return reg;
+  }
+
+  /**
+   * The router takes a registration away from a local callee (the cluster gave the URI to another node's
+   * callee after a partition): UNREGISTERED with request 0 and details {registration, reason}.
+   */
+  revoke(s: Session, reg: Registration, reason: string): void {
+    if (!reg.callees.includes(s)) return;
+    s.send([MT.UNREGISTERED, 0, { registration: reg.id, reason }]);
+    this.drop(s, reg);
+  }
+
+  /** A session of another node unregistered (the fabric's replica). */
+  detach(s: Session, proc: string, match: MatchPolicy): void {
+    const reg = this.lookupExact(proc, match);
+    if (reg?.callees.includes(s)) this.drop(s, reg);
   }
 
   unregister(s: Session, m: Msg): void {
@@ -203,6 +265,10 @@ export class Dealer {
     const p = callee.invocations.get(m.request!);
     if (!p) return; // canceled or timed out meanwhile: drop
     const progress = m.options?.progress === true;
+    if (p.remote !== undefined) {
+      if (!progress) callee.invocations.delete(p.invocation);
+      return p.remote.answer(p, m, !progress);
+    }
     if (progress && !p.receiveProgress) return; // caller did not ask for progressive results
     if (!progress) this.finish(p);
     const details: Dict = progress ? { progress: true } : {};
@@ -214,6 +280,10 @@ export class Dealer {
   calleeError(callee: Session, m: Msg): void {
     const p = callee.invocations.get(m.request!);
     if (!p) return;
+    if (p.remote !== undefined) {
+      callee.invocations.delete(p.invocation);
+      return p.remote.answer(p, m, true);
+    }
     this.finish(p);
     p.caller?.send(withPayload([MT.ERROR, MT.CALL, p.callerRequest, m.details ?? {}, m.error], m));
   }

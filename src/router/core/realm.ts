@@ -10,6 +10,12 @@ import type { Session } from './session.js';
 
 type RealmConfig = RouterConfig['realms'][number];
 
+/** The cluster fabric as a realm sees it (src/router/fabric/); undefined on a one-node router. */
+export interface RealmLink {
+  joined(s: Session): void;
+  left(s: Session): void;
+}
+
 /** A realm: its sessions, roles, broker, dealer, retention, history and the meta API. */
 export class Realm {
   readonly sessions = new Map<number, Session>();
@@ -18,6 +24,8 @@ export class Realm {
   readonly dealer: Dealer;
   readonly retained: RetainedEvents;
   readonly history: EventHistory;
+  /** Set when the router is one node of a cluster: told of sessions joining and leaving. */
+  link: RealmLink | undefined;
 
   constructor(
     readonly name: string,
@@ -55,11 +63,13 @@ export class Realm {
 
   join(s: Session): void {
     this.sessions.set(s.id, s);
+    this.link?.joined(s);
     this.broker.publishInternal('wamp.session.on_join', [s.describe()]);
   }
 
   leave(s: Session): void {
     if (!this.sessions.delete(s.id)) return;
+    this.link?.left(s);
     this.broker.removeSession(s);
     this.dealer.removeSession(s);
     this.broker.publishInternal('wamp.session.on_leave', [s.id, s.principal!.authid, s.principal!.authrole]);

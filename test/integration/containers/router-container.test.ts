@@ -64,7 +64,7 @@ beforeAll(async () => {
   await build({ entryPoints: [join(import.meta.dirname, 'fd-probe.ts')], outfile: join(runtimeDir, 'bulwark.mjs'), bundle: true, platform: 'node', format: 'esm', logLevel: 'warning' });
   copyFileSync(process.execPath, join(runtimeDir, 'node'));
   writeFileSync(join(runtimeDir, 'VERSION'), '0.0.0-test\n');
-  for (const d of ['components', 'etc', 'state', 'principals', 'enrolments']) mkdirSync(join(work, d));
+  for (const d of ['components', 'etc', 'state', 'principals', 'enrolments', 'fabric']) mkdirSync(join(work, d));
 });
 
 afterAll(async () => {
@@ -138,7 +138,14 @@ describe('router image and container', () => {
         memory: '256m',
         pids: '64',
         command: [...ROUTER_COMMAND],
-        hostPaths: { components: join(work, 'components'), etc: join(work, 'etc'), state: join(work, 'state'), principals: join(work, 'principals'), enrolments: join(work, 'enrolments') },
+        hostPaths: {
+          components: join(work, 'components'),
+          etc: join(work, 'etc'),
+          state: join(work, 'state'),
+          principals: join(work, 'principals'),
+          enrolments: join(work, 'enrolments'),
+          fabric: join(work, 'fabric'),
+        },
       },
       'podman',
     );

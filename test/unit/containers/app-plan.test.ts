@@ -72,6 +72,7 @@ describe('node files for apps', () => {
     ).toEqual([
       'd /run/bulwark/components 0750 root 60500 -',
       'd /run/bulwark/components/.router 0700 60500 60500 -',
+      'd /run/bulwark/fabric 0750 root 60500 -',
       'd /run/bulwark/components/a 0770 60501 60500 -',
       'd /run/bulwark/components/b 0770 60502 60500 -',
     ]);

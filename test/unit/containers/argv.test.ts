@@ -85,7 +85,7 @@ describe('router argv', () => {
     expect(argv).not.toContain('--publish');
     expect(argv).not.toContain('-p');
   });
-  it('sees every component directory (rw) its config and principals store (ro), its enrolment directory (rw), nothing else', () => {
+  it('sees every component directory (rw) its config and principals store (ro), its enrolment directory (rw), the fabric socket directory (ro), nothing else', () => {
     const vols = argv.flatMap((a, i) => (a === '--volume' ? [argv[i + 1]] : []));
     expect(vols).toEqual([
       '/run/bulwark/components:/run/bulwark/components:rw,nosuid,nodev,noexec',
@@ -93,6 +93,7 @@ describe('router argv', () => {
       '/var/lib/bulwark/router:/var/lib/bulwark/router:ro,nosuid,nodev,noexec',
       '/var/lib/bulwark/principals:/var/lib/bulwark/principals:ro,nosuid,nodev,noexec',
       '/var/lib/bulwark/enrolments:/var/lib/bulwark/enrolments:rw,nosuid,nodev,noexec',
+      '/run/bulwark/fabric:/run/bulwark/fabric:ro,nosuid,nodev,noexec',
     ]);
   });
   it('passes the command after the image', () => {

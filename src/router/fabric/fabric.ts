@@ -1,0 +1,556 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Msg as NatsMsg, NatsConnection, Subscription as NatsSubscription } from 'nats';
+import { Outgoing } from '../core/connection.js';
+import type { Pending, RemoteCaller } from '../core/dealer.js';
+import type { Realm } from '../core/realm.js';
+import type { Router } from '../core/router.js';
+import type { Session } from '../core/session.js';
+import { E, MT } from '../wamp/codes.js';
+import { parseMessage, withPayload, type Dict, type Msg } from '../wamp/messages.js';
+import { cbor } from '../wamp/serializers.js';
+import { decodeFrame, encodeFrame } from './frame.js';
+import { derivedId } from './ids.js';
+import { RemoteSession, sessionInfo, type RemoteSink } from './remote-session.js';
+import { applyOp, diffStates, PeerTracker, stateFromJson, stateToJson, type NodeState, type Op, type StateJson } from './replica.js';
+
+export interface FabricSettings {
+  node: string;
+  heartbeatMs: number;
+  deadAfterMs: number;
+}
+
+/** Subjects (all under `bulwark.`, see the fabric contract). */
+export const STATE_SUBJECT = 'bulwark.fabric.state';
+export const nodeSubject = (node: string): string => `bulwark.fabric.node.${node}`;
+
+/** Asked before a registration is made (cluster-wide uniqueness); see claims.ts. */
+export interface ClaimBook {
+  claim(node: string, procedure: string, match: string, invoke: string): Promise<{ ok: true } | { ok: false; uri: string; message: string }>;
+  /** The node whose callee holds the registration's claim (undefined: none). */
+  owner(procedure: string, match: string): Promise<{ node: string; epoch: string } | undefined>;
+  /** The last callee of a registration made here is gone, or a dead node's registration: its claim goes. */
+  release(procedure: string, match: string, ownerNode: string | undefined): void;
+  close(): Promise<void>;
+}
+
+type Header = Record<string, unknown>;
+
+/**
+ * One node of the cluster: replicates this node's sessions, subscriptions and registrations to the other
+ * nodes (deltas with sequence numbers, heartbeats, snapshots on a gap), keeps their replicas as
+ * RemoteSessions in this node's realms, carries EVENT/INVOCATION/INTERRUPT to remote sessions and the
+ * answers back, and drops a node unheard for deadAfterMs. See README.md.
+ */
+export class Fabric implements RemoteSink {
+  readonly epoch = randomBytes(8).toString('hex');
+  private seq = 0;
+  /** This node's own state (what a snapshot sends). */
+  private readonly local: NodeState = new Map();
+  /** What is applied of each peer. */
+  private readonly replicas = new Map<string, NodeState>();
+  private readonly proxies = new Map<string, Map<number, RemoteSession>>();
+  private readonly tracker: PeerTracker;
+  private readonly buffers = new Map<string, { seq: number; op: Op }[]>();
+  private readonly syncing = new Set<string>();
+  /** Invocations of local callees whose caller is on another node: `node\0callee\0invocation` there. */
+  private readonly relays = new Map<string, Pending>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly subs: NatsSubscription[] = [];
+  /** EVENTs waiting for the end of this pass, one per node: one message to a node carries every recipient. */
+  private readonly events = new Map<string, { realm: string; out: Outgoing; sids: number[] }>();
+  private flushQueued = false;
+  private closed = false;
+  /** The node being dropped (its registrations' claims are released by the survivors). */
+  private dropping: string | undefined;
+  /** Counters (tests and the bench read them). */
+  readonly counters = { deltasSent: 0, snapshots: 0, nodesDropped: 0 };
+
+  constructor(
+    private readonly router: Router,
+    readonly settings: FabricSettings,
+    private readonly log: Logger,
+  ) {
+    this.tracker = new PeerTracker(settings.deadAfterMs);
+  }
+
+  private nc: NatsConnection | undefined;
+  /** undefined: not known yet (registrations wait... are refused); null: no JetStream, the replica decides. */
+  private claims: ClaimBook | null | undefined;
+
+  /** Hooks into every realm (before any session joins): from now on local changes are kept for the cluster. */
+  attach(): void {
+    for (const realm of this.router.allRealms()) this.attachRealm(realm);
+  }
+
+  /** Connected: starts listening, heartbeating and watching peers; registrations are claimed in `claims`. */
+  run(nc: NatsConnection): void {
+    this.nc = nc;
+    this.subs.push(this.nc.subscribe(STATE_SUBJECT, { callback: (err, m) => !err && this.onState(m) }));
+    this.subs.push(this.nc.subscribe(nodeSubject(this.settings.node), { callback: (err, m) => !err && this.onDirect(m) }));
+    const hb = setInterval(() => this.broadcast({ k: 'h', n: this.settings.node, e: this.epoch, q: this.seq }), this.settings.heartbeatMs);
+    const watch = setInterval(() => this.expire(), Math.max(50, Math.floor(this.settings.heartbeatMs / 4)));
+    this.timers.push(hb, watch);
+    this.broadcast({ k: 'h', n: this.settings.node, e: this.epoch, q: this.seq });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    for (const s of this.subs) s.unsubscribe();
+    for (const node of [...this.proxies.keys()]) this.dropNode(node, 'fabric closed');
+    await this.claims?.close();
+  }
+
+  /** Claims from now on (null: JetStream is not there; the replica alone decides). */
+  useClaims(claims: ClaimBook | null): void {
+    this.claims = claims;
+  }
+
+  /** Whether `node` is this one or a peer heard from within deadAfterMs. */
+  alive(node: string): boolean {
+    return node === this.settings.node || this.tracker.known(node);
+  }
+
+  /** This node's last delta number. */
+  get sequence(): number {
+    return this.seq;
+  }
+
+  /** The last delta of `node` applied here (undefined: not in sync with it). */
+  appliedOf(node: string): number | undefined {
+    return this.syncing.has(node) ? undefined : this.tracker.applied(node);
+  }
+
+  /** Peers this node has a replica of. */
+  peers(): string[] {
+    return [...this.replicas.keys()];
+  }
+
+  // ---- local side: hooks the realm calls ----
+
+  private attachRealm(realm: Realm): void {
+    const r = realm.name;
+    realm.broker.idFor = (topic, match) => derivedId('sub', match, topic);
+    realm.dealer.idFor = (proc, match) => derivedId('reg', match, proc);
+    // meta events: each node tells its own sessions (about every session of the cluster) exactly once
+    realm.broker.internalAudience = (t) => !(t instanceof RemoteSession);
+    realm.link = {
+      joined: (s) => {
+        if (!(s instanceof RemoteSession)) this.emit({ o: 'join', r, s: sessionInfo(s) });
+      },
+      left: (s) => {
+        if (s instanceof RemoteSession) return;
+        this.answerRelaysOf(s);
+        this.emit({ o: 'leave', r, sid: s.id });
+      },
+    };
+    const bo = realm.broker.observer;
+    realm.broker.observer = {
+      subscribed: (s, sub, created) => {
+        bo?.subscribed(s, sub, created);
+        if (!(s instanceof RemoteSession)) this.emit({ o: 'sub', r, sid: s.id, uri: sub.topic, match: sub.match });
+      },
+      unsubscribed: (s, sub, deleted) => {
+        bo?.unsubscribed(s, sub, deleted);
+        if (!(s instanceof RemoteSession)) this.emit({ o: 'unsub', r, sid: s.id, uri: sub.topic, match: sub.match });
+      },
+    };
+    const ro = realm.dealer.observer;
+    realm.dealer.observer = {
+      registered: (s, reg, created) => {
+        ro?.registered(s, reg, created);
+        if (!(s instanceof RemoteSession)) this.emit({ o: 'reg', r, sid: s.id, uri: reg.procedure, match: reg.match, invoke: reg.invoke });
+      },
+      unregistered: (s, reg, deleted) => {
+        ro?.unregistered(s, reg, deleted);
+        if (!(s instanceof RemoteSession)) this.emit({ o: 'unreg', r, sid: s.id, uri: reg.procedure, match: reg.match });
+        // the registration is gone from the whole cluster's view: its claim goes (a local callee was the
+        // last, or a dead node's; a live node releases its own)
+        if (deleted && this.claims && this.nc && (!(s instanceof RemoteSession) || s.node === this.dropping)) {
+          this.claims.release(reg.procedure, reg.match, s instanceof RemoteSession ? s.node : undefined);
+        }
+      },
+    };
+    realm.dealer.claim = (_s, proc, match, invoke, done) => {
+      const claims = this.claims;
+      if (claims === null) return done();
+      if (claims === undefined || this.nc === undefined) return done('bulwark.error.fabric_unavailable', 'the cluster fabric is not ready yet; try again');
+      claims.claim(this.settings.node, proc, match, invoke).then(
+        (res) => (res.ok ? done() : done(res.uri, res.message)),
+        (e: unknown) => {
+          this.log.warn({ err: String(e), procedure: proc }, 'fabric: registration claim failed');
+          done('bulwark.error.fabric_unavailable', 'the cluster cannot confirm this registration now (no quorum); try again');
+        },
+      );
+    };
+  }
+
+  /** A local change: into this node's state, then out as the next delta (a change of a session that left is not sent). */
+  private emit(op: Op): void {
+    if (!applyOp(this.local, op)) return;
+    this.seq++;
+    this.counters.deltasSent++;
+    this.broadcast({ k: 'd', n: this.settings.node, e: this.epoch, q: this.seq, op });
+  }
+
+  private broadcast(msg: object): void {
+    if (this.closed || this.nc === undefined || this.nc.isClosed()) return;
+    this.nc.publish(STATE_SUBJECT, Buffer.from(JSON.stringify(msg), 'utf8'));
+  }
+
+  private direct(node: string, header: Header, wire?: unknown[]): void {
+    if (this.closed || this.nc === undefined || this.nc.isClosed()) return;
+    this.flushNode(node);
+    this.nc.publish(nodeSubject(node), encodeFrame(header, wire ? cbor.encode(wire) : undefined));
+  }
+
+  // ---- to remote sessions (the RemoteSessions' connection) ----
+
+  toRemote(node: string, realm: string, sid: number, out: Outgoing): void {
+    const type = out.wire[0];
+    if (type === MT.EVENT) {
+      const b = this.events.get(node);
+      if (b !== undefined && b.out === out && b.realm === realm) {
+        b.sids.push(sid);
+        return;
+      }
+      if (b !== undefined) this.flushNode(node);
+      this.events.set(node, { realm, out, sids: [sid] });
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        queueMicrotask(() => this.flushEvents());
+      }
+      return;
+    }
+    const me = this.settings.node;
+    if (type === MT.INVOCATION) return this.direct(node, { k: 'inv', r: realm, to: sid, n: me }, out.wire);
+    if (type === MT.INTERRUPT) return this.direct(node, { k: 'int', r: realm, to: sid, n: me }, out.wire);
+    if (type === MT.GOODBYE) return this.direct(node, { k: 'kill', r: realm, to: sid, n: me }, out.wire);
+    // nothing else is ever addressed to a session the core did not hear from
+  }
+
+  private flushEvents(): void {
+    this.flushQueued = false;
+    for (const node of [...this.events.keys()]) this.flushNode(node);
+  }
+
+  private flushNode(node: string): void {
+    const b = this.events.get(node);
+    if (b === undefined) return;
+    this.events.delete(node);
+    if (this.closed || this.nc === undefined || this.nc.isClosed()) return;
+    this.nc.publish(nodeSubject(node), encodeFrame({ k: 'ev', r: b.realm, to: b.sids, n: this.settings.node }, cbor.encode(b.out.wire)));
+  }
+
+  // ---- inbound ----
+
+  private onState(m: NatsMsg): void {
+    let msg: { k: string; n: string; e: string; q: number; op?: Op };
+    try {
+      msg = JSON.parse(Buffer.from(m.data).toString('utf8')) as typeof msg;
+    } catch {
+      return this.log.warn('fabric: undecodable state message dropped');
+    }
+    if (msg.n === this.settings.node || typeof msg.n !== 'string') return;
+    const now = Date.now();
+    const v = msg.k === 'd' ? this.tracker.delta(msg.n, msg.e, msg.q, now) : this.tracker.heartbeat(msg.n, msg.e, msg.q, now);
+    if (v === 'ignore') return;
+    if (v === 'reset') this.dropNode(msg.n, 'restarted');
+    if (v === 'apply') {
+      if (!this.applyRemote(msg.n, msg.op!)) this.resync(msg.n);
+      return;
+    }
+    if (msg.k === 'd') {
+      let buf = this.buffers.get(msg.n);
+      if (!buf) this.buffers.set(msg.n, (buf = []));
+      buf.push({ seq: msg.q, op: msg.op! });
+    }
+    if (v === 'resync' || v === 'reset') this.resync(msg.n);
+  }
+
+  private resync(node: string): void {
+    if (this.syncing.has(node) || this.closed || this.nc === undefined) return;
+    this.syncing.add(node);
+    this.nc.request(nodeSubject(node), encodeFrame({ k: 'snap', from: this.settings.node }), { timeout: Math.max(500, this.settings.deadAfterMs / 2) }).then(
+      (reply) => {
+        this.syncing.delete(node);
+        const snap = JSON.parse(Buffer.from(reply.data).toString('utf8')) as { e: string; q: number; state: StateJson };
+        this.applySnapshot(node, snap);
+      },
+      (e: unknown) => {
+        this.syncing.delete(node);
+        this.log.debug({ node, err: String(e) }, 'fabric: snapshot request failed (asked again)');
+      },
+    );
+  }
+
+  private applySnapshot(node: string, snap: { e: string; q: number; state: StateJson }): void {
+    if (this.closed || !this.tracker.synced(node, snap.e, snap.q)) return;
+    this.counters.snapshots++;
+    const next = stateFromJson(snap.state);
+    if (!this.replicas.has(node)) this.replicas.set(node, new Map());
+    const ops = diffStates(this.replicas.get(node)!, next);
+    for (const op of ops) this.applyRemote(node, op);
+    const buf = (this.buffers.get(node) ?? []).sort((a, b) => a.seq - b.seq);
+    this.buffers.delete(node);
+    const now = Date.now();
+    for (const { seq, op } of buf) {
+      const v = this.tracker.next(node, seq, now);
+      if (v === 'apply' && !this.applyRemote(node, op)) return this.resync(node);
+      if (v === 'resync') return this.resync(node);
+    }
+    this.log.info({ node, sessions: [...next.values()].reduce((n, m) => n + m.size, 0) }, 'fabric: node in sync');
+  }
+
+  /** A peer's delta into its replica and this node's realm. False: it does not fit the replica. */
+  private applyRemote(node: string, op: Op): boolean {
+    let replica = this.replicas.get(node);
+    if (!replica) this.replicas.set(node, (replica = new Map()));
+    if (!applyOp(replica, op)) return false;
+    const realm = this.router.realm(op.r);
+    if (!realm) return true; // a realm this node does not serve: kept in the replica only
+    let proxies = this.proxies.get(node);
+    if (!proxies) this.proxies.set(node, (proxies = new Map()));
+    if (op.o === 'join') {
+      if (realm.sessions.has(op.s.sid) || !realm.roles.has(op.s.authrole)) {
+        this.log.warn({ node, session: op.s.sid, authrole: op.s.authrole }, 'fabric: remote session not taken (ID in use here, or a role this node lacks)');
+        return true;
+      }
+      const p = new RemoteSession(this.router, this, node, realm, op.s);
+      proxies.set(op.s.sid, p);
+      realm.join(p);
+      return true;
+    }
+    const p = proxies.get(op.sid);
+    if (!p) return true;
+    switch (op.o) {
+      case 'leave':
+        proxies.delete(op.sid);
+        realm.leave(p);
+        p.state = 'closed';
+        this.dropRelaysOfCaller(node, op.sid);
+        break;
+      case 'sub':
+        realm.broker.attach(p, op.uri, op.match);
+        break;
+      case 'unsub':
+        realm.broker.detach(p, op.uri, op.match);
+        break;
+      case 'reg': {
+        const known = realm.dealer.lookupExact(op.uri, op.match);
+        const clash = known !== undefined && (known.invoke === 'single' || known.invoke !== op.invoke) && known.callees.some((c) => !(c instanceof RemoteSession));
+        realm.dealer.attach(p, op.uri, op.match, op.invoke);
+        // both sides of a healed partition registered the URI: the claim decides who keeps it
+        if (clash) this.reconcile(realm, op.uri, op.match);
+        break;
+      }
+      case 'unreg':
+        realm.dealer.detach(p, op.uri, op.match);
+        break;
+    }
+    return true;
+  }
+
+  /**
+   * A registration that this node's callee and another node's callee both hold against its policy
+   * (made on both sides of a partition): the holder of the claim keeps it; a local callee that does
+   * not hold it gets UNREGISTERED (reason procedure_already_exists), which other nodes learn as a delta.
+   * Without claims (no JetStream) the lower node name keeps it.
+   */
+  private reconcile(realm: Realm, uri: string, match: 'exact' | 'prefix' | 'wildcard', attempt = 1): void {
+    const decide = async (): Promise<boolean> => {
+      if (this.claims) {
+        const o = await this.claims.owner(uri, match);
+        return o !== undefined && o.node === this.settings.node && o.epoch === this.epoch;
+      }
+      const reg = realm.dealer.lookupExact(uri, match);
+      const nodes = (reg?.callees ?? []).map((c) => (c instanceof RemoteSession ? c.node : this.settings.node)).sort();
+      return nodes[0] === this.settings.node;
+    };
+    decide().then(
+      (mine) => {
+        if (mine) return;
+        const reg = realm.dealer.lookupExact(uri, match);
+        for (const c of [...(reg?.callees ?? [])]) {
+          if (c instanceof RemoteSession) continue;
+          this.log.warn({ procedure: uri, session: c.id }, 'fabric: registration held by another node after a partition; revoked here');
+          realm.dealer.revoke(c, reg!, E.procedureAlreadyExists);
+        }
+      },
+      (e: unknown) => {
+        // right after a partition heals JetStream may still be catching up: asked again
+        this.log.warn({ err: String(e), procedure: uri, attempt }, 'fabric: cannot read the claim of a clashing registration');
+        if (attempt < 10 && !this.closed) setTimeout(() => this.reconcile(realm, uri, match, attempt + 1), 1000).unref();
+      },
+    );
+  }
+
+  private onDirect(m: NatsMsg): void {
+    let f: { header: Header; body: Buffer };
+    try {
+      f = decodeFrame(m.data);
+    } catch (e) {
+      return this.log.warn({ err: String(e) }, 'fabric: undecodable message dropped');
+    }
+    const h = f.header;
+    if (h.k === 'snap') {
+      m.respond(Buffer.from(JSON.stringify({ e: this.epoch, q: this.seq, state: stateToJson(this.local) }), 'utf8'));
+      return;
+    }
+    const realm = typeof h.r === 'string' ? this.router.realm(h.r) : undefined;
+    if (!realm || typeof h.n !== 'string') return;
+
+    let wire: unknown[];
+    try {
+      wire = cbor.decodeMessage(f.body) as unknown[];
+    } catch (e) {
+      return this.log.warn({ err: String(e) }, 'fabric: undecodable WAMP message dropped');
+    }
+    // only from a node in sync: after a partition heals, what the routes still held from before (events,
+    // calls) arrives ahead of the snapshot and is dropped (a call's caller was answered when the node died)
+    if (!this.tracker.inSync(h.n) || this.syncing.has(h.n)) {
+      if (h.k === 'inv') this.direct(h.n, { k: 'ans', r: realm.name, callee: h.to, n: this.settings.node }, [MT.ERROR, MT.INVOCATION, wire[1] as number, {}, E.canceled, ['callee node not in sync']]);
+      return;
+    }
+    try {
+      switch (h.k) {
+        case 'ev':
+          return this.deliverEvent(realm, h.to as number[], wire);
+        case 'inv':
+          return this.invoke(realm, h.to as number, h.n, wire);
+        case 'int':
+          return this.interrupt(realm, h.to as number, h.n, wire);
+        case 'ans':
+          return this.answered(realm, h.callee as number, wire);
+        case 'kill': {
+          const s = realm.sessions.get(h.to as number);
+          if (s && !(s instanceof RemoteSession)) s.goodbye(wire[2] as string, (wire[1] as Dict | undefined)?.message as string | undefined);
+          return;
+        }
+      }
+    } catch (e) {
+      this.log.warn({ err: String(e), kind: h.k }, 'fabric: message not handled');
+    }
+  }
+
+  private deliverEvent(realm: Realm, to: number[], wire: unknown[]): void {
+    const out = new Outgoing(wire);
+    for (const sid of to) {
+      const s = realm.sessions.get(sid);
+      if (s !== undefined && !(s instanceof RemoteSession)) s.sendOut(out);
+    }
+  }
+
+  /** An INVOCATION for a local callee from a caller on `from`: relayed in the callee's own ID scope. */
+  private invoke(realm: Realm, to: number, from: string, wire: unknown[]): void {
+    const invA = wire[1] as number;
+    const callee = realm.sessions.get(to);
+    const key = `${from}\u0000${to}\u0000${invA}`;
+    if (!callee || callee instanceof RemoteSession || callee.state !== 'open') {
+      // the callee left meanwhile: the caller's node answers its caller at once
+      return this.direct(from, { k: 'ans', r: realm.name, callee: to, n: this.settings.node }, [MT.ERROR, MT.INVOCATION, invA, {}, E.canceled, ['callee left']]);
+    }
+    const invocation = callee.invocationIds.take();
+    const remote: RemoteCaller = {
+      answer: (_p, m, final) => {
+        if (final) this.relays.delete(key);
+        this.direct(from, { k: 'ans', r: realm.name, callee: to, n: this.settings.node }, answerWire(m, invA));
+      },
+    };
+    // receiveProgress: the caller's node decides what its caller gets
+    const p: Pending = { invocation, callee, caller: undefined, callerRequest: invA, receiveProgress: true, remote };
+    callee.invocations.set(invocation, p);
+    this.relays.set(key, p);
+    const local = wire.slice();
+    local[1] = invocation;
+    callee.send(local);
+  }
+
+  private interrupt(realm: Realm, to: number, from: string, wire: unknown[]): void {
+    const key = `${from}\u0000${to}\u0000${wire[1] as number}`;
+    const p = this.relays.get(key);
+    if (!p || p.callee.invocations.get(p.invocation) !== p) return;
+    const opts = (wire[2] ?? {}) as Dict;
+    p.callee.send([MT.INTERRUPT, p.invocation, opts]);
+    if (opts.mode !== 'kill') {
+      // killnowait or a timeout: the caller's node has answered already; a late YIELD is dropped here
+      this.relays.delete(key);
+      p.callee.invocations.delete(p.invocation);
+    }
+    void realm;
+  }
+
+  /** A remote callee's YIELD or ERROR for a call made here. */
+  private answered(realm: Realm, callee: number, wire: unknown[]): void {
+    const s = realm.sessions.get(callee);
+    if (!(s instanceof RemoteSession)) return;
+    const m = parseMessage(wire);
+    if (m.type === MT.YIELD) realm.dealer.yield(s, m);
+    else if (m.type === MT.ERROR) realm.dealer.calleeError(s, m);
+  }
+
+  /** A local callee leaves: the calls it served for other nodes fail there now. */
+  private answerRelaysOf(s: Session): void {
+    if (s.invocations.size === 0) return;
+    for (const [key, p] of this.relays) {
+      if (p.callee !== s) continue;
+      this.relays.delete(key);
+      s.invocations.delete(p.invocation);
+      const [from] = key.split('\u0000');
+      this.direct(from!, { k: 'ans', r: s.realm!.name, callee: s.id, n: this.settings.node }, [MT.ERROR, MT.INVOCATION, p.callerRequest, {}, E.canceled, ['callee left']]);
+    }
+  }
+
+  /** A caller of another node left (or its node died): its calls to local callees are interrupted. */
+  private dropRelaysOfCaller(node: string, _sid: number | undefined): void {
+    if (_sid !== undefined) return; // the caller's node interrupts its own calls (INTERRUPT killnowait)
+    const prefix = `${node}\u0000`;
+    for (const [key, p] of this.relays) {
+      if (!key.startsWith(prefix)) continue;
+      this.relays.delete(key);
+      if (p.callee.invocations.get(p.invocation) !== p) continue;
+      p.callee.invocations.delete(p.invocation);
+      if (p.callee.supportsCancel) p.callee.send([MT.INTERRUPT, p.invocation, { mode: 'killnowait', reason: E.canceled }]);
+    }
+  }
+
+  // ---- peers' death ----
+
+  private expire(): void {
+    for (const node of this.tracker.expire(Date.now())) this.dropNode(node, `unheard for ${this.settings.deadAfterMs} ms`);
+  }
+
+  /** Everything of `node` leaves this node's realms (on_leave for each session, its calls fail). */
+  private dropNode(node: string, why: string): void {
+    this.tracker.forget(node);
+    this.buffers.delete(node);
+    const replica = this.replicas.get(node);
+    this.replicas.delete(node);
+    const proxies = this.proxies.get(node);
+    this.proxies.delete(node);
+    this.dropRelaysOfCaller(node, undefined);
+    let n = 0;
+    this.dropping = node;
+    try {
+      for (const p of proxies?.values() ?? []) {
+        p.realm!.leave(p);
+        p.state = 'closed';
+        n++;
+      }
+    } finally {
+      this.dropping = undefined;
+    }
+    if (replica !== undefined || n > 0) {
+      this.counters.nodesDropped++;
+      this.log.warn({ node, sessions: n, why }, 'fabric: node dropped');
+    }
+  }
+}
+
+/** A callee's YIELD or ERROR, renumbered to the caller node's invocation ID. */
+function answerWire(m: Msg, invocation: number): unknown[] {
+  if (m.type === MT.YIELD) return withPayload([MT.YIELD, invocation, m.options ?? {}], m);
+  return withPayload([MT.ERROR, MT.INVOCATION, invocation, m.details ?? {}, m.error], m);
+}
