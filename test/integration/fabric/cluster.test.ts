@@ -107,6 +107,16 @@ afterAll(async () => {
 });
 
 describe('fabric: three nodes, separate processes', () => {
+  it('node 3 reaches its nats-server only through the Unix socket (fabric.nats.socket), with the nkey user', () => {
+    const lines = cluster
+      .routerLog(3)
+      .split('\n')
+      .filter((l) => l.includes('fabric: connected to nats-server'));
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!).nats).toBe(cluster.natsSocket);
+    // and it takes part like the others (the probes of beforeAll crossed n3 both ways)
+  });
+
   it('python3-autobahn callee on n2 serves autobahn-js on n1 and a python caller on n3 (progress, cancel, timeout, disclosure)', async () => {
     const callee = runPy('callee', cluster.pySock(2));
     await until(() => callee.lines.some((l) => l.ready), 30_000, `python callee (${callee.stderr.join('')})`);

@@ -30,6 +30,11 @@ export class NetnsCluster {
   private seedFile = '';
   private userKey = '';
 
+  /** Node 3's way to its nats-server (systemd-socket-proxyd to 127.0.0.1:4222 in its namespace). */
+  get natsSocket(): string {
+    return join(this.tmp.dir, 'n3-nats.sock');
+  }
+
   ns(i: number): string {
     return `${this.prefix}-n${i}`;
   }
@@ -91,7 +96,7 @@ jetstream { store_dir: "${join(dir, 'js')}" }
     const procs = this.procs.get(i) ?? {};
     procs.nats = spawn('ip', ['netns', 'exec', this.ns(i), 'nats-server', '-c', join(dir, 'nats.conf')], { stdio: ['ignore', out, out] });
     if (i === 3) {
-      const sock = join(this.tmp.dir, 'n3-nats.sock');
+      const sock = this.natsSocket;
       procs.proxy = spawn('ip', ['netns', 'exec', this.ns(i), 'systemd-socket-activate', '-l', sock, '/lib/systemd/systemd-socket-proxyd', '127.0.0.1:4222'], { stdio: ['ignore', out, out] });
     }
     this.procs.set(i, procs);
@@ -118,7 +123,7 @@ jetstream { store_dir: "${join(dir, 'js')}" }
       auth: { anonymous: { role: 'backend' }, ticket: [{ authid: 'pub', realm: 'app', role: 'public', hash: PUBLIC_HASH }] },
       fabric: {
         node: `n${i}`,
-        nats: i === 3 ? { socket: join(this.tmp.dir, 'n3-nats.sock'), nkeySeedFile: this.seedFile } : { url: 'nats://127.0.0.1:4222', nkeySeedFile: this.seedFile },
+        nats: i === 3 ? { socket: this.natsSocket, nkeySeedFile: this.seedFile } : { url: 'nats://127.0.0.1:4222', nkeySeedFile: this.seedFile },
         heartbeatMs: opts.heartbeatMs ?? 200,
         deadAfterMs: opts.deadAfterMs ?? 1000,
       },
