@@ -55,7 +55,7 @@ async function until(fn: () => boolean | Promise<boolean>, ms: number, what: str
 function startRouter(name: string, natsPort: number | undefined): Promise<void> {
   const cfg = {
     realms: [{ name: 'app', roles: [{ name: 'backend', permissions: [{ uri: '', match: 'prefix', call: true, register: true, publish: true, subscribe: true }] }] }],
-    listeners: [{ type: 'rawsocket', path: f(`${name}.sock`), auth: ['anonymous'] }],
+    listeners: [{ type: 'rawsocket', path: f(`${name}.sock`), auth: ['anonymous'], helloRate: { perSecond: 10_000, burst: 10_000 } }],
     auth: { anonymous: { role: 'backend' } },
     limits: { maxOutboundQueueBytes: 256 * 1024 * 1024 },
     ...(natsPort ? { fabric: { node: name, nats: { url: `nats://127.0.0.1:${natsPort}` }, heartbeatMs: 500, deadAfterMs: 2000 } } : {}),
