@@ -125,7 +125,7 @@ jetstream { store_dir: "${join(dir, 'js')}" }
         node: `n${i}`,
         nats: i === 3 ? { socket: this.natsSocket, nkeySeedFile: this.seedFile } : { url: 'nats://127.0.0.1:4222', nkeySeedFile: this.seedFile },
         heartbeatMs: opts.heartbeatMs ?? 200,
-        deadAfterMs: opts.deadAfterMs ?? 1000,
+        deadAfterMs: opts.deadAfterMs ?? 1500,
       },
     };
     const file = join(this.tmp.dir, `n${i}-router.json`);
