@@ -435,4 +435,31 @@ describe('fabric: three nodes, separate processes', () => {
     expect(await (await client(3)).call('com.example.slowdeath').then(undefined, (e: { error?: string }) => e.error)).toMatch(/again|no_such_procedure/);
     expect(await caller.call('com.example.slowdeath')).toBe('again');
   });
+
+  it('a killed node restarts and rejoins: its new sessions are seen, the URI the cluster kept stays with its holder', async () => {
+    await cluster.restart(2);
+    const back = await client(2);
+    await register(back, 'com.example.reborn', () => 'reborn');
+    const n1 = await client(1);
+    expect(
+      await eventually(
+        () => n1.call('com.example.reborn'),
+        (v) => v === 'reborn',
+        15_000,
+        'n2 back in n1',
+      ),
+    ).toBe('reborn');
+    // n1 registered com.example.slowdeath after n2 died: the restarted node cannot take it
+    await expect(back.register('com.example.slowdeath', () => 'n2')).rejects.toMatchObject({ error: 'wamp.error.procedure_already_exists' });
+    expect(await back.call('com.example.slowdeath')).toBe('again');
+    const sorted = async (s: AbSession) => [...((await s.call('wamp.session.list')) as number[])].sort();
+    const want = await sorted(n1);
+    expect(new Set(want).size).toBe(want.length);
+    await eventually(
+      () => sorted(back),
+      (v) => JSON.stringify(v) === JSON.stringify(want),
+      5000,
+      'the same sessions on n1 and the restarted n2',
+    );
+  });
 });

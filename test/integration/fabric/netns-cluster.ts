@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nkeys } from 'nats';
 import { run, runOk } from '../../../src/util/exec.js';
@@ -53,7 +53,10 @@ export class NetnsCluster {
     return join(this.tmp.dir, `n${i}-${what}.log`);
   }
 
+  private timing: { heartbeatMs?: number; deadAfterMs?: number } = {};
+
   async up(opts: { heartbeatMs?: number; deadAfterMs?: number } = {}): Promise<void> {
+    this.timing = opts;
     await this.cleanupNamespaces();
     const br = `${this.prefix}-br`;
     await runOk(['ip', 'netns', 'add', br]);
@@ -140,6 +143,16 @@ jetstream { store_dir: "${join(dir, 'js')}" }
   async kill(i: number): Promise<void> {
     const p = this.procs.get(i);
     await Promise.all([p?.router, p?.nats, p?.proxy].map((c) => killWait(c, 'SIGKILL')));
+  }
+
+  /** Starts node i's nats-server and router again (after kill), waiting for the router's socket. */
+  async restart(i: number): Promise<void> {
+    rmSync(this.sock(i), { force: true });
+    rmSync(this.pySock(i), { force: true });
+    this.startNats(i);
+    await this.waitNats(i);
+    this.startRouter(i, this.timing);
+    await waitFile(this.sock(i), 15_000);
   }
 
   /** Drops every packet on node i's link (nftables in its namespace); heal() removes the table. */
