@@ -12,7 +12,7 @@ import { cbor } from '../wamp/serializers.js';
 import { decodeFrame, encodeFrame } from './frame.js';
 import { derivedId } from './ids.js';
 import { RemoteSession, sessionInfo, type RemoteSink } from './remote-session.js';
-import { applyOp, diffStates, PeerTracker, stateFromJson, stateToJson, type NodeState, type Op, type StateJson } from './replica.js';
+import { applyOp, diffStates, keyOf, PeerTracker, stateFromJson, stateToJson, type NodeState, type Op, type StateJson } from './replica.js';
 
 export interface FabricSettings {
   node: string;
@@ -360,6 +360,10 @@ export class Fabric implements RemoteSink {
    * Without claims (no JetStream) the lower node name keeps it.
    */
   private reconcile(realm: Realm, uri: string, match: 'exact' | 'prefix' | 'wildcard', attempt = 1): void {
+    if (this.closed || !this.clashing(realm, uri, match)) return;
+    const again = () => {
+      if (attempt < 15 && !this.closed) setTimeout(() => this.reconcile(realm, uri, match, attempt + 1), 1000).unref();
+    };
     const decide = async (): Promise<boolean> => {
       if (this.claims) {
         const o = await this.claims.owner(uri, match);
@@ -371,7 +375,9 @@ export class Fabric implements RemoteSink {
     };
     decide().then(
       (mine) => {
-        if (mine) return;
+        // "mine" may come from this server's own copy of the bucket before it caught up after the heal
+        // (KV reads are served by any replica): looked at again until the other side has given way
+        if (mine) return again();
         const reg = realm.dealer.lookupExact(uri, match);
         for (const c of [...(reg?.callees ?? [])]) {
           if (c instanceof RemoteSession) continue;
@@ -382,9 +388,19 @@ export class Fabric implements RemoteSink {
       (e: unknown) => {
         // right after a partition heals JetStream may still be catching up: asked again
         this.log.warn({ err: String(e), procedure: uri, attempt }, 'fabric: cannot read the claim of a clashing registration');
-        if (attempt < 10 && !this.closed) setTimeout(() => this.reconcile(realm, uri, match, attempt + 1), 1000).unref();
+        again();
       },
     );
+  }
+
+  /** A local and a remote callee share a registration against its policy (single, or another invoke policy). */
+  private clashing(realm: Realm, uri: string, match: 'exact' | 'prefix' | 'wildcard'): boolean {
+    const reg = realm.dealer.lookupExact(uri, match);
+    if (!reg || !reg.callees.some((c) => !(c instanceof RemoteSession))) return false;
+    const remote = reg.callees.filter((c): c is RemoteSession => c instanceof RemoteSession);
+    if (remote.length === 0) return false;
+    if (reg.invoke === 'single') return true;
+    return remote.some((c) => this.replicas.get(c.node)?.get(realm.name)?.get(c.id)?.regs.get(keyOf(match, uri))?.invoke !== reg.invoke);
   }
 
   private onDirect(m: NatsMsg): void {

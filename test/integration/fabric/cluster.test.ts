@@ -117,6 +117,17 @@ describe('fabric: three nodes, separate processes', () => {
     // and it takes part like the others (the probes of beforeAll crossed n3 both ways)
   });
 
+  it('claims live in a JetStream KV bucket replicated on all three servers', () => {
+    for (const i of [1, 2, 3]) {
+      const ready = cluster
+        .routerLog(i)
+        .split('\n')
+        .filter((l) => l.includes('fabric: registration claims ready'));
+      expect(ready.length).toBeGreaterThanOrEqual(1);
+      expect(JSON.parse(ready[0]!).replicas).toBe(3);
+    }
+  });
+
   it('python3-autobahn callee on n2 serves autobahn-js on n1 and a python caller on n3 (progress, cancel, timeout, disclosure)', async () => {
     const callee = runPy('callee', cluster.pySock(2));
     await until(() => callee.lines.some((l) => l.ready), 30_000, `python callee (${callee.stderr.join('')})`);
