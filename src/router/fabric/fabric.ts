@@ -9,7 +9,7 @@ import type { Session } from '../core/session.js';
 import { E, MT } from '../wamp/codes.js';
 import { parseMessage, withPayload, type Dict, type Msg } from '../wamp/messages.js';
 import { cbor } from '../wamp/serializers.js';
-import { decodeFrame, encodeFrame } from './frame.js';
+import { decodeFrame, encodeFrame, encodeWireFrame } from './frame.js';
 import { derivedId } from './ids.js';
 import { RemoteSession, sessionInfo, type RemoteSink } from './remote-session.js';
 import { applyOp, diffStates, keyOf, PeerTracker, stateFromJson, stateToJson, type NodeState, type Op, type StateJson } from './replica.js';
@@ -173,6 +173,17 @@ export class Fabric implements RemoteSink {
         }
       },
     };
+    // the session meta API answers from the replica at once; while a node's replica is being (re)built
+    // the answer says so: kwargs {partial: true, missing: [node, ...]}
+    for (const uri of ['wamp.session.count', 'wamp.session.list']) {
+      const inner = realm.dealer.internal.get(uri);
+      if (!inner) continue;
+      realm.dealer.internal.set(uri, (caller, args, kwargs) => {
+        const [a, k] = inner(caller, args, kwargs);
+        const missing = this.tracker.nodes().filter((n) => !this.tracker.inSync(n) || this.syncing.has(n));
+        return missing.length > 0 ? [a, { ...k, partial: true, missing }] : [a, k];
+      });
+    }
     realm.dealer.claim = (_s, proc, match, invoke, done) => {
       const claims = this.claims;
       if (claims === null) return done();
@@ -236,12 +247,28 @@ export class Fabric implements RemoteSink {
     for (const node of [...this.events.keys()]) this.flushNode(node);
   }
 
+  private readonly jsonCache = new Map<string, string>();
+  private jsonOf(name: string): string {
+    let j = this.jsonCache.get(name);
+    if (j === undefined) this.jsonCache.set(name, (j = JSON.stringify(name)));
+    return j;
+  }
+
+  private readonly subjects = new Map<string, string>();
+  private subjectOf(node: string): string {
+    let sub = this.subjects.get(node);
+    if (sub === undefined) this.subjects.set(node, (sub = nodeSubject(node)));
+    return sub;
+  }
+
   private flushNode(node: string): void {
     const b = this.events.get(node);
     if (b === undefined) return;
     this.events.delete(node);
     if (this.closed || this.nc === undefined || this.nc.isClosed()) return;
-    this.nc.publish(nodeSubject(node), encodeFrame({ k: 'ev', r: b.realm, to: b.sids, n: this.settings.node }, cbor.encode(b.out.wire)));
+    // the header by hand: this runs once per event batch
+    const head = `{"k":"ev","r":${this.jsonOf(b.realm)},"n":${this.jsonOf(this.settings.node)},"to":[${b.sids.join(',')}]}`;
+    this.nc.publish(this.subjectOf(node), encodeWireFrame(head, b.out.wire));
   }
 
   // ---- inbound ----

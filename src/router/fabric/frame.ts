@@ -1,3 +1,27 @@
+import { cbor } from '../wamp/serializers.js';
+
+/**
+ * A frame whose header is JSON text already and whose body is a WAMP message, encoded straight into the
+ * frame when the serializer can (a payload kept as CBOR bytes is copied once).
+ */
+export function encodeWireFrame(headerJson: string, wire: unknown[]): Buffer {
+  const hl = Buffer.byteLength(headerJson, 'utf8');
+  const size = cbor.encodedSize ? cbor.encodedSize(wire) : -1;
+  if (size >= 0) {
+    const out = Buffer.allocUnsafe(2 + hl + size);
+    out.writeUInt16BE(hl, 0);
+    out.write(headerJson, 2, 'utf8');
+    cbor.encodeInto!(wire, out, 2 + hl);
+    return out;
+  }
+  const body = cbor.encode(wire);
+  const out = Buffer.allocUnsafe(2 + hl + body.length);
+  out.writeUInt16BE(hl, 0);
+  out.write(headerJson, 2, 'utf8');
+  body.copy(out, 2 + hl);
+  return out;
+}
+
 /**
  * A directed fabric message: [u16 header length][header JSON][body]. The header says what it is and for
  * whom; the body is a WAMP message (CBOR, its payload bytes as they came when the sender had them raw).

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeFrame, encodeFrame } from '../../../src/router/fabric/frame.js';
+import { decodeFrame, encodeFrame, encodeWireFrame } from '../../../src/router/fabric/frame.js';
+import { cbor } from '../../../src/router/wamp/serializers.js';
 import { claimKey, derivedId } from '../../../src/router/fabric/ids.js';
 import { applyOp, diffStates, PeerTracker, stateFromJson, stateToJson, type NodeState, type Op, type SessionInfo } from '../../../src/router/fabric/replica.js';
 import { routerSchema } from '../../../src/router/config.js';
@@ -164,6 +165,20 @@ describe('fabric frames and config', () => {
     expect([...d.body]).toEqual([1, 2, 3]);
     expect(() => decodeFrame(f.subarray(0, 5))).toThrow(/truncated/);
     expect(() => decodeFrame(encodeFrame([] as unknown as object))).toThrow(/not an object/);
+  });
+
+  it('carries an EVENT whose payload stayed CBOR bytes, and one with plain args', () => {
+    const pub = cbor.decodeMessage(cbor.encode([16, 7, {}, 'com.t', ['x', 2 ** 40], { a: [1, { b: null }] }])) as unknown[];
+    const raw = pub[pub.length - 1];
+    for (const wire of [
+      [36, 5, 6, { topic: 'com.t' }, raw],
+      [36, 5, 6, {}, ['plain'], { k: 'v' }],
+    ]) {
+      const f = decodeFrame(encodeWireFrame('{"k":"ev","to":[1]}', wire));
+      expect(f.header).toEqual({ k: 'ev', to: [1] });
+      const back = cbor.decode(cbor.encode(cbor.decodeMessage(f.body)));
+      expect(back).toEqual(cbor.decode(cbor.encode(wire)));
+    }
   });
 
   it('takes the fabric section with defaults and names the bad field', () => {
