@@ -9,7 +9,7 @@ import type { Session } from '../core/session.js';
 import { E, MT } from '../wamp/codes.js';
 import { parseMessage, withPayload, type Dict, type Msg } from '../wamp/messages.js';
 import { cbor } from '../wamp/serializers.js';
-import { decodeFrame, encodeFrame, encodeWireFrame } from './frame.js';
+import { decodeFrame, encodeBatchFrame, encodeFrame } from './frame.js';
 import { derivedId } from './ids.js';
 import { RemoteSession, sessionInfo, type RemoteSink } from './remote-session.js';
 import { applyOp, diffStates, keyOf, PeerTracker, stateFromJson, stateToJson, type NodeState, type Op, type StateJson } from './replica.js';
@@ -19,6 +19,11 @@ export interface FabricSettings {
   heartbeatMs: number;
   deadAfterMs: number;
 }
+
+/** Events to one node carried in one NATS message at most (a pass with more sends several). */
+const EVENTS_PER_MESSAGE = 512;
+/** Event bytes per NATS message before another one starts (nats-server's max_payload is 1 MiB by default). */
+const MESSAGE_BYTES = 512 * 1024;
 
 /** Subjects (all under `bulwark.`, see the fabric contract). */
 export const STATE_SUBJECT = 'bulwark.fabric.state';
@@ -58,7 +63,7 @@ export class Fabric implements RemoteSink {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly subs: NatsSubscription[] = [];
   /** EVENTs waiting for the end of this pass, one per node: one message to a node carries every recipient. */
-  private readonly events = new Map<string, { realm: string; out: Outgoing; sids: number[] }>();
+  private readonly events = new Map<string, { realm: string; items: { out: Outgoing; sids: number[] }[] }>();
   private flushQueued = false;
   private closed = false;
   /** The node being dropped (its registrations' claims are released by the survivors). */
@@ -222,16 +227,23 @@ export class Fabric implements RemoteSink {
   toRemote(node: string, realm: string, sid: number, out: Outgoing): void {
     const type = out.wire[0];
     if (type === MT.EVENT) {
-      const b = this.events.get(node);
-      if (b !== undefined && b.out === out && b.realm === realm) {
-        b.sids.push(sid);
-        return;
+      let b = this.events.get(node);
+      if (b !== undefined && b.realm !== realm) {
+        this.flushNode(node);
+        b = undefined;
       }
-      if (b !== undefined) this.flushNode(node);
-      this.events.set(node, { realm, out, sids: [sid] });
-      if (!this.flushQueued) {
-        this.flushQueued = true;
-        queueMicrotask(() => this.flushEvents());
+      if (b === undefined) {
+        this.events.set(node, (b = { realm, items: [] }));
+        if (!this.flushQueued) {
+          this.flushQueued = true;
+          queueMicrotask(() => this.flushEvents());
+        }
+      }
+      const last = b.items[b.items.length - 1];
+      if (last !== undefined && last.out === out) last.sids.push(sid);
+      else {
+        b.items.push({ out, sids: [sid] });
+        if (b.items.length >= EVENTS_PER_MESSAGE) this.flushNode(node);
       }
       return;
     }
@@ -266,9 +278,31 @@ export class Fabric implements RemoteSink {
     if (b === undefined) return;
     this.events.delete(node);
     if (this.closed || this.nc === undefined || this.nc.isClosed()) return;
-    // the header by hand: this runs once per event batch
-    const head = `{"k":"ev","r":${this.jsonOf(b.realm)},"n":${this.jsonOf(this.settings.node)},"to":[${b.sids.join(',')}]}`;
-    this.nc.publish(this.subjectOf(node), encodeWireFrame(head, b.out.wire));
+    // the events of one pass to one node in one message (several past MESSAGE_BYTES): their recipients
+    // ([sid, ...], or 0: the same as the event before, as in a fan-out), their lengths, then the events
+    // (CBOR, one after the other); the header by hand (once per message)
+    const bodies = b.items.map((x) => cbor.encode(x.out.wire));
+    const subject = this.subjectOf(node);
+    const prefix = `{"k":"evs","r":${this.jsonOf(b.realm)},"n":${this.jsonOf(this.settings.node)},"to":[`;
+    for (let i = 0; i < bodies.length; ) {
+      const to: string[] = [];
+      const lengths: number[] = [];
+      let prev = '';
+      let bytes = 0;
+      let j = i;
+      while (j < bodies.length) {
+        const r = `[${b.items[j]!.sids.join(',')}]`;
+        const add = bodies[j]!.length + (r === prev ? 1 : r.length);
+        if (j > i && bytes + add > MESSAGE_BYTES) break;
+        to.push(r === prev ? '0' : r);
+        lengths.push(bodies[j]!.length);
+        prev = r;
+        bytes += add;
+        j++;
+      }
+      this.nc.publish(subject, encodeBatchFrame(`${prefix}${to.join(',')}],"l":[${lengths.join(',')}]}`, bodies.slice(i, j)));
+      i = j;
+    }
   }
 
   // ---- inbound ----
@@ -444,6 +478,10 @@ export class Fabric implements RemoteSink {
     }
     const realm = typeof h.r === 'string' ? this.router.realm(h.r) : undefined;
     if (!realm || typeof h.n !== 'string') return;
+    if (h.k === 'evs') {
+      if (this.tracker.inSync(h.n) && !this.syncing.has(h.n)) this.deliverEvents(realm, h.to as (number[] | 0)[], h.l as number[], f.body);
+      return;
+    }
 
     let wire: unknown[];
     try {
@@ -459,8 +497,6 @@ export class Fabric implements RemoteSink {
     }
     try {
       switch (h.k) {
-        case 'ev':
-          return this.deliverEvent(realm, h.to as number[], wire);
         case 'inv':
           return this.invoke(realm, h.to as number, h.n, wire);
         case 'int':
@@ -475,6 +511,27 @@ export class Fabric implements RemoteSink {
       }
     } catch (e) {
       this.log.warn({ err: String(e), kind: h.k }, 'fabric: message not handled');
+    }
+  }
+
+  /** A batch of events: each decoded from its bytes and sent once to its local recipients. */
+  private deliverEvents(realm: Realm, to: (number[] | 0)[], lengths: number[], body: Buffer): void {
+    let at = 0;
+    let recipients: number[] = [];
+    for (let i = 0; i < lengths.length; i++) {
+      const end = at + lengths[i]!;
+      let wire: unknown[];
+      try {
+        wire = cbor.decodeMessage(body.subarray(at, end)) as unknown[];
+      } catch (e) {
+        this.log.warn({ err: String(e) }, 'fabric: undecodable event dropped');
+        at = end;
+        continue;
+      }
+      at = end;
+      const r = to[i];
+      if (Array.isArray(r)) recipients = r;
+      this.deliverEvent(realm, recipients, wire);
     }
   }
 

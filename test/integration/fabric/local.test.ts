@@ -98,6 +98,21 @@ describe('fabric in one process (three nodes, one nats-server)', () => {
   });
 });
 
+describe('event batches', () => {
+  it('a burst to several subscribers on another node arrives complete and in order at each', async () => {
+    const subs = await Promise.all([1, 1, 1, 1, 1].map((n) => join(n)));
+    const got = subs.map(() => [] as number[]);
+    for (const [i, s] of subs.entries()) await s.subscribe('com.example.burst', (args) => got[i]!.push(args?.[0] as number));
+    await subscribed('com.example.burst', [0]);
+    await until(() => c.routers[0]!.router.realm('app')!.broker.lookup('com.example.burst', 'exact')!.subscribers.size === 5, 5000, 'five subscribers on n1');
+    const pub = await join(0);
+    const N = 1500;
+    for (let n = 0; n < N; n++) pub.publish('com.example.burst', [n]);
+    await until(() => got.every((g) => g.length === N), 15_000, 'every event at every subscriber');
+    for (const g of got) expect(g).toEqual(Array.from({ length: N }, (_, n) => n));
+  });
+});
+
 describe('authorization across nodes', () => {
   it('is decided on the entry node with the caller’s role', async () => {
     const callee = await join(0);
