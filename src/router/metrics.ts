@@ -16,6 +16,8 @@ export function sessionsByRealmRole(router: Router): { realm: string; role: stri
     const byRole = new Map<string, number>();
     for (const role of realm.roles.keys()) byRole.set(role, 0);
     for (const s of realm.sessions.values()) {
+      // a cluster node counts its own sessions (the realm also holds other nodes' as remote sessions)
+      if (!router.sessions.has(s)) continue;
       const role = s.principal?.authrole ?? '';
       byRole.set(role, (byRole.get(role) ?? 0) + 1);
     }

@@ -265,27 +265,24 @@ export class Dealer {
     const p = callee.invocations.get(m.request!);
     if (!p) return; // canceled or timed out meanwhile: drop
     const progress = m.options?.progress === true;
-    if (p.remote !== undefined) {
-      if (!progress) callee.invocations.delete(p.invocation);
-      return p.remote.answer(p, m, !progress);
-    }
     if (progress && !p.receiveProgress) return; // caller did not ask for progressive results
     if (!progress) this.finish(p);
+    const caller = p.caller;
+    // no caller here: the call came from another node (the fabric sends the answer there)
+    if (caller === undefined) return p.remote?.answer(p, m, !progress);
     const details: Dict = progress ? { progress: true } : {};
     copyPassthru(m.options, details);
-    p.caller?.send(withPayload([MT.RESULT, p.callerRequest, details], m));
+    caller.send(withPayload([MT.RESULT, p.callerRequest, details], m));
   }
 
   /** ERROR from a callee for an INVOCATION. */
   calleeError(callee: Session, m: Msg): void {
     const p = callee.invocations.get(m.request!);
     if (!p) return;
-    if (p.remote !== undefined) {
-      callee.invocations.delete(p.invocation);
-      return p.remote.answer(p, m, true);
-    }
     this.finish(p);
-    p.caller?.send(withPayload([MT.ERROR, MT.CALL, p.callerRequest, m.details ?? {}, m.error], m));
+    const caller = p.caller;
+    if (caller === undefined) return p.remote?.answer(p, m, true);
+    caller.send(withPayload([MT.ERROR, MT.CALL, p.callerRequest, m.details ?? {}, m.error], m));
   }
 
   cancel(s: Session, m: Msg): void {

@@ -23,20 +23,30 @@ interface ClaimValue {
 export class KvClaims implements ClaimBook {
   private constructor(
     private readonly kv: KV,
+    /** Replicas of the bucket (as asked when it was made or bound; logged). */
+    readonly replicas: number,
     private readonly epoch: string,
     private readonly alive: (node: string) => boolean,
     private readonly log: Logger,
   ) {}
 
-  static async open(nc: NatsConnection, epoch: string, alive: (node: string) => boolean, log: Logger, timeoutMs: number): Promise<KvClaims> {
+  /**
+   * `settle`: a clustered server refusing 3 replicas may only lack peers that are still starting (the
+   * first node up makes the bucket), so fewer are tried only once `settle` is false (the caller gives the
+   * cluster time first); a server that is not clustered gets 1 at once.
+   */
+  static async open(nc: NatsConnection, epoch: string, alive: (node: string) => boolean, log: Logger, timeoutMs: number, settle: boolean): Promise<KvClaims> {
     const js = nc.jetstream({ timeout: timeoutMs });
     let last: unknown;
-    // replicas = min(3, servers): the first node to come makes the bucket; a smaller cluster refuses more
-    // replicas than it has servers, so the next smaller count is tried (only on that refusal)
-    for (const replicas of [3, 2, 1]) {
+    // replicas = min(3, servers): a smaller cluster refuses more replicas than it has servers, so the next
+    // smaller count is tried (only on that refusal)
+    const clustered = nc.info?.cluster !== undefined;
+    const counts = !clustered ? [1] : settle ? [3] : [3, 2, 1];
+    for (const replicas of counts) {
       try {
         const kv = await js.views.kv(CLAIM_BUCKET, { replicas, history: 1 });
-        return new KvClaims(kv, epoch, alive, log);
+        const st = await kv.status();
+        return new KvClaims(kv, st.replicas, epoch, alive, log);
       } catch (e) {
         last = e;
         if (!/insufficient resources|replicas > 1 not supported|peer/i.test(String(e))) throw e;

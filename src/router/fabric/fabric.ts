@@ -9,16 +9,21 @@ import type { Session } from '../core/session.js';
 import { E, MT } from '../wamp/codes.js';
 import { parseMessage, withPayload, type Dict, type Msg } from '../wamp/messages.js';
 import { cbor } from '../wamp/serializers.js';
-import { decodeFrame, encodeFrame } from './frame.js';
+import { decodeFrame, encodeBatchFrame, encodeFrame } from './frame.js';
 import { derivedId } from './ids.js';
 import { RemoteSession, sessionInfo, type RemoteSink } from './remote-session.js';
-import { applyOp, diffStates, PeerTracker, stateFromJson, stateToJson, type NodeState, type Op, type StateJson } from './replica.js';
+import { applyOp, diffStates, keyOf, PeerTracker, stateFromJson, stateToJson, type NodeState, type Op, type StateJson } from './replica.js';
 
 export interface FabricSettings {
   node: string;
   heartbeatMs: number;
   deadAfterMs: number;
 }
+
+/** Events to one node carried in one NATS message at most (a pass with more sends several). */
+const EVENTS_PER_MESSAGE = 512;
+/** Event bytes per NATS message before another one starts (nats-server's max_payload is 1 MiB by default). */
+const MESSAGE_BYTES = 512 * 1024;
 
 /** Subjects (all under `bulwark.`, see the fabric contract). */
 export const STATE_SUBJECT = 'bulwark.fabric.state';
@@ -58,7 +63,7 @@ export class Fabric implements RemoteSink {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly subs: NatsSubscription[] = [];
   /** EVENTs waiting for the end of this pass, one per node: one message to a node carries every recipient. */
-  private readonly events = new Map<string, { realm: string; out: Outgoing; sids: number[] }>();
+  private readonly events = new Map<string, { realm: string; items: { out: Outgoing; sids: number[] }[] }>();
   private flushQueued = false;
   private closed = false;
   /** The node being dropped (its registrations' claims are released by the survivors). */
@@ -173,6 +178,17 @@ export class Fabric implements RemoteSink {
         }
       },
     };
+    // the session meta API answers from the replica at once; while a node's replica is being (re)built
+    // the answer says so: kwargs {partial: true, missing: [node, ...]}
+    for (const uri of ['wamp.session.count', 'wamp.session.list']) {
+      const inner = realm.dealer.internal.get(uri);
+      if (!inner) continue;
+      realm.dealer.internal.set(uri, (caller, args, kwargs) => {
+        const [a, k] = inner(caller, args, kwargs);
+        const missing = this.tracker.nodes().filter((n) => !this.tracker.inSync(n) || this.syncing.has(n));
+        return missing.length > 0 ? [a, { ...k, partial: true, missing }] : [a, k];
+      });
+    }
     realm.dealer.claim = (_s, proc, match, invoke, done) => {
       const claims = this.claims;
       if (claims === null) return done();
@@ -211,16 +227,23 @@ export class Fabric implements RemoteSink {
   toRemote(node: string, realm: string, sid: number, out: Outgoing): void {
     const type = out.wire[0];
     if (type === MT.EVENT) {
-      const b = this.events.get(node);
-      if (b !== undefined && b.out === out && b.realm === realm) {
-        b.sids.push(sid);
-        return;
+      let b = this.events.get(node);
+      if (b !== undefined && b.realm !== realm) {
+        this.flushNode(node);
+        b = undefined;
       }
-      if (b !== undefined) this.flushNode(node);
-      this.events.set(node, { realm, out, sids: [sid] });
-      if (!this.flushQueued) {
-        this.flushQueued = true;
-        queueMicrotask(() => this.flushEvents());
+      if (b === undefined) {
+        this.events.set(node, (b = { realm, items: [] }));
+        if (!this.flushQueued) {
+          this.flushQueued = true;
+          queueMicrotask(() => this.flushEvents());
+        }
+      }
+      const last = b.items[b.items.length - 1];
+      if (last !== undefined && last.out === out) last.sids.push(sid);
+      else {
+        b.items.push({ out, sids: [sid] });
+        if (b.items.length >= EVENTS_PER_MESSAGE) this.flushNode(node);
       }
       return;
     }
@@ -236,12 +259,50 @@ export class Fabric implements RemoteSink {
     for (const node of [...this.events.keys()]) this.flushNode(node);
   }
 
+  private readonly jsonCache = new Map<string, string>();
+  private jsonOf(name: string): string {
+    let j = this.jsonCache.get(name);
+    if (j === undefined) this.jsonCache.set(name, (j = JSON.stringify(name)));
+    return j;
+  }
+
+  private readonly subjects = new Map<string, string>();
+  private subjectOf(node: string): string {
+    let sub = this.subjects.get(node);
+    if (sub === undefined) this.subjects.set(node, (sub = nodeSubject(node)));
+    return sub;
+  }
+
   private flushNode(node: string): void {
     const b = this.events.get(node);
     if (b === undefined) return;
     this.events.delete(node);
     if (this.closed || this.nc === undefined || this.nc.isClosed()) return;
-    this.nc.publish(nodeSubject(node), encodeFrame({ k: 'ev', r: b.realm, to: b.sids, n: this.settings.node }, cbor.encode(b.out.wire)));
+    // the events of one pass to one node in one message (several past MESSAGE_BYTES): their recipients
+    // ([sid, ...], or 0: the same as the event before, as in a fan-out), their lengths, then the events
+    // (CBOR, one after the other); the header by hand (once per message)
+    const bodies = b.items.map((x) => cbor.encode(x.out.wire));
+    const subject = this.subjectOf(node);
+    const prefix = `{"k":"evs","r":${this.jsonOf(b.realm)},"n":${this.jsonOf(this.settings.node)},"to":[`;
+    for (let i = 0; i < bodies.length; ) {
+      const to: string[] = [];
+      const lengths: number[] = [];
+      let prev = '';
+      let bytes = 0;
+      let j = i;
+      while (j < bodies.length) {
+        const r = `[${b.items[j]!.sids.join(',')}]`;
+        const add = bodies[j]!.length + (r === prev ? 1 : r.length);
+        if (j > i && bytes + add > MESSAGE_BYTES) break;
+        to.push(r === prev ? '0' : r);
+        lengths.push(bodies[j]!.length);
+        prev = r;
+        bytes += add;
+        j++;
+      }
+      this.nc.publish(subject, encodeBatchFrame(`${prefix}${to.join(',')}],"l":[${lengths.join(',')}]}`, bodies.slice(i, j)));
+      i = j;
+    }
   }
 
   // ---- inbound ----
@@ -360,6 +421,10 @@ export class Fabric implements RemoteSink {
    * Without claims (no JetStream) the lower node name keeps it.
    */
   private reconcile(realm: Realm, uri: string, match: 'exact' | 'prefix' | 'wildcard', attempt = 1): void {
+    if (this.closed || !this.clashing(realm, uri, match)) return;
+    const again = () => {
+      if (attempt < 15 && !this.closed) setTimeout(() => this.reconcile(realm, uri, match, attempt + 1), 1000).unref();
+    };
     const decide = async (): Promise<boolean> => {
       if (this.claims) {
         const o = await this.claims.owner(uri, match);
@@ -371,7 +436,9 @@ export class Fabric implements RemoteSink {
     };
     decide().then(
       (mine) => {
-        if (mine) return;
+        // "mine" may come from this server's own copy of the bucket before it caught up after the heal
+        // (KV reads are served by any replica): looked at again until the other side has given way
+        if (mine) return again();
         const reg = realm.dealer.lookupExact(uri, match);
         for (const c of [...(reg?.callees ?? [])]) {
           if (c instanceof RemoteSession) continue;
@@ -382,9 +449,19 @@ export class Fabric implements RemoteSink {
       (e: unknown) => {
         // right after a partition heals JetStream may still be catching up: asked again
         this.log.warn({ err: String(e), procedure: uri, attempt }, 'fabric: cannot read the claim of a clashing registration');
-        if (attempt < 10 && !this.closed) setTimeout(() => this.reconcile(realm, uri, match, attempt + 1), 1000).unref();
+        again();
       },
     );
+  }
+
+  /** A local and a remote callee share a registration against its policy (single, or another invoke policy). */
+  private clashing(realm: Realm, uri: string, match: 'exact' | 'prefix' | 'wildcard'): boolean {
+    const reg = realm.dealer.lookupExact(uri, match);
+    if (!reg || !reg.callees.some((c) => !(c instanceof RemoteSession))) return false;
+    const remote = reg.callees.filter((c): c is RemoteSession => c instanceof RemoteSession);
+    if (remote.length === 0) return false;
+    if (reg.invoke === 'single') return true;
+    return remote.some((c) => this.replicas.get(c.node)?.get(realm.name)?.get(c.id)?.regs.get(keyOf(match, uri))?.invoke !== reg.invoke);
   }
 
   private onDirect(m: NatsMsg): void {
@@ -401,6 +478,10 @@ export class Fabric implements RemoteSink {
     }
     const realm = typeof h.r === 'string' ? this.router.realm(h.r) : undefined;
     if (!realm || typeof h.n !== 'string') return;
+    if (h.k === 'evs') {
+      if (this.tracker.inSync(h.n) && !this.syncing.has(h.n)) this.deliverEvents(realm, h.to as (number[] | 0)[], h.l as number[], f.body);
+      return;
+    }
 
     let wire: unknown[];
     try {
@@ -416,8 +497,6 @@ export class Fabric implements RemoteSink {
     }
     try {
       switch (h.k) {
-        case 'ev':
-          return this.deliverEvent(realm, h.to as number[], wire);
         case 'inv':
           return this.invoke(realm, h.to as number, h.n, wire);
         case 'int':
@@ -432,6 +511,27 @@ export class Fabric implements RemoteSink {
       }
     } catch (e) {
       this.log.warn({ err: String(e), kind: h.k }, 'fabric: message not handled');
+    }
+  }
+
+  /** A batch of events: each decoded from its bytes and sent once to its local recipients. */
+  private deliverEvents(realm: Realm, to: (number[] | 0)[], lengths: number[], body: Buffer): void {
+    let at = 0;
+    let recipients: number[] = [];
+    for (let i = 0; i < lengths.length; i++) {
+      const end = at + lengths[i]!;
+      let wire: unknown[];
+      try {
+        wire = cbor.decodeMessage(body.subarray(at, end)) as unknown[];
+      } catch (e) {
+        this.log.warn({ err: String(e) }, 'fabric: undecodable event dropped');
+        at = end;
+        continue;
+      }
+      at = end;
+      const r = to[i];
+      if (Array.isArray(r)) recipients = r;
+      this.deliverEvent(realm, recipients, wire);
     }
   }
 

@@ -57,12 +57,15 @@ export async function startFabric(router: Router, cfg: FabricConfig, log: Logger
     const since = Date.now();
     for (;;) {
       try {
-        fabric.useClaims(await KvClaims.open(nc, fabric.epoch, (node) => fabric.alive(node), log, Math.max(1000, cfg.deadAfterMs)));
-        log.info({ node: cfg.node }, 'fabric: registration claims ready');
+        // for the first 20 s a cluster is given time to bring all its servers (3 replicas where 3 exist)
+        const settle = Date.now() - since < 20_000;
+        const claims = await KvClaims.open(nc, fabric.epoch, (node) => fabric.alive(node), log, Math.max(1000, cfg.deadAfterMs), settle);
+        fabric.useClaims(claims);
+        log.info({ node: cfg.node, replicas: claims.replicas }, 'fabric: registration claims ready');
         return;
       } catch (e) {
         if (stopped) return;
-        if (Date.now() - since > 30_000) {
+        if (Date.now() - since > 60_000) {
           log.warn({ err: String(e) }, 'fabric: no JetStream: registrations are checked against the replica only');
           return fabric.useClaims(null);
         }

@@ -107,6 +107,27 @@ afterAll(async () => {
 });
 
 describe('fabric: three nodes, separate processes', () => {
+  it('node 3 reaches its nats-server only through the Unix socket (fabric.nats.socket), with the nkey user', () => {
+    const lines = cluster
+      .routerLog(3)
+      .split('\n')
+      .filter((l) => l.includes('fabric: connected to nats-server'));
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!).nats).toBe(cluster.natsSocket);
+    // and it takes part like the others (the probes of beforeAll crossed n3 both ways)
+  });
+
+  it('claims live in a JetStream KV bucket replicated on all three servers', () => {
+    for (const i of [1, 2, 3]) {
+      const ready = cluster
+        .routerLog(i)
+        .split('\n')
+        .filter((l) => l.includes('fabric: registration claims ready'));
+      expect(ready.length).toBeGreaterThanOrEqual(1);
+      expect(JSON.parse(ready[0]!).replicas).toBe(3);
+    }
+  });
+
   it('python3-autobahn callee on n2 serves autobahn-js on n1 and a python caller on n3 (progress, cancel, timeout, disclosure)', async () => {
     const callee = runPy('callee', cluster.pySock(2));
     await until(() => callee.lines.some((l) => l.ready), 30_000, `python callee (${callee.stderr.join('')})`);
@@ -422,7 +443,43 @@ describe('fabric: three nodes, separate processes', () => {
     // on_leave once for the dead node's session; its claim went: the URI can be registered again
     expect(leaves.filter((x) => x === calleeId)).toHaveLength(1);
     await register(caller, 'com.example.slowdeath', () => 'again');
-    expect(await (await client(3)).call('com.example.slowdeath').then(undefined, (e: { error?: string }) => e.error)).toMatch(/again|no_such_procedure/);
+    // n3 drops n2 on its own clock (within deadAfterMs too); then its calls reach n1's new callee
+    const n3 = await client(3);
+    expect(
+      await eventually(
+        () => n3.call('com.example.slowdeath'),
+        (v) => v === 'again',
+        5000,
+        'n3 calls reach the new callee',
+      ),
+    ).toBe('again');
     expect(await caller.call('com.example.slowdeath')).toBe('again');
+  });
+
+  it('a killed node restarts and rejoins: its new sessions are seen, the URI the cluster kept stays with its holder', async () => {
+    await cluster.restart(2);
+    const back = await client(2);
+    await register(back, 'com.example.reborn', () => 'reborn');
+    const n1 = await client(1);
+    expect(
+      await eventually(
+        () => n1.call('com.example.reborn'),
+        (v) => v === 'reborn',
+        15_000,
+        'n2 back in n1',
+      ),
+    ).toBe('reborn');
+    // n1 registered com.example.slowdeath after n2 died: the restarted node cannot take it
+    await expect(back.register('com.example.slowdeath', () => 'n2')).rejects.toMatchObject({ error: 'wamp.error.procedure_already_exists' });
+    expect(await back.call('com.example.slowdeath')).toBe('again');
+    const sorted = async (s: AbSession) => [...((await s.call('wamp.session.list')) as number[])].sort();
+    const want = await sorted(n1);
+    expect(new Set(want).size).toBe(want.length);
+    await eventually(
+      () => sorted(back),
+      (v) => JSON.stringify(v) === JSON.stringify(want),
+      5000,
+      'the same sessions on n1 and the restarted n2',
+    );
   });
 });

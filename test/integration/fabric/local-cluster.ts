@@ -87,7 +87,7 @@ export function fabricRouterConfig(node: string, natsUrl: string, extra: Partial
     realms: [fabricRealm()],
     listeners: [{ type: 'rawsocket', host: '127.0.0.1', port: 0, auth: ['anonymous', 'ticket'] }],
     auth: { anonymous: { role: 'backend' }, ticket: [{ authid: 'pub', realm: 'app', role: 'public', hash: PUBLIC_HASH }] },
-    fabric: { node, nats: { url: natsUrl }, heartbeatMs: 100, deadAfterMs: 600 },
+    fabric: { node, nats: { url: natsUrl }, heartbeatMs: 250, deadAfterMs: 3000 },
     ...extra,
   };
 }

@@ -98,6 +98,37 @@ describe('fabric in one process (three nodes, one nats-server)', () => {
   });
 });
 
+describe('event batches', () => {
+  it('a burst to several subscribers on another node arrives complete and in order at each', async () => {
+    const subs = await Promise.all([1, 1, 1, 1, 1].map((n) => join(n)));
+    const got = subs.map(() => [] as number[]);
+    for (const [i, s] of subs.entries()) await s.subscribe('com.example.burst', (args) => got[i]!.push(args?.[0] as number));
+    await subscribed('com.example.burst', [0]);
+    await until(() => c.routers[0]!.router.realm('app')!.broker.lookup('com.example.burst', 'exact')!.subscribers.size === 5, 5000, 'five subscribers on n1');
+    const pub = await join(0);
+    const N = 1500;
+    for (let n = 0; n < N; n++) pub.publish('com.example.burst', [n]);
+    await until(() => got.every((g) => g.length === N), 15_000, 'every event at every subscriber');
+    for (const g of got) expect(g).toEqual(Array.from({ length: N }, (_, n) => n));
+  });
+});
+
+describe('authorization across nodes', () => {
+  it('is decided on the entry node with the caller’s role', async () => {
+    const callee = await join(0);
+    await callee.register('com.example.secret', () => 'secret');
+    await callee.register('com.example.open', () => 'open');
+    await known('com.example.secret');
+    await known('com.example.open');
+    const pub = await join(2, { authmethods: ['ticket'], authid: 'pub', onchallenge: () => 'pub-secret' } as unknown as Partial<autobahn.IConnectionOptions>);
+    expect(await pub.call('com.example.open')).toBe('open');
+    await expect(pub.call('com.example.secret')).rejects.toMatchObject({ error: 'wamp.error.not_authorized' });
+    await expect(pub.register('com.example.mine', () => 1)).rejects.toMatchObject({ error: 'wamp.error.not_authorized' });
+    const backend = await join(1);
+    expect(await backend.call('com.example.secret')).toBe('secret');
+  });
+});
+
 describe('fabric meta events in one process', () => {
   it('on_leave of a session of another node reaches a watcher once', async () => {
     const watcher = await join(0);
@@ -115,5 +146,15 @@ describe('fabric meta events in one process', () => {
     expect(await watcher.call('wamp.session.get', [id])).toMatchObject({ authid: 'pub' });
     await closeAb(conn);
     await until(() => leaves.includes(id), 5000, 'on_leave');
+  });
+});
+
+describe('fabric and metrics', () => {
+  it('a node counts only its own sessions in its metrics (remote sessions are their node’s)', async () => {
+    const { sessionsByRealmRole } = await import('../../../src/router/metrics.js');
+    await join(1);
+    await until(() => c.routers[0]!.router.realm('app')!.sessions.size > c.routers[0]!.router.sessions.size, 5000, 'remote sessions on n1');
+    const total = (i: number) => sessionsByRealmRole(c.routers[i]!.router).reduce((n, r) => n + r.count, 0);
+    for (const i of [0, 1, 2]) expect(total(i)).toBe(c.routers[i]!.router.sessions.size);
   });
 });

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nkeys } from 'nats';
 import { run, runOk } from '../../../src/util/exec.js';
@@ -30,6 +30,11 @@ export class NetnsCluster {
   private seedFile = '';
   private userKey = '';
 
+  /** Node 3's way to its nats-server (systemd-socket-proxyd to 127.0.0.1:4222 in its namespace). */
+  get natsSocket(): string {
+    return join(this.tmp.dir, 'n3-nats.sock');
+  }
+
   ns(i: number): string {
     return `${this.prefix}-n${i}`;
   }
@@ -48,7 +53,10 @@ export class NetnsCluster {
     return join(this.tmp.dir, `n${i}-${what}.log`);
   }
 
+  private timing: { heartbeatMs?: number; deadAfterMs?: number } = {};
+
   async up(opts: { heartbeatMs?: number; deadAfterMs?: number } = {}): Promise<void> {
+    this.timing = opts;
     await this.cleanupNamespaces();
     const br = `${this.prefix}-br`;
     await runOk(['ip', 'netns', 'add', br]);
@@ -91,7 +99,7 @@ jetstream { store_dir: "${join(dir, 'js')}" }
     const procs = this.procs.get(i) ?? {};
     procs.nats = spawn('ip', ['netns', 'exec', this.ns(i), 'nats-server', '-c', join(dir, 'nats.conf')], { stdio: ['ignore', out, out] });
     if (i === 3) {
-      const sock = join(this.tmp.dir, 'n3-nats.sock');
+      const sock = this.natsSocket;
       procs.proxy = spawn('ip', ['netns', 'exec', this.ns(i), 'systemd-socket-activate', '-l', sock, '/lib/systemd/systemd-socket-proxyd', '127.0.0.1:4222'], { stdio: ['ignore', out, out] });
     }
     this.procs.set(i, procs);
@@ -118,9 +126,9 @@ jetstream { store_dir: "${join(dir, 'js')}" }
       auth: { anonymous: { role: 'backend' }, ticket: [{ authid: 'pub', realm: 'app', role: 'public', hash: PUBLIC_HASH }] },
       fabric: {
         node: `n${i}`,
-        nats: i === 3 ? { socket: join(this.tmp.dir, 'n3-nats.sock'), nkeySeedFile: this.seedFile } : { url: 'nats://127.0.0.1:4222', nkeySeedFile: this.seedFile },
+        nats: i === 3 ? { socket: this.natsSocket, nkeySeedFile: this.seedFile } : { url: 'nats://127.0.0.1:4222', nkeySeedFile: this.seedFile },
         heartbeatMs: opts.heartbeatMs ?? 200,
-        deadAfterMs: opts.deadAfterMs ?? 1000,
+        deadAfterMs: opts.deadAfterMs ?? 1500,
       },
     };
     const file = join(this.tmp.dir, `n${i}-router.json`);
@@ -135,6 +143,16 @@ jetstream { store_dir: "${join(dir, 'js')}" }
   async kill(i: number): Promise<void> {
     const p = this.procs.get(i);
     await Promise.all([p?.router, p?.nats, p?.proxy].map((c) => killWait(c, 'SIGKILL')));
+  }
+
+  /** Starts node i's nats-server and router again (after kill), waiting for the router's socket. */
+  async restart(i: number): Promise<void> {
+    rmSync(this.sock(i), { force: true });
+    rmSync(this.pySock(i), { force: true });
+    this.startNats(i);
+    await this.waitNats(i);
+    this.startRouter(i, this.timing);
+    await waitFile(this.sock(i), 15_000);
   }
 
   /** Drops every packet on node i's link (nftables in its namespace); heal() removes the table. */

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeFrame, encodeFrame } from '../../../src/router/fabric/frame.js';
+import { decodeFrame, encodeBatchFrame, encodeFrame } from '../../../src/router/fabric/frame.js';
+import { cbor } from '../../../src/router/wamp/serializers.js';
 import { claimKey, derivedId } from '../../../src/router/fabric/ids.js';
 import { applyOp, diffStates, PeerTracker, stateFromJson, stateToJson, type NodeState, type Op, type SessionInfo } from '../../../src/router/fabric/replica.js';
 import { routerSchema } from '../../../src/router/config.js';
@@ -164,6 +165,24 @@ describe('fabric frames and config', () => {
     expect([...d.body]).toEqual([1, 2, 3]);
     expect(() => decodeFrame(f.subarray(0, 5))).toThrow(/truncated/);
     expect(() => decodeFrame(encodeFrame([] as unknown as object))).toThrow(/not an object/);
+  });
+
+  it('carries a batch of EVENTs (one whose payload stayed CBOR bytes, one with plain args)', () => {
+    const pub = cbor.decodeMessage(cbor.encode([16, 7, {}, 'com.t', ['x', 2 ** 40], { a: [1, { b: null }] }])) as unknown[];
+    const wires = [
+      [36, 5, 6, { topic: 'com.t' }, pub[pub.length - 1]],
+      [36, 5, 7, {}, ['plain'], { k: 'v' }],
+    ];
+    const bodies = wires.map((w) => cbor.encode(w));
+    const f = decodeFrame(encodeBatchFrame(`{"k":"evs","l":[${bodies.map((b) => b.length).join(',')}]}`, bodies));
+    const lengths = f.header.l as number[];
+    let at = 0;
+    for (const [i, len] of lengths.entries()) {
+      const back = cbor.decodeMessage(f.body.subarray(at, at + len));
+      at += len;
+      expect(cbor.decode(cbor.encode(back))).toEqual(cbor.decode(cbor.encode(wires[i])));
+    }
+    expect(at).toBe(f.body.length);
   });
 
   it('takes the fabric section with defaults and names the bad field', () => {
