@@ -25,12 +25,21 @@ export function readSeed(file: string): Uint8Array {
 }
 
 /**
+ * The `nats` client module. It is CommonJS with re-exports that Node's own loader sees as named exports but a
+ * bundler cannot: in the runtime bundle (esbuild, format esm) they sit on the namespace's `default` only.
+ */
+export async function loadNats(): Promise<typeof import('nats')> {
+  const ns: typeof import('nats') & { default?: typeof import('nats') } = await import('nats');
+  return typeof ns.connect === 'function' ? ns : (ns.default ?? ns);
+}
+
+/**
  * Joins this router to the cluster: hooks the realms at once (before any session), then connects to the
  * local nats-server (through the Unix socket when `nats.socket` is set) in the background, retrying for
  * ever; until then the node serves its own sessions only. Loaded only when the config has `fabric:`.
  */
 export async function startFabric(router: Router, cfg: FabricConfig, log: Logger): Promise<RunningFabric> {
-  const { connect, nkeyAuthenticator } = await import('nats');
+  const { connect, nkeyAuthenticator } = await loadNats();
   const seed = cfg.nats.nkeySeedFile !== undefined ? readSeed(cfg.nats.nkeySeedFile) : undefined;
   const fabric = new Fabric(router, { node: cfg.node, heartbeatMs: cfg.heartbeatMs, deadAfterMs: cfg.deadAfterMs }, log.child({ fabric: cfg.node }));
   fabric.attach();
