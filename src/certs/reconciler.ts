@@ -93,20 +93,20 @@ export function createCertsReconciler(o: CertsReconcilerOptions = {}): CertsReco
     const t0 = now();
     log.info({ names: w.names, reason, directory: acmeCfg.directory }, 'requesting a certificate from the ACME CA');
     try {
-      const { issueCertificate, makeCsr } = await import('./acme.js');
+      // the order runs in a child process (acme-child.ts): acme-client's memory leaves with it
+      const { issueInChild } = await import('./acme-process.js');
       const caRoot = caRootPem(acmeCfg.caRoot);
       const keyPem = newPrivateKey(); // a fresh key for every certificate; it reaches disk only next to its certificate
-      const csrPem = await makeCsr(w.names, keyPem);
       const pctx = { config: ctx.config, log };
       const here: PublishTarget = { config: ctx.config, challengeDir, log };
       const alpn = acmeCfg.challenge === 'tls-alpn-01' ? ('tls-alpn-01' as const) : undefined;
-      const chain = await issueCertificate({
+      const chain = await issueInChild({
         directory: acmeCfg.directory,
-        caRoot,
+        ...(caRoot !== undefined ? { caRoot } : {}),
         email: acmeCfg.email,
         accountKeyPem: accountKey(stateDir),
-        csrPem,
-        names: w.names,
+        keyPem,
+        names: [...w.names],
         challenge: acmeCfg.challenge,
         publish: async (token, ka, name) => {
           if (o.publish) return o.publish(pctx, token, ka, name);
