@@ -57,7 +57,8 @@ node at a time, in the config's order. On each node:
   rollback   a node not healthy in time (or whose agent keeps dying) is switched back to the previous
              release, its agent restarted, and its health checked again; the nodes after it are not
              touched
-After a healthy switch, releases other than current and previous are removed.
+After a healthy switch, releases other than current and previous are removed and the node's
+integrity manifest is recorded again (bulwark integrity manifest), as after a rollback.
 
 Options:
   --runtime FILE   push this runtime artifact (a bulwark-runtime-*.tar.gz) instead of the one this CLI
@@ -65,7 +66,7 @@ Options:
   --timeout SEC    how long a node may take to become healthy, after the switch and after a rollback
                    (default ${DEFAULT_TIMEOUT_SEC})
   --json           one JSON object per line per event (node-start, check, already, refused, upload,
-                   staged, switched, restarted, waiting, healthy, rollback, switched-back, rolled-back,
+                   staged, switched, restarted, waiting, integrity, healthy, rollback, switched-back, rolled-back,
                    untouched, failed), then {"event":"done",...} with every node's outcome
 
 Exit codes: 0 every node is at the target runtime (upgraded or already there), 2 usage or config error

@@ -91,6 +91,16 @@ async function waitHealthy(
   }
 }
 
+/**
+ * The node's integrity manifest names the runtime's files by hash: after a switch (either way) it is
+ * recorded again by the runtime now current, so the daily check does not report Bulwark's own upgrade.
+ */
+async function recordIntegrity(s: NodeSession, cfg: Config, o: UpgradeOptions): Promise<void> {
+  if (!cfg.hardening.integrity.enabled) return;
+  const r = await s.exec('/usr/local/sbin/bulwark integrity manifest');
+  o.emit({ event: 'integrity', node: s.node.name, recorded: r.code === 0, detail: (r.code === 0 ? r.stdout : r.stderr || r.stdout).trim().split('\n').at(-1) ?? '' });
+}
+
 async function upgradeOne(spec: NodeSpec, cfg: Config, o: UpgradeOptions): Promise<NodeOutcome> {
   const node = spec.name;
   const t0 = Date.now();
@@ -128,6 +138,7 @@ async function upgradeOne(spec: NodeSpec, cfg: Config, o: UpgradeOptions): Promi
     const w = await waitHealthy(s, `releases/${id}`, before.agent.nRestarts, o, 'upgrade');
     if (w.ok) {
       await s.exec(pruneScript());
+      await recordIntegrity(s, cfg, o);
       const seconds = Math.round((Date.now() - t0) / 100) / 10;
       o.emit({ event: 'healthy', node, version: o.target.version, release: `releases/${id}`, seconds, agentRssKiB: w.facts.agent.rssKiB });
       return { node, result: 'upgraded', from: before.runtimeVersion, to: o.target.version, seconds };
@@ -139,6 +150,7 @@ async function upgradeOne(spec: NodeSpec, cfg: Config, o: UpgradeOptions): Promi
     const mid = await health(s);
     await s.exec('systemctl reset-failed bulwark-agent 2>/dev/null; systemctl restart --no-block bulwark-agent');
     const back = await waitHealthy(s, before.current, mid.agent.nRestarts, o, 'rollback');
+    if (back.ok) await recordIntegrity(s, cfg, o);
     o.emit({ event: 'rolled-back', node, restored: back.ok, version: before.runtimeVersion, release: before.current, ...(back.ok ? {} : { problems: back.problems }) });
     return { node, result: 'rolled-back', reason: w.reason, restored: back.ok, ...(back.ok ? {} : { restoreProblems: back.problems }) };
   } catch (e) {

@@ -88,6 +88,11 @@ describe('bulwark upgrade on the lab', () => {
       expect(st.stdout).toMatch(/reconciled/);
       expect(st.stdout).not.toMatch(/failing/);
       expect(st.stdout).toMatch(/kept/);
+      // the integrity manifest was recorded again by the new runtime: the check does not flag the upgrade
+      expect(idx('integrity', n.name), n.name).toBeGreaterThan(idx('switched', n.name));
+      expect(ev[idx('integrity', n.name)], n.name).toMatchObject({ recorded: true });
+      const ic = await onMachine(n.name, '/usr/local/sbin/bulwark integrity check; echo rc=$?');
+      expect(ic.stdout, `${n.name}: ${ic.stdout}${ic.stderr}`).toMatch(/rc=0\s*$/);
     }
   });
 
