@@ -7,8 +7,9 @@
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { get as httpsGet, Agent as HttpsAgent } from 'node:https';
 import { rootCertificates } from 'node:tls';
-import { AuthorityKeyIdentifierExtension, X509Certificate } from '@peculiar/x509';
+import { X509Certificate } from 'node:crypto';
 import { z } from 'zod';
+import { authorityKeyIdentifier } from './der.js';
 
 const b64url = (b: Buffer): string => b.toString('base64url');
 
@@ -32,8 +33,8 @@ export function certIdOf(pem: string): string | undefined {
   const first = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/.exec(pem)?.[0];
   if (!first) return undefined;
   const c = new X509Certificate(first);
-  const keyId = c.getExtension(AuthorityKeyIdentifierExtension)?.keyId;
-  return keyId ? ariCertId(Buffer.from(keyId, 'hex'), c.serialNumber) : undefined;
+  const keyId = authorityKeyIdentifier(c.raw);
+  return keyId ? ariCertId(keyId, c.serialNumber) : undefined;
 }
 
 export const renewalInfoSchema = z.object({
