@@ -40,7 +40,8 @@ describe('WireGuard mesh on the lab', () => {
     expect(new Set(st.nodes.map((n) => n.meshAddress)).size).toBe(3);
     const r = await bulwark(['bootstrap', '--all', '--json']);
     const j = JSON.parse(r.stdout) as { cluster: { step: string; changed: boolean; detail: string }[] };
-    expect(j.cluster).toEqual([{ step: 'mesh', changed: false, detail: 'no changes' }]);
+    // the mesh step has nothing to do (the integrity step after it may record a manifest the tests before changed)
+    expect(j.cluster.find((s) => s.step === 'mesh')).toEqual({ step: 'mesh', changed: false, detail: 'no changes' });
   });
 
   it('a key rotation from the operator machine keeps a TCP stream n1→n3 alive and loses at most 1 ping at 10 ms', async () => {

@@ -48,7 +48,8 @@ function openSession(): Promise<{ child: ChildProcess; serial: string; call(proc
       serial: String(first.serial),
       call: (proc: string) => {
         child.stdin!.write(`${proc}\n`);
-        return next() as Promise<{ call: string; error?: string; result?: unknown }>;
+        // the answer without the client's bookkeeping fields (procedure, at)
+        return next().then(({ call, error, result }) => ({ call: String(call), ...(error !== undefined ? { error: String(error) } : {}), ...(result !== undefined ? { result } : {}) }));
       },
     };
   });

@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { callFromOutside } from '../helpers/apps.js';
+import { callThroughNode, OutsideSession, outsideTrust } from '../helpers/apps.js';
 import { buildAppImageArchive, echoAppSpec } from '../helpers/image-app.js';
 import { loadConfig } from '../../src/config/index.js';
 import { allocateAddresses } from '../../src/mesh/addresses.js';
@@ -10,7 +10,9 @@ import { bulwark, LAB_CONFIG, LAB_NODES, OUTSIDE_NS, onMachine, runCmd, waitFor 
 
 // The cluster fabric's host side on the bootstrapped lab: nats-server on every node, routes over bw0
 // with mutual TLS, clients on 127.0.0.1 only (and through the router's socket), the route port closed to
-// the outside, and audit's fabric checks passing.
+// the outside, and audit's fabric checks passing. Then the router side: one WAMP router across the nodes
+// (an app on n3 called through n1, its events reaching a subscriber on n2), and n3's machine stopped and
+// started again (the others keep serving, n3's procedure is gone within 3 s, n3 rejoins by itself).
 const cfg = loadConfig(LAB_CONFIG);
 const mesh = allocateAddresses(
   cfg.mesh.cidr,
@@ -19,7 +21,15 @@ const mesh = allocateAddresses(
 );
 const NODE = '/usr/lib/bulwark/node';
 const dir = mkdtempSync(join(tmpdir(), 'bw-fabric-'));
+const sessions: OutsideSession[] = [];
+let acmeRoot: string | undefined;
+const trust = async (n: (typeof LAB_NODES)[number]) => outsideTrust(n, LAB_CONFIG, acmeRoot, dir);
+const N1 = LAB_NODES[0]!;
+const N2 = LAB_NODES[1]!;
 afterAll(async () => {
+  for (const s of sessions) s.close();
+  // n3 running again whatever happened above (the files after this one need all three nodes)
+  await bulwark(['lab', 'start', 'n3'], { config: '', timeoutMs: 180_000 });
   await bulwark(['app', 'remove', 'echo3', '--node', 'n3']);
   rmSync(dir, { recursive: true, force: true });
 });
@@ -141,14 +151,88 @@ describe('fabric (nats-server) on the lab', () => {
 
   it('one WAMP router across the nodes: an app on n3 answers a wss client connected to n1', async () => {
     const { archive } = await buildAppImageArchive(echoAppSpec(resolve('test/fixtures/echo-app')));
-    const ca = join(dir, 'n1-cert.pem');
-    writeFileSync(ca, (await onMachine('n1', 'cat /var/lib/bulwark/router/tls/cert.pem')).stdout);
     const add = await bulwark(['app', 'add', 'echo3', '--image-archive', archive, '--realm', 'app', '--role', 'backend', '--node', 'n3'], { timeoutMs: 300_000 });
     expect(add.code, add.stdout + add.stderr).toBe(0);
     const onN1 = await onMachine('n1', 'systemctl is-active bulwark-app@echo3.service');
     expect(onN1.stdout.trim()).not.toBe('active');
-    const r = await callFromOutside('wss://192.0.2.11/', ca, 'com.example.echo', ['across the fabric'], 90_000);
+    // the echo app registers com.example.<its app name>; it runs on n3 only, the client connects to n1
+    acmeRoot = (JSON.parse((await bulwark(['lab', 'status', '--json'], { config: '' })).stdout) as { acme?: { root: string } }).acme?.root;
+    const r = await callThroughNode(N1, 'com.example.echo3', [], 90_000, LAB_CONFIG, acmeRoot, dir);
     const why = r.ok ? '' : (await onMachine('n1', 'journalctl -u bulwark-router --no-pager | grep -iE "fabric|nats" | tail -15 | cut -c1-400')).stdout;
-    expect(r, `${JSON.stringify(r)}\n${why}`).toMatchObject({ ok: true, result: 'across the fabric' });
+    expect(r, `${JSON.stringify(r)}\n${why}`).toMatchObject({ ok: true, result: [] });
+  }, 600_000);
+
+  it('events cross nodes: a subscriber connected to n2 gets, in order, what the app on n3 publishes (publisher disclosed)', async () => {
+    const sub = new OutsideSession(`wss://${N2.pub}/`, await trust(N2));
+    sessions.push(sub);
+    await sub.next((l) => l.open === true, 20_000);
+    sub.send('sub com.example.fabric.news');
+    await sub.next((l) => l.subscribed === 'com.example.fabric.news', 10_000);
+    const caller = new OutsideSession(`wss://${N1.pub}/`, await trust(N1));
+    sessions.push(caller);
+    await caller.next((l) => l.open === true, 20_000);
+    for (let i = 1; i <= 20; i++) {
+      const r = await caller.call('com.example.echo3.publish', ['com.example.fabric.news', i]);
+      expect(r, JSON.stringify(r)).toMatchObject({ call: 'result' });
+    }
+    await sub.next((l) => l.event !== undefined && JSON.stringify(l.args) === '[20]', 10_000);
+    const got = sub.lines.filter((l) => l.event === 'com.example.fabric.news');
+    expect(got.map((l) => (l.args ?? [])[0])).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(got.every((l) => l.publisher === 'echo3')).toBe(true);
+  }, 120_000);
+
+  it("n3's machine stopped: n1 and n2 keep serving, n3's procedure answers no_such_procedure within 3 s, and n3 rejoins by itself", async () => {
+    const caller = new OutsideSession(`wss://${N1.pub}/`, await trust(N1));
+    sessions.push(caller);
+    await caller.next((l) => l.open === true, 20_000);
+    expect(await caller.call('com.example.echo3', ['before'])).toMatchObject({ call: 'result', result: 'before' });
+    const subscriber = sessions[0]!;
+    const stop = await bulwark(['lab', 'stop', 'n3'], { config: '', timeoutMs: 120_000 });
+    expect(stop.code, stop.stdout + stop.stderr).toBe(0);
+    const stopped = Date.now();
+    // calls through n1 during and after the stop: each is answered (never hangs); the first error is the answer
+    let gone: Awaited<ReturnType<OutsideSession['call']>> | undefined;
+    while (!gone && Date.now() - stopped < 15_000) {
+      const r = await caller.call('com.example.echo3', ['during'], 10_000);
+      if (r.call === 'error') gone = r;
+      else await new Promise((res) => setTimeout(res, 100));
+    }
+    process.stderr.write(`[system] fabric: n3 stopped -> its procedure gone on n1 after ${gone ? gone.at - stopped : 'never'} ms (from the machine gone)\n`);
+    expect(gone?.error).toBe('wamp.error.no_such_procedure');
+    expect(gone!.at - stopped).toBeLessThan(3000);
+    // the others keep serving: the sessions open before stay open, new ones open on n1 and n2
+    expect(subscriber.exited, 'the subscriber on n2 lost its session').toBe(false);
+    expect(caller.exited).toBe(false);
+    for (const n of [N1, N2]) {
+      const s = new OutsideSession(`wss://${n.pub}/`, await trust(n));
+      sessions.push(s);
+      await s.next((l) => l.open === true, 20_000);
+      expect(await s.call('com.example.echo3', [])).toMatchObject({ call: 'error', error: 'wamp.error.no_such_procedure' });
+    }
+    // n3 back: nothing but starting the machine; the app on n3 answers through n1 again
+    const start = await bulwark(['lab', 'start', 'n3'], { config: '', timeoutMs: 180_000 });
+    expect(start.code, start.stdout + start.stderr).toBe(0);
+    const started = Date.now();
+    const back = await waitFor(
+      "n3's procedure through n1",
+      async () => {
+        const r = await caller.call('com.example.echo3', ['after'], 10_000);
+        return r.call === 'result' ? r : undefined;
+      },
+      180_000,
+      1000,
+    );
+    process.stderr.write(`[system] fabric: n3 started -> its procedure answers through n1 after ${Date.now() - started} ms\n`);
+    expect(back.value.result).toBe('after');
+    // and n3 is a full member again: routes up, agent reconciled
+    await waitFor(
+      'n3 reconciled with its fabric routes up',
+      async () => {
+        const st = await onMachine('n3', 'systemctl show -p StatusText --value bulwark-agent', 15_000);
+        return /reconciled/.test(st.stdout) && !/failing/.test(st.stdout);
+      },
+      120_000,
+      2000,
+    );
   }, 600_000);
 });
