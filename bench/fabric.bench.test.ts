@@ -226,13 +226,20 @@ it('cross-node RPC vs NATS request/reply; same-node RPC with fabric vs without',
   );
   const payload = new TextEncoder().encode(ARGS[0]);
   const natsCall = () => a!.request('bench.rr', payload, { timeout: 5000 });
-  const fabricRate = await callRate(call, 64);
-  const natsRate = await callRate(natsCall, 64);
+  // fabric and NATS windows alternate (3 each); the median round's ratio is the figure
+  const rpcRounds: { fabricRate: number; natsRate: number; ratio: number }[] = [];
+  for (let round = 0; round < 3; round++) {
+    const fabricRate = await callRate(call, 64);
+    const natsRate = await callRate(natsCall, 64);
+    rpcRounds.push({ fabricRate, natsRate, ratio: fabricRate / natsRate });
+  }
+  const { fabricRate, natsRate, ratio } = [...rpcRounds].sort((x, y) => x.ratio - y.ratio)[1]!;
   const fLat = await latencies(call);
   const nLat = await latencies(natsCall);
-  const ratio = fabricRate / natsRate;
-  report({ figure: 'fabric.rpc', fabricRate, natsRate, ratio, fabricP50us: pct(fLat, 50), fabricP99us: pct(fLat, 99), natsP50us: pct(nLat, 50), natsP99us: pct(nLat, 99) });
-  rows.push(`cross-node RPC (64 in flight): ${fabricRate.toFixed(0)}/s vs NATS request/reply ${natsRate.toFixed(0)}/s = ${ratio.toFixed(2)}x (goal >= 0.5x)`);
+  report({ figure: 'fabric.rpc', rounds: rpcRounds, fabricRate, natsRate, ratio, fabricP50us: pct(fLat, 50), fabricP99us: pct(fLat, 99), natsP50us: pct(nLat, 50), natsP99us: pct(nLat, 99) });
+  rows.push(
+    `cross-node RPC (64 in flight, median of ${rpcRounds.map((r) => r.ratio.toFixed(2)).join(', ')}): ${fabricRate.toFixed(0)}/s vs NATS request/reply ${natsRate.toFixed(0)}/s = ${ratio.toFixed(2)}x (goal >= 0.5x)`,
+  );
   rows.push(`cross-node RPC at 1 in flight: p50 ${pct(fLat, 50).toFixed(0)} µs, p99 ${pct(fLat, 99).toFixed(0)} µs; NATS p50 ${pct(nLat, 50).toFixed(0)} µs, p99 ${pct(nLat, 99).toFixed(0)} µs`);
 
   // same node: caller and callee on n1 (fabric on) vs on the solo router (no fabric), alternating rounds

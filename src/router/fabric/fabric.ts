@@ -333,9 +333,14 @@ export class Fabric implements RemoteSink {
       const wire = outs[i]!.wire;
       let size = cbor.encodedSize!(wire);
       if (size < 0) {
-        const e = outs[i]!.encode(cbor);
-        encoded[i] = e;
-        size = e.length;
+        try {
+          const e = outs[i]!.encode(cbor);
+          encoded[i] = e;
+          size = e.length;
+        } catch (err) {
+          this.log.warn({ node, err: String(err) }, 'fabric: an event not representable in CBOR is not sent to that node');
+          size = -1; // skipped below
+        }
       }
       sizes[i] = size;
     }
@@ -347,7 +352,7 @@ export class Fabric implements RemoteSink {
       let bytes = 0;
       let j = i;
       while (j < outs.length) {
-        const add = EventBatchWriter.entrySize(counts[j]!, sizes[j]!);
+        const add = sizes[j]! < 0 ? 0 : EventBatchWriter.entrySize(counts[j]!, sizes[j]!);
         if (j > i && bytes + add > MESSAGE_BYTES) break;
         bytes += add;
         j++;
@@ -355,6 +360,10 @@ export class Fabric implements RemoteSink {
       const w = new EventBatchWriter(header, bytes);
       for (; i < j; i++) {
         const count = counts[i]!;
+        if (sizes[i]! < 0) {
+          from += count;
+          continue;
+        }
         const at = w.add(sids, from, count, w.sameAsBefore(sids, from, count), sizes[i]!);
         const e = encoded[i];
         if (e !== undefined) w.out.set(e, at);
