@@ -35,7 +35,7 @@ export class Outgoing {
   private delivered = false;
   private w: unknown[] | undefined;
   /** A message that came encoded: its values decoded on first use (a peer of another serializer). */
-  private decodeWire: (() => unknown[]) | undefined;
+  private decodeWire: ((bytes: Buffer) => unknown[]) | undefined;
   constructor(wire: unknown[]) {
     this.w = wire;
   }
@@ -43,9 +43,9 @@ export class Outgoing {
   /**
    * A message encoded already for `s` (the cluster fabric carries EVENTs so): a peer of `s` gets these
    * bytes as they are (used before the caller's next turn: they may be a view of a read buffer); `decode`
-   * gives its values, asked only for a peer of another serializer.
+   * (of these bytes) gives its values, asked only for a peer of another serializer.
    */
-  static encoded(s: Serializer, bytes: Buffer, decode: () => unknown[]): Outgoing {
+  static encoded(s: Serializer, bytes: Buffer, decode: (bytes: Buffer) => unknown[]): Outgoing {
     const o = new Outgoing(undefined as unknown as unknown[]);
     o.decodeWire = decode;
     o.firstBy = s;
@@ -55,7 +55,7 @@ export class Outgoing {
 
   /** The message's values (WAMP message array; a trailing RawPayload possibly). */
   get wire(): unknown[] {
-    return (this.w ??= this.decodeWire!());
+    return (this.w ??= this.decodeWire!(this.first!));
   }
 
   /**

@@ -152,7 +152,15 @@ export class Fabric implements RemoteSink {
     // meta events: each node tells its own sessions (about every session of the cluster) exactly once
     realm.broker.internalAudience = (t) => !(t instanceof RemoteSession);
     // retained events and history are the cluster's: what this node keeps goes to every node
-    realm.broker.stored = (e, retained, history) => this.sendStored(STORED_SUBJECT, r, [{ e, retained, history }]);
+    // (those of one event-loop pass together: a busy history topic costs one NATS message per pass)
+    realm.broker.stored = (e, retained, history) => {
+      let list = this.storedQueue.get(r);
+      if (list === undefined) {
+        this.storedQueue.set(r, (list = []));
+        if (this.storedQueue.size === 1) setImmediate(() => this.flushStored());
+      }
+      list.push({ e, retained, history });
+    };
     realm.link = {
       joined: (s) => {
         if (!(s instanceof RemoteSession)) this.emit({ o: 'join', r, s: sessionInfo(s) });
@@ -226,6 +234,15 @@ export class Fabric implements RemoteSink {
   private broadcast(msg: object): void {
     if (this.closed || this.nc === undefined || this.nc.isClosed()) return;
     this.nc.publish(STATE_SUBJECT, Buffer.from(JSON.stringify(msg), 'utf8'));
+  }
+
+  /** Publications kept here in this pass, by realm (sent to every node when it ends). */
+  private readonly storedQueue = new Map<string, StoredItem[]>();
+
+  private flushStored(): void {
+    const queued = [...this.storedQueue];
+    this.storedQueue.clear();
+    for (const [realm, items] of queued) this.sendStored(STORED_SUBJECT, realm, items);
   }
 
   /** Publications kept here, to `subject` (every node, or one that is (re)joining); one too large for NATS stays here (logged). */
@@ -601,8 +618,7 @@ export class Fabric implements RemoteSink {
       readEventBatch(body, (to, start, end) => {
         let out: Outgoing;
         if (looksLikeEvent(body, start, end)) {
-          const bytes = body.subarray(start, end);
-          out = Outgoing.encoded(cbor, bytes, () => cbor.decodeMessage(bytes) as unknown[]);
+          out = Outgoing.encoded(cbor, body.subarray(start, end), decodeCbor);
         } else {
           let wire: unknown;
           try {
@@ -737,6 +753,7 @@ interface EventBatch {
 }
 
 const EVS = Buffer.from('{"k":"evs"', 'utf8');
+const decodeCbor = (b: Buffer): unknown[] => cbor.decodeMessage(b) as unknown[];
 
 /** Whether a fabric message is an event batch (its header starts `{"k":"evs"`, as flushNode writes it), without parsing it. */
 function isEventBatch(data: Uint8Array): boolean {

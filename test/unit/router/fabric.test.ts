@@ -208,9 +208,9 @@ describe('fabric frames and config', () => {
   it('an encoded message goes out as its bytes to its serializer and decoded to another', () => {
     const bytes = cbor.encode([36, 5, 6, {}, ['x']]);
     let decoded = 0;
-    const out = Outgoing.encoded(cbor, bytes, () => {
+    const out = Outgoing.encoded(cbor, bytes, (b) => {
       decoded++;
-      return cbor.decodeMessage(bytes) as unknown[];
+      return cbor.decodeMessage(b) as unknown[];
     });
     expect(out.directSize(cbor)).toBe(-1);
     expect(out.encode(cbor)).toBe(bytes);
