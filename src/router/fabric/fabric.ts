@@ -9,7 +9,7 @@ import type { Session } from '../core/session.js';
 import { E, MT } from '../wamp/codes.js';
 import { parseMessage, withPayload, type Dict, type Msg } from '../wamp/messages.js';
 import { cbor } from '../wamp/serializers.js';
-import { decodeFrame, encodeFrame, EventBatchWriter, readEventBatch } from './frame.js';
+import { decodeFrame, encodeFrame, encodeFrameParts, EventBatchWriter, readEventBatch } from './frame.js';
 import { derivedId } from './ids.js';
 import { RemoteSession, sessionInfo, type RemoteSink } from './remote-session.js';
 import { decodeStored, encodeStored, type StoredItem } from './stored.js';
@@ -77,6 +77,15 @@ export class Fabric implements RemoteSink {
   private closed = false;
   /** The node being dropped (its registrations' claims are released by the survivors). */
   private dropping: string | undefined;
+  /**
+   * The wire format this node announces (in heartbeats, deltas and snapshot requests) and sends: 2 = event
+   * batches in binary ('evb') and retained/history events; 1 = an earlier release's ('evs', JSON recipients
+   * and lengths; no stored events). Each peer gets the format it announced (none: 1), so a cluster in a
+   * rolling upgrade keeps its events flowing; tests set 1 to play a node of the earlier release.
+   */
+  wireFormat = 2;
+  /** The format each peer announced (absent: 1). */
+  private readonly peerFormat = new Map<string, number>();
   /** Counters (tests and the bench read them). */
   readonly counters = { deltasSent: 0, snapshots: 0, nodesDropped: 0 };
 
@@ -103,10 +112,10 @@ export class Fabric implements RemoteSink {
     this.subs.push(this.nc.subscribe(STATE_SUBJECT, { callback: (err, m) => !err && this.onState(m) }));
     this.subs.push(this.nc.subscribe(nodeSubject(this.settings.node), { callback: (err, m) => !err && this.onDirect(m) }));
     this.subs.push(this.nc.subscribe(STORED_SUBJECT, { callback: (err, m) => !err && this.onStored(m.data) }));
-    const hb = setInterval(() => this.broadcast({ k: 'h', n: this.settings.node, e: this.epoch, q: this.seq }), this.settings.heartbeatMs);
+    const hb = setInterval(() => this.broadcast({ k: 'h', n: this.settings.node, e: this.epoch, q: this.seq, f: this.wireFormat }), this.settings.heartbeatMs);
     const watch = setInterval(() => this.expire(), Math.max(50, Math.floor(this.settings.heartbeatMs / 4)));
     this.timers.push(hb, watch);
-    this.broadcast({ k: 'h', n: this.settings.node, e: this.epoch, q: this.seq });
+    this.broadcast({ k: 'h', n: this.settings.node, e: this.epoch, q: this.seq, f: this.wireFormat });
   }
 
   async close(): Promise<void> {
@@ -154,6 +163,7 @@ export class Fabric implements RemoteSink {
     // retained events and history are the cluster's: what this node keeps goes to every node
     // (those of one event-loop pass together: a busy history topic costs one NATS message per pass)
     realm.broker.stored = (e, retained, history) => {
+      if (this.wireFormat < 2) return;
       let list = this.storedQueue.get(r);
       if (list === undefined) {
         this.storedQueue.set(r, (list = []));
@@ -228,7 +238,7 @@ export class Fabric implements RemoteSink {
     if (!applyOp(this.local, op)) return;
     this.seq++;
     this.counters.deltasSent++;
-    this.broadcast({ k: 'd', n: this.settings.node, e: this.epoch, q: this.seq, op });
+    this.broadcast({ k: 'd', n: this.settings.node, e: this.epoch, q: this.seq, op, f: this.wireFormat });
   }
 
   private broadcast(msg: object): void {
@@ -340,6 +350,7 @@ export class Fabric implements RemoteSink {
     if (b === undefined) return;
     this.events.delete(node);
     if (this.closed || this.nc === undefined || this.nc.isClosed()) return;
+    if (Math.min(this.wireFormat, this.peerFormat.get(node) ?? 1) < 2) return this.flushLegacy(node, b);
     // the events of one pass to one node in one message (several past MESSAGE_BYTES), each with its
     // recipients there (said once for a run of events to the same sessions); an EVENT whose payload
     // came as CBOR is written straight into the message (its head by the CBOR lane, its payload copied)
@@ -362,7 +373,7 @@ export class Fabric implements RemoteSink {
       sizes[i] = size;
     }
     const subject = this.subjectOf(node);
-    const header = `{"k":"evs","r":${this.jsonOf(b.realm)},"n":${this.jsonOf(this.settings.node)}}`;
+    const header = `{"k":"evb","r":${this.jsonOf(b.realm)},"n":${this.jsonOf(this.settings.node)}}`;
     let from = 0; // first recipient of outs[i] in sids
     for (let i = 0; i < outs.length; ) {
       // how many events fit in this message (at least one); recipients counted in full (an upper bound)
@@ -391,16 +402,40 @@ export class Fabric implements RemoteSink {
     }
   }
 
+  /** The earlier release's event batch (format 1): a JSON header with each event's recipients and length. */
+  private flushLegacy(node: string, b: EventBatch): void {
+    const bodies: Buffer[] = [];
+    const to: (number[] | 0)[] = [];
+    let from = 0;
+    let prev = '';
+    for (let i = 0; i < b.outs.length; i++) {
+      const sids = b.sids.slice(from, from + b.counts[i]!);
+      from += b.counts[i]!;
+      try {
+        bodies.push(b.outs[i]!.encode(cbor));
+      } catch (err) {
+        this.log.warn({ node, err: String(err) }, 'fabric: an event not representable in CBOR is not sent to that node');
+        continue;
+      }
+      const key = sids.join(',');
+      to.push(key === prev ? 0 : sids);
+      prev = key;
+    }
+    if (bodies.length === 0) return;
+    this.nc!.publish(this.subjectOf(node), encodeFrameParts({ k: 'evs', r: b.realm, n: this.settings.node, to, l: bodies.map((x) => x.length) }, bodies));
+  }
+
   // ---- inbound ----
 
   private onState(m: NatsMsg): void {
-    let msg: { k: string; n: string; e: string; q: number; op?: Op };
+    let msg: { k: string; n: string; e: string; q: number; op?: Op; f?: number };
     try {
       msg = JSON.parse(Buffer.from(m.data).toString('utf8')) as typeof msg;
     } catch {
       return this.log.warn('fabric: undecodable state message dropped');
     }
     if (msg.n === this.settings.node || typeof msg.n !== 'string') return;
+    this.peerFormat.set(msg.n, typeof msg.f === 'number' ? msg.f : 1);
     const now = Date.now();
     const v = msg.k === 'd' ? this.tracker.delta(msg.n, msg.e, msg.q, now) : this.tracker.heartbeat(msg.n, msg.e, msg.q, now);
     if (v === 'ignore') return;
@@ -420,7 +455,7 @@ export class Fabric implements RemoteSink {
   private resync(node: string): void {
     if (this.syncing.has(node) || this.closed || this.nc === undefined) return;
     this.syncing.add(node);
-    this.nc.request(nodeSubject(node), encodeFrame({ k: 'snap', from: this.settings.node }), { timeout: Math.max(500, this.settings.deadAfterMs / 2) }).then(
+    this.nc.request(nodeSubject(node), encodeFrame({ k: 'snap', from: this.settings.node, f: this.wireFormat }), { timeout: Math.max(500, this.settings.deadAfterMs / 2) }).then(
       (reply) => {
         this.syncing.delete(node);
         const snap = JSON.parse(Buffer.from(reply.data).toString('utf8')) as { e: string; q: number; state: StateJson };
@@ -563,7 +598,7 @@ export class Fabric implements RemoteSink {
       m.respond(Buffer.from(JSON.stringify({ e: this.epoch, q: this.seq, state: stateToJson(this.local) }), 'utf8'));
       // and what this node keeps of retained events and history (the asking node takes what is newer
       // or missing there): a node joining late, restarted or healed gets them
-      if (typeof h.from === 'string' && h.from !== this.settings.node) {
+      if (typeof h.from === 'string' && h.from !== this.settings.node && typeof h.f === 'number' && h.f >= 2 && this.wireFormat >= 2) {
         for (const realm of this.router.allRealms()) this.sendStored(nodeSubject(h.from), realm.name, realm.broker.storedEvents());
       }
       return;
@@ -571,8 +606,10 @@ export class Fabric implements RemoteSink {
     if (h.k === 'sto') return this.onStored(m.data);
     const realm = typeof h.r === 'string' ? this.router.realm(h.r) : undefined;
     if (!realm || typeof h.n !== 'string') return;
-    if (h.k === 'evs') {
-      if (this.tracker.inSync(h.n) && !this.syncing.has(h.n)) this.deliverEvents(realm, f.body);
+    if (h.k === 'evb' || h.k === 'evs') {
+      if (!this.tracker.inSync(h.n) || this.syncing.has(h.n)) return;
+      if (h.k === 'evb') this.deliverEvents(realm, f.body);
+      else this.deliverLegacyEvents(realm, h.to as (number[] | 0)[], h.l as number[], f.body);
       return;
     }
 
@@ -636,6 +673,33 @@ export class Fabric implements RemoteSink {
       });
     } catch (e) {
       this.log.warn({ err: String(e) }, 'fabric: malformed event batch (the rest dropped)');
+    }
+  }
+
+  /** An event batch of the earlier release (format 1): each event decoded, sent to its local recipients. */
+  private deliverLegacyEvents(realm: Realm, to: (number[] | 0)[], lengths: number[], body: Buffer): void {
+    if (!Array.isArray(to) || !Array.isArray(lengths) || to.length !== lengths.length) return this.log.warn('fabric: malformed event batch dropped');
+    let at = 0;
+    let recipients: number[] = [];
+    for (let i = 0; i < lengths.length; i++) {
+      const end = at + lengths[i]!;
+      const r = to[i];
+      if (Array.isArray(r)) recipients = r;
+      let wire: unknown;
+      try {
+        wire = cbor.decodeMessage(body.subarray(at, end));
+      } catch (e) {
+        this.log.warn({ err: String(e) }, 'fabric: undecodable event dropped');
+        at = end;
+        continue;
+      }
+      at = end;
+      if (!Array.isArray(wire) || wire[0] !== MT.EVENT) continue;
+      const out = new Outgoing(wire);
+      for (const sid of recipients) {
+        const s = realm.sessions.get(sid);
+        if (s !== undefined && !(s instanceof RemoteSession)) s.sendOut(out);
+      }
     }
   }
 
@@ -752,10 +816,10 @@ interface EventBatch {
   sids: number[];
 }
 
-const EVS = Buffer.from('{"k":"evs"', 'utf8');
+const EVS = Buffer.from('{"k":"evb"', 'utf8');
 const decodeCbor = (b: Buffer): unknown[] => cbor.decodeMessage(b) as unknown[];
 
-/** Whether a fabric message is an event batch (its header starts `{"k":"evs"`, as flushNode writes it), without parsing it. */
+/** Whether a fabric message is a binary event batch (its header starts `{"k":"evb"`, as flushNode writes it), without parsing it. */
 function isEventBatch(data: Uint8Array): boolean {
   if (data.length < 4 + EVS.length) return false;
   for (let i = 0; i < EVS.length; i++) if (data[4 + i] !== EVS[i]) return false;
