@@ -15,7 +15,8 @@ import { caller, countEvents, echoCallee, publishMany, rawsocketClient, type Ben
 // Figures: cross-node RPC calls/s vs NATS request/reply (goal >= 0.5x) and p50/p99 one call at a time;
 // events 1->1 and 1->100 vs NATS pub/sub (goal >= 0.8x); same-node RPC on a fabric node vs a router
 // without fabric (goal >= 0.9x); time from SIGKILL of n2 (router + nats-server) to its registration
-// gone on n1 (goal <= 3 s). Prints `BENCH {json}` lines and a table.
+// gone on n1 (goal <= 3 s). Prints `BENCH {json}` lines and a table. FABRIC_BENCH_CPU_PROF=DIR: the routers
+// write CPU profiles (n1/n2/solo.cpuprofile) there.
 const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const dir = mkdtempSync(join(tmpdir(), 'bwb-fab-'));
@@ -28,8 +29,8 @@ const report = (o: object) => console.log(`BENCH ${JSON.stringify(o)}`);
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
 const ARGS = ['x'.repeat(100)];
 const WINDOW_MS = Number(process.env.FABRIC_BENCH_WINDOW_MS ?? 1500);
-const EVENTS = Number(process.env.FABRIC_BENCH_EVENTS ?? 20_000);
-const ROUNDS = Number(process.env.FABRIC_BENCH_ROUNDS ?? 5);
+const EVENTS = Number(process.env.FABRIC_BENCH_EVENTS ?? 100_000);
+const ROUNDS = Number(process.env.FABRIC_BENCH_ROUNDS ?? 7);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let natsPorts: number[] = [];
 const routers = new Map<string, ChildProcess>();
@@ -63,7 +64,8 @@ function startRouter(name: string, natsPort: number | undefined): Promise<void> 
   };
   writeFileSync(f(`${name}.json`), JSON.stringify(cfg));
   const log = openSync(f(`${name}.log`), 'a');
-  const p = spawn(process.execPath, [CLI, 'router', '--config', f(`${name}.json`)], { stdio: ['ignore', log, log], env: { ...process.env, BULWARK_LOG_LEVEL: 'warn' } });
+  const prof = process.env.FABRIC_BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', resolve(process.env.FABRIC_BENCH_CPU_PROF), '--cpu-prof-name', `${name}.cpuprofile`] : [];
+  const p = spawn(process.execPath, [...prof, CLI, 'router', '--config', f(`${name}.json`)], { stdio: ['ignore', log, log], env: { ...process.env, BULWARK_LOG_LEVEL: 'warn' } });
   procs.push(p);
   routers.set(name, p);
   return until(() => existsSync(f(`${name}.sock`)), 15_000, `router ${name}`);
@@ -162,6 +164,11 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of clients) c.close();
   for (const nc of ncs) await nc.close().catch(() => undefined);
+  if (process.env.FABRIC_BENCH_CPU_PROF) {
+    // the routers write their CPU profiles when they stop in order
+    for (const p of routers.values()) if (p.exitCode === null) p.kill('SIGTERM');
+    await until(() => [...routers.values()].every((p) => p.exitCode !== null || p.signalCode !== null), 15_000, 'routers stopped').catch(() => undefined);
+  }
   for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
   await sleep(200);
   // what the routers logged (warn and up: a node dropped under load shows here)
@@ -219,13 +226,20 @@ it('cross-node RPC vs NATS request/reply; same-node RPC with fabric vs without',
   );
   const payload = new TextEncoder().encode(ARGS[0]);
   const natsCall = () => a!.request('bench.rr', payload, { timeout: 5000 });
-  const fabricRate = await callRate(call, 64);
-  const natsRate = await callRate(natsCall, 64);
+  // fabric and NATS windows alternate (3 each); the median round's ratio is the figure
+  const rpcRounds: { fabricRate: number; natsRate: number; ratio: number }[] = [];
+  for (let round = 0; round < 3; round++) {
+    const fabricRate = await callRate(call, 64);
+    const natsRate = await callRate(natsCall, 64);
+    rpcRounds.push({ fabricRate, natsRate, ratio: fabricRate / natsRate });
+  }
+  const { fabricRate, natsRate, ratio } = [...rpcRounds].sort((x, y) => x.ratio - y.ratio)[1]!;
   const fLat = await latencies(call);
   const nLat = await latencies(natsCall);
-  const ratio = fabricRate / natsRate;
-  report({ figure: 'fabric.rpc', fabricRate, natsRate, ratio, fabricP50us: pct(fLat, 50), fabricP99us: pct(fLat, 99), natsP50us: pct(nLat, 50), natsP99us: pct(nLat, 99) });
-  rows.push(`cross-node RPC (64 in flight): ${fabricRate.toFixed(0)}/s vs NATS request/reply ${natsRate.toFixed(0)}/s = ${ratio.toFixed(2)}x (goal >= 0.5x)`);
+  report({ figure: 'fabric.rpc', rounds: rpcRounds, fabricRate, natsRate, ratio, fabricP50us: pct(fLat, 50), fabricP99us: pct(fLat, 99), natsP50us: pct(nLat, 50), natsP99us: pct(nLat, 99) });
+  rows.push(
+    `cross-node RPC (64 in flight, median of ${rpcRounds.map((r) => r.ratio.toFixed(2)).join(', ')}): ${fabricRate.toFixed(0)}/s vs NATS request/reply ${natsRate.toFixed(0)}/s = ${ratio.toFixed(2)}x (goal >= 0.5x)`,
+  );
   rows.push(`cross-node RPC at 1 in flight: p50 ${pct(fLat, 50).toFixed(0)} µs, p99 ${pct(fLat, 99).toFixed(0)} µs; NATS p50 ${pct(nLat, 50).toFixed(0)} µs, p99 ${pct(nLat, 99).toFixed(0)} µs`);
 
   // same node: caller and callee on n1 (fabric on) vs on the solo router (no fabric), alternating rounds
@@ -247,13 +261,48 @@ it('cross-node RPC vs NATS request/reply; same-node RPC with fabric vs without',
   expect(fabricRate).toBeGreaterThan(0);
 });
 
+/** CPU time (user + system, ms) a process has used so far, from /proc (Linux; 10 ms ticks). */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10; // utime, stime (fields 14, 15 of stat)
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** CPU ms of the bench process (its WAMP or NATS clients), the two nats-servers and the routers n1, n2. */
+function cpuNow(): Record<'bench' | 'nats1' | 'nats2' | 'n1' | 'n2', number> {
+  const u = process.cpuUsage();
+  return { bench: (u.user + u.system) / 1000, nats1: cpuMs(procs[0]?.pid), nats2: cpuMs(procs[1]?.pid), n1: cpuMs(routers.get('n1')?.pid), n2: cpuMs(routers.get('n2')?.pid) };
+}
+
+/** A counter that notes the time its `target`-th count arrives (a round ends at its last message, not at a poll). */
+function arrivals(): { count(): void; expect(target: number): Promise<number>; n: number } {
+  let target = Number.POSITIVE_INFINITY;
+  let done: ((t: number) => void) | undefined;
+  const c = {
+    n: 0,
+    count() {
+      if (++c.n === target) done?.(performance.now());
+    },
+    expect(t: number): Promise<number> {
+      c.n = 0;
+      target = t;
+      return new Promise<number>((res) => (done = res));
+    },
+  };
+  return c;
+}
+
 async function eventFigure(subs: number): Promise<void> {
   const topic = `bench.ev${subs}`;
-  let got = 0;
+  const fab = arrivals();
   for (let i = 0; i < subs; i++) {
     const s = await session('n2');
     await subscribe(s, topic);
-    countEvents(s, () => got++);
+    countEvents(s, () => fab.count());
   }
   const pub = await session('n1');
   // n1 learns the subscriptions: publish until one arrives
@@ -261,7 +310,7 @@ async function eventFigure(subs: number): Promise<void> {
     async () => {
       publishMany(pub, topic, ARGS, 1);
       await sleep(50);
-      return got > 0;
+      return fab.n > 0;
     },
     10_000,
     'n1 sees the subscribers',
@@ -270,13 +319,13 @@ async function eventFigure(subs: number): Promise<void> {
   const n = Math.max(1000, Math.floor(EVENTS / Math.sqrt(subs)));
   const [a, b] = await Promise.all(natsPorts.map((p) => natsConnect({ servers: `127.0.0.1:${p}` })));
   ncs.push(a!, b!);
-  let ngot = 0;
+  const nat = arrivals();
   const subConns: NatsConnection[] = [];
   for (let i = 0; i < subs; i++) {
     const c = await natsConnect({ servers: `127.0.0.1:${natsPorts[1]}` });
     subConns.push(c);
     ncs.push(c);
-    c.subscribe(`bench.n${subs}`, { callback: () => ngot++ });
+    c.subscribe(`bench.n${subs}`, { callback: () => nat.count() });
     await c.flush();
   }
   await until(
@@ -284,35 +333,53 @@ async function eventFigure(subs: number): Promise<void> {
       a!.publish(`bench.n${subs}`, new Uint8Array(1));
       await a!.flush();
       await sleep(50);
-      return ngot > 0;
+      return nat.n > 0;
     },
     10_000,
     'nats subscribers',
   );
   await sleep(200);
   const payload = new TextEncoder().encode(ARGS[0]);
-  // fabric and NATS bursts alternate (ROUNDS each); the median round's ratio is the figure
+  const within = <T>(p: Promise<T>, ms: number, what: string) => Promise.race([p, sleep(ms).then(() => Promise.reject(new Error(`timed out: ${what}`)))]);
+  // the same n messages each way; a round's time runs from the first publish to the last delivery;
+  // fabric and NATS bursts alternate (a warm-up round of each first, not counted), the median round's
+  // ratio is the figure
   const rounds: { fabricRate: number; natsRate: number; ratio: number }[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    got = 0;
+  // where the CPU goes (µs per delivery, summed over the counted rounds): each process's CPU time across
+  // the fabric rounds and across the NATS rounds (the noise of a shared host moves it far less than rates)
+  const fabCpu = { bench: 0, nats1: 0, nats2: 0, n1: 0, n2: 0 };
+  const natCpu = { bench: 0, nats1: 0, nats2: 0, n1: 0, n2: 0 };
+  const addCpu = (acc: typeof fabCpu, c0: typeof fabCpu) => {
+    const c1 = cpuNow();
+    for (const k of Object.keys(acc) as (keyof typeof acc)[]) acc[k] += c1[k] - c0[k];
+  };
+  for (let round = -1; round < ROUNDS; round++) {
+    let last = fab.expect(n * subs);
+    let c0 = cpuNow();
     let t0 = performance.now();
     publishMany(pub, topic, ARGS, n);
-    await until(() => got >= n * subs, 30_000, `${n * subs} events`);
-    const fabricRate = (got * 1000) / (performance.now() - t0);
+    const fabricRate = (n * subs * 1000) / ((await within(last, 60_000, `${n * subs} events`)) - t0);
     await sleep(100);
-    ngot = 0;
+    if (round >= 0) addCpu(fabCpu, c0);
+    last = nat.expect(n * subs);
+    c0 = cpuNow();
     t0 = performance.now();
     for (let i = 0; i < n; i++) a!.publish(`bench.n${subs}`, payload);
-    await until(() => ngot >= n * subs, 120_000, `${n * subs} nats messages`);
-    const natsRate = (ngot * 1000) / (performance.now() - t0);
-    rounds.push({ fabricRate, natsRate, ratio: fabricRate / natsRate });
+    const natsRate = (n * subs * 1000) / ((await within(last, 120_000, `${n * subs} nats messages`)) - t0);
     await sleep(100);
+    if (round >= 0) {
+      addCpu(natCpu, c0);
+      rounds.push({ fabricRate, natsRate, ratio: fabricRate / natsRate });
+    }
   }
+  const perDelivery = (acc: typeof fabCpu) => Object.fromEntries(Object.entries(acc).map(([k, v]) => [k, Number(((v * 1000) / (n * subs * ROUNDS)).toFixed(2))]));
+  const cpu = { fabric: perDelivery(fabCpu), nats: perDelivery(natCpu) };
   const med = [...rounds].sort((x, y) => x.ratio - y.ratio)[Math.floor(rounds.length / 2)]!;
-  report({ figure: `fabric.events.1to${subs}`, n, rounds, median: med });
+  report({ figure: `fabric.events.1to${subs}`, n, rounds, median: med, cpuUsPerDelivery: cpu });
   rows.push(
     `cross-node events 1->${subs} (${n} publications, median of ${rounds.map((r) => r.ratio.toFixed(2)).join(', ')}): ${med.fabricRate.toFixed(0)} deliveries/s vs NATS ${med.natsRate.toFixed(0)}/s = ${med.ratio.toFixed(2)}x (goal >= 0.8x)`,
   );
+  rows.push(`  CPU µs per delivery, fabric rounds: ${JSON.stringify(cpu.fabric)}; NATS rounds: ${JSON.stringify(cpu.nats)}`);
   for (const c of subConns) await c.close();
 }
 

@@ -40,6 +40,8 @@ export class Broker {
    */
   idFor: ((topic: string, match: MatchPolicy) => number) | undefined;
   internalAudience: ((t: Session) => boolean) | undefined;
+  /** Set by the cluster fabric: told of each publication kept here for retention and/or history (it tells the other nodes). */
+  stored: ((e: StoredEvent, retained: boolean, history: boolean) => void) | undefined;
 
   get subscriptionCount(): number {
     return this.byId.size;
@@ -183,9 +185,33 @@ export class Broker {
     const history = this.history?.limitFor(topic) !== undefined;
     if (!retain && !history) return;
     const { payload, bytes } = snapshot(m);
-    const e: StoredEvent = { topic, publication: pubId, timestamp: Date.now(), details: { ...details }, payload, bytes, audience: audienceOf(s, o) };
+    let timestamp = Date.now();
+    // a retained event is newer than the one it replaces, also by its timestamp (the cluster's nodes
+    // order retained events by timestamp; another node's clock may run a little ahead of this one's)
+    const prev = retain ? this.retained!.newest(topic) : undefined;
+    if (prev !== undefined && prev.timestamp >= timestamp) timestamp = prev.timestamp + 1;
+    const e: StoredEvent = { topic, publication: pubId, timestamp, details: { ...details }, payload, bytes, audience: audienceOf(s, o) };
     if (retain) this.retained!.retain(e);
     if (history) this.history!.record(e);
+    this.stored?.(e, retain, history);
+  }
+
+  /**
+   * A publication another node kept (the cluster fabric): retained here unless this topic's retained
+   * event is as new or newer (so every node keeps the same one, whatever order they hear them in), and
+   * into the topic's history unless it is there already.
+   */
+  takeStored(e: StoredEvent, retained: boolean, history: boolean): void {
+    if (retained && this.retained?.enabled === true) this.retained.offer(e);
+    if (history && this.history?.limitFor(e.topic) !== undefined && !this.history.holds(e.topic, e.publication)) this.history.record(e);
+  }
+
+  /** What this node keeps (retained events, then history), for a node that (re)joins: oldest first per topic. */
+  storedEvents(): { e: StoredEvent; retained: boolean; history: boolean }[] {
+    const out: { e: StoredEvent; retained: boolean; history: boolean }[] = [];
+    if (this.retained?.enabled === true) for (const e of this.retained.all()) out.push({ e, retained: true, history: false });
+    if (this.history !== undefined) for (const e of this.history.all()) out.push({ e, retained: false, history: true });
+    return out;
   }
 
   /** Router-originated events (meta API). */

@@ -33,16 +33,40 @@ export class Outgoing {
   private first: Buffer | undefined;
   private others: Partial<Record<SerializerId, Buffer>> | undefined;
   private delivered = false;
-  constructor(readonly wire: unknown[]) {}
+  private w: unknown[] | undefined;
+  /** A message that came encoded: its values decoded on first use (a peer of another serializer). */
+  private decodeWire: ((bytes: Buffer) => unknown[]) | undefined;
+  constructor(wire: unknown[]) {
+    this.w = wire;
+  }
+
+  /**
+   * A message encoded already for `s` (the cluster fabric carries EVENTs so): a peer of `s` gets these
+   * bytes as they are (used before the caller's next turn: they may be a view of a read buffer); `decode`
+   * (of these bytes) gives its values, asked only for a peer of another serializer.
+   */
+  static encoded(s: Serializer, bytes: Buffer, decode: (bytes: Buffer) => unknown[]): Outgoing {
+    const o = new Outgoing(undefined as unknown as unknown[]);
+    o.decodeWire = decode;
+    o.firstBy = s;
+    o.first = bytes;
+    return o;
+  }
+
+  /** The message's values (WAMP message array; a trailing RawPayload possibly). */
+  get wire(): unknown[] {
+    return (this.w ??= this.decodeWire!(this.first!));
+  }
 
   /**
    * The first delivery may write the message straight into its transport's buffer: its size for `s`
-   * then, else -1 (and for every later delivery, which reuses an encoding from encode()).
+   * then, else -1 (and for every later delivery, which reuses an encoding from encode(); and for a
+   * message that came encoded).
    */
   directSize(s: Serializer): number {
     if (this.delivered) return -1;
     this.delivered = true;
-    return s.encodedSize ? s.encodedSize(this.wire) : -1;
+    return s.encodedSize && this.first === undefined ? s.encodedSize(this.wire) : -1;
   }
 
   /** Writes what directSize measured at out[at]. */

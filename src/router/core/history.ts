@@ -129,6 +129,11 @@ export class EventHistory {
     return out;
   }
 
+  /** Every kept event, oldest first. */
+  *all(): IterableIterator<StoredEvent> {
+    for (let i = this.head; i < this.fifo.length; i++) if (!this.fifo[i]!.dead) yield this.fifo[i]!.e;
+  }
+
   /** Whether the ring of `topic` holds publication `id`. */
   holds(topic: string, id: number): boolean {
     const ring = this.rings.get(topic);

@@ -60,6 +60,31 @@ export class RetainedEvents {
     }
   }
 
+  /** The topic's most recent retained event (whoever may receive it). */
+  newest(topic: string): StoredEvent | undefined {
+    const list = this.topics.get(topic);
+    return list?.[list.length - 1];
+  }
+
+  /**
+   * Retains `e` (another node's) unless the topic's newest retained event is as new or newer (timestamp,
+   * then publication ID) or is `e` itself: nodes hearing the same retained events in any order keep the
+   * same one. False when not taken.
+   */
+  offer(e: StoredEvent): boolean {
+    const list = this.topics.get(e.topic);
+    const last = list?.[list.length - 1];
+    if (last !== undefined && (last.timestamp > e.timestamp || (last.timestamp === e.timestamp && last.publication >= e.publication))) return false;
+    if (list?.some((x) => x.publication === e.publication)) return false;
+    this.retain(e);
+    return true;
+  }
+
+  /** Every retained event, topic by topic (oldest retained first), each topic's oldest first. */
+  *all(): IterableIterator<StoredEvent> {
+    for (const list of this.topics.values()) yield* list;
+  }
+
   /** The most recent retained event of `topic` that `t` would have received. */
   latestFor(topic: string, t: Session): StoredEvent | undefined {
     const list = this.topics.get(topic);

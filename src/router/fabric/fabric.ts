@@ -9,9 +9,10 @@ import type { Session } from '../core/session.js';
 import { E, MT } from '../wamp/codes.js';
 import { parseMessage, withPayload, type Dict, type Msg } from '../wamp/messages.js';
 import { cbor } from '../wamp/serializers.js';
-import { decodeFrame, encodeBatchFrame, encodeFrame } from './frame.js';
+import { decodeFrame, encodeFrame, encodeFrameParts, EventBatchWriter, readEventBatch } from './frame.js';
 import { derivedId } from './ids.js';
 import { RemoteSession, sessionInfo, type RemoteSink } from './remote-session.js';
+import { decodeStored, encodeStored, type StoredItem } from './stored.js';
 import { applyOp, diffStates, keyOf, PeerTracker, stateFromJson, stateToJson, type NodeState, type Op, type StateJson } from './replica.js';
 
 export interface FabricSettings {
@@ -20,13 +21,18 @@ export interface FabricSettings {
   deadAfterMs: number;
 }
 
-/** Events to one node carried in one NATS message at most (a pass with more sends several). */
-const EVENTS_PER_MESSAGE = 512;
+/** Events to one node kept for one pass at most (more are sent at once, and a batch starts again). */
+const EVENTS_PER_MESSAGE = 2048;
 /** Event bytes per NATS message before another one starts (nats-server's max_payload is 1 MiB by default). */
 const MESSAGE_BYTES = 512 * 1024;
 
+/** Retained and history events per NATS message when a node's whole store goes to a (re)joining node. */
+const STORED_BYTES = 256 * 1024;
+
 /** Subjects (all under `bulwark.`, see the fabric contract). */
 export const STATE_SUBJECT = 'bulwark.fabric.state';
+/** Publications kept for retention or history, to every node. */
+export const STORED_SUBJECT = 'bulwark.fabric.stored';
 export const nodeSubject = (node: string): string => `bulwark.fabric.node.${node}`;
 
 /** Asked before a registration is made (cluster-wide uniqueness); see claims.ts. */
@@ -62,12 +68,24 @@ export class Fabric implements RemoteSink {
   private readonly relays = new Map<string, Pending>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly subs: NatsSubscription[] = [];
-  /** EVENTs waiting for the end of this pass, one per node: one message to a node carries every recipient. */
-  private readonly events = new Map<string, { realm: string; items: { out: Outgoing; sids: number[] }[] }>();
+  /**
+   * EVENTs waiting for the end of this pass, one batch per node: outs[i] goes to counts[i] sessions,
+   * whose IDs follow those of outs[i - 1] in sids (flat arrays: nothing allocated per event).
+   */
+  private readonly events = new Map<string, EventBatch>();
   private flushQueued = false;
   private closed = false;
   /** The node being dropped (its registrations' claims are released by the survivors). */
   private dropping: string | undefined;
+  /**
+   * The wire format this node announces (in heartbeats, deltas and snapshot requests) and sends: 2 = event
+   * batches in binary ('evb') and retained/history events; 1 = an earlier release's ('evs', JSON recipients
+   * and lengths; no stored events). Each peer gets the format it announced (none: 1), so a cluster in a
+   * rolling upgrade keeps its events flowing; tests set 1 to play a node of the earlier release.
+   */
+  wireFormat = 2;
+  /** The format each peer announced (absent: 1). */
+  private readonly peerFormat = new Map<string, number>();
   /** Counters (tests and the bench read them). */
   readonly counters = { deltasSent: 0, snapshots: 0, nodesDropped: 0 };
 
@@ -93,10 +111,11 @@ export class Fabric implements RemoteSink {
     this.nc = nc;
     this.subs.push(this.nc.subscribe(STATE_SUBJECT, { callback: (err, m) => !err && this.onState(m) }));
     this.subs.push(this.nc.subscribe(nodeSubject(this.settings.node), { callback: (err, m) => !err && this.onDirect(m) }));
-    const hb = setInterval(() => this.broadcast({ k: 'h', n: this.settings.node, e: this.epoch, q: this.seq }), this.settings.heartbeatMs);
+    this.subs.push(this.nc.subscribe(STORED_SUBJECT, { callback: (err, m) => !err && this.onStored(m.data) }));
+    const hb = setInterval(() => this.broadcast({ k: 'h', n: this.settings.node, e: this.epoch, q: this.seq, f: this.wireFormat }), this.settings.heartbeatMs);
     const watch = setInterval(() => this.expire(), Math.max(50, Math.floor(this.settings.heartbeatMs / 4)));
     this.timers.push(hb, watch);
-    this.broadcast({ k: 'h', n: this.settings.node, e: this.epoch, q: this.seq });
+    this.broadcast({ k: 'h', n: this.settings.node, e: this.epoch, q: this.seq, f: this.wireFormat });
   }
 
   async close(): Promise<void> {
@@ -141,6 +160,17 @@ export class Fabric implements RemoteSink {
     realm.dealer.idFor = (proc, match) => derivedId('reg', match, proc);
     // meta events: each node tells its own sessions (about every session of the cluster) exactly once
     realm.broker.internalAudience = (t) => !(t instanceof RemoteSession);
+    // retained events and history are the cluster's: what this node keeps goes to every node
+    // (those of one event-loop pass together: a busy history topic costs one NATS message per pass)
+    realm.broker.stored = (e, retained, history) => {
+      if (this.wireFormat < 2) return;
+      let list = this.storedQueue.get(r);
+      if (list === undefined) {
+        this.storedQueue.set(r, (list = []));
+        if (this.storedQueue.size === 1) setImmediate(() => this.flushStored());
+      }
+      list.push({ e, retained, history });
+    };
     realm.link = {
       joined: (s) => {
         if (!(s instanceof RemoteSession)) this.emit({ o: 'join', r, s: sessionInfo(s) });
@@ -208,12 +238,49 @@ export class Fabric implements RemoteSink {
     if (!applyOp(this.local, op)) return;
     this.seq++;
     this.counters.deltasSent++;
-    this.broadcast({ k: 'd', n: this.settings.node, e: this.epoch, q: this.seq, op });
+    this.broadcast({ k: 'd', n: this.settings.node, e: this.epoch, q: this.seq, op, f: this.wireFormat });
   }
 
   private broadcast(msg: object): void {
     if (this.closed || this.nc === undefined || this.nc.isClosed()) return;
     this.nc.publish(STATE_SUBJECT, Buffer.from(JSON.stringify(msg), 'utf8'));
+  }
+
+  /** Publications kept here in this pass, by realm (sent to every node when it ends). */
+  private readonly storedQueue = new Map<string, StoredItem[]>();
+
+  private flushStored(): void {
+    const queued = [...this.storedQueue];
+    this.storedQueue.clear();
+    for (const [realm, items] of queued) this.sendStored(STORED_SUBJECT, realm, items);
+  }
+
+  /** Publications kept here, to `subject` (every node, or one that is (re)joining); one too large for NATS stays here (logged). */
+  private sendStored(subject: string, realm: string, items: readonly StoredItem[]): void {
+    const nc = this.nc;
+    if (this.closed || nc === undefined || nc.isClosed() || items.length === 0) return;
+    const max = nc.info?.max_payload ?? 1024 * 1024;
+    for (const frame of encodeStored(realm, this.settings.node, items, STORED_BYTES)) {
+      if (frame.length > max) {
+        this.log.warn({ realm, bytes: frame.length, max }, 'fabric: a retained/history event too large for NATS stays on this node');
+        continue;
+      }
+      nc.publish(subject, frame);
+    }
+  }
+
+  /** Another node's retained/history events (as it kept them, or its whole store when this node (re)joins). */
+  private onStored(data: Uint8Array): void {
+    let got: ReturnType<typeof decodeStored>;
+    try {
+      got = decodeStored(data);
+    } catch (e) {
+      return this.log.warn({ err: String(e) }, 'fabric: undecodable retained/history events dropped');
+    }
+    if (got.node === this.settings.node) return;
+    const realm = this.router.realm(got.realm);
+    if (!realm) return;
+    for (const { e, retained, history } of got.items) realm.broker.takeStored(e, retained, history);
   }
 
   private direct(node: string, header: Header, wire?: unknown[]): void {
@@ -233,17 +300,19 @@ export class Fabric implements RemoteSink {
         b = undefined;
       }
       if (b === undefined) {
-        this.events.set(node, (b = { realm, items: [] }));
+        this.events.set(node, (b = { realm, outs: [], counts: [], sids: [] }));
         if (!this.flushQueued) {
           this.flushQueued = true;
-          queueMicrotask(() => this.flushEvents());
+          setImmediate(() => this.flushEvents());
         }
       }
-      const last = b.items[b.items.length - 1];
-      if (last !== undefined && last.out === out) last.sids.push(sid);
+      const n = b.outs.length;
+      b.sids.push(sid);
+      if (n > 0 && b.outs[n - 1] === out) b.counts[n - 1]!++;
       else {
-        b.items.push({ out, sids: [sid] });
-        if (b.items.length >= EVENTS_PER_MESSAGE) this.flushNode(node);
+        b.outs.push(out);
+        b.counts.push(1);
+        if (n + 1 >= EVENTS_PER_MESSAGE) this.flushNode(node);
       }
       return;
     }
@@ -273,48 +342,100 @@ export class Fabric implements RemoteSink {
     return sub;
   }
 
+  /** Sizes of the events being flushed (reused: one flush at a time). */
+  private sizes: number[] = [];
+
   private flushNode(node: string): void {
     const b = this.events.get(node);
     if (b === undefined) return;
     this.events.delete(node);
     if (this.closed || this.nc === undefined || this.nc.isClosed()) return;
-    // the events of one pass to one node in one message (several past MESSAGE_BYTES): their recipients
-    // ([sid, ...], or 0: the same as the event before, as in a fan-out), their lengths, then the events
-    // (CBOR, one after the other); the header by hand (once per message)
-    const bodies = b.items.map((x) => cbor.encode(x.out.wire));
+    if (Math.min(this.wireFormat, this.peerFormat.get(node) ?? 1) < 2) return this.flushLegacy(node, b);
+    // the events of one pass to one node in one message (several past MESSAGE_BYTES), each with its
+    // recipients there (said once for a run of events to the same sessions); an EVENT whose payload
+    // came as CBOR is written straight into the message (its head by the CBOR lane, its payload copied)
+    const { outs, counts, sids } = b;
+    const sizes = this.sizes;
+    const encoded: (Buffer | undefined)[] = [];
+    for (let i = 0; i < outs.length; i++) {
+      const wire = outs[i]!.wire;
+      let size = cbor.encodedSize!(wire);
+      if (size < 0) {
+        try {
+          const e = outs[i]!.encode(cbor);
+          encoded[i] = e;
+          size = e.length;
+        } catch (err) {
+          this.log.warn({ node, err: String(err) }, 'fabric: an event not representable in CBOR is not sent to that node');
+          size = -1; // skipped below
+        }
+      }
+      sizes[i] = size;
+    }
     const subject = this.subjectOf(node);
-    const prefix = `{"k":"evs","r":${this.jsonOf(b.realm)},"n":${this.jsonOf(this.settings.node)},"to":[`;
-    for (let i = 0; i < bodies.length; ) {
-      const to: string[] = [];
-      const lengths: number[] = [];
-      let prev = '';
+    const header = `{"k":"evb","r":${this.jsonOf(b.realm)},"n":${this.jsonOf(this.settings.node)}}`;
+    let from = 0; // first recipient of outs[i] in sids
+    for (let i = 0; i < outs.length; ) {
+      // how many events fit in this message (at least one); recipients counted in full (an upper bound)
       let bytes = 0;
       let j = i;
-      while (j < bodies.length) {
-        const r = `[${b.items[j]!.sids.join(',')}]`;
-        const add = bodies[j]!.length + (r === prev ? 1 : r.length);
+      while (j < outs.length) {
+        const add = sizes[j]! < 0 ? 0 : EventBatchWriter.entrySize(counts[j]!, sizes[j]!);
         if (j > i && bytes + add > MESSAGE_BYTES) break;
-        to.push(r === prev ? '0' : r);
-        lengths.push(bodies[j]!.length);
-        prev = r;
         bytes += add;
         j++;
       }
-      this.nc.publish(subject, encodeBatchFrame(`${prefix}${to.join(',')}],"l":[${lengths.join(',')}]}`, bodies.slice(i, j)));
-      i = j;
+      const w = new EventBatchWriter(header, bytes);
+      for (; i < j; i++) {
+        const count = counts[i]!;
+        if (sizes[i]! < 0) {
+          from += count;
+          continue;
+        }
+        const at = w.add(sids, from, count, w.sameAsBefore(sids, from, count), sizes[i]!);
+        const e = encoded[i];
+        if (e !== undefined) w.out.set(e, at);
+        else cbor.encodeInto!(outs[i]!.wire, w.out, at);
+        from += count;
+      }
+      this.nc.publish(subject, w.out.subarray(0, w.length));
     }
+  }
+
+  /** The earlier release's event batch (format 1): a JSON header with each event's recipients and length. */
+  private flushLegacy(node: string, b: EventBatch): void {
+    const bodies: Buffer[] = [];
+    const to: (number[] | 0)[] = [];
+    let from = 0;
+    let prev = '';
+    for (let i = 0; i < b.outs.length; i++) {
+      const sids = b.sids.slice(from, from + b.counts[i]!);
+      from += b.counts[i]!;
+      try {
+        bodies.push(b.outs[i]!.encode(cbor));
+      } catch (err) {
+        this.log.warn({ node, err: String(err) }, 'fabric: an event not representable in CBOR is not sent to that node');
+        continue;
+      }
+      const key = sids.join(',');
+      to.push(key === prev ? 0 : sids);
+      prev = key;
+    }
+    if (bodies.length === 0) return;
+    this.nc!.publish(this.subjectOf(node), encodeFrameParts({ k: 'evs', r: b.realm, n: this.settings.node, to, l: bodies.map((x) => x.length) }, bodies));
   }
 
   // ---- inbound ----
 
   private onState(m: NatsMsg): void {
-    let msg: { k: string; n: string; e: string; q: number; op?: Op };
+    let msg: { k: string; n: string; e: string; q: number; op?: Op; f?: number };
     try {
       msg = JSON.parse(Buffer.from(m.data).toString('utf8')) as typeof msg;
     } catch {
       return this.log.warn('fabric: undecodable state message dropped');
     }
     if (msg.n === this.settings.node || typeof msg.n !== 'string') return;
+    this.peerFormat.set(msg.n, typeof msg.f === 'number' ? msg.f : 1);
     const now = Date.now();
     const v = msg.k === 'd' ? this.tracker.delta(msg.n, msg.e, msg.q, now) : this.tracker.heartbeat(msg.n, msg.e, msg.q, now);
     if (v === 'ignore') return;
@@ -334,7 +455,7 @@ export class Fabric implements RemoteSink {
   private resync(node: string): void {
     if (this.syncing.has(node) || this.closed || this.nc === undefined) return;
     this.syncing.add(node);
-    this.nc.request(nodeSubject(node), encodeFrame({ k: 'snap', from: this.settings.node }), { timeout: Math.max(500, this.settings.deadAfterMs / 2) }).then(
+    this.nc.request(nodeSubject(node), encodeFrame({ k: 'snap', from: this.settings.node, f: this.wireFormat }), { timeout: Math.max(500, this.settings.deadAfterMs / 2) }).then(
       (reply) => {
         this.syncing.delete(node);
         const snap = JSON.parse(Buffer.from(reply.data).toString('utf8')) as { e: string; q: number; state: StateJson };
@@ -467,19 +588,28 @@ export class Fabric implements RemoteSink {
   private onDirect(m: NatsMsg): void {
     let f: { header: Header; body: Buffer };
     try {
-      f = decodeFrame(m.data);
+      // an event batch is used up in this call: its body is not copied out of the message
+      f = decodeFrame(m.data, !isEventBatch(m.data));
     } catch (e) {
       return this.log.warn({ err: String(e) }, 'fabric: undecodable message dropped');
     }
     const h = f.header;
     if (h.k === 'snap') {
       m.respond(Buffer.from(JSON.stringify({ e: this.epoch, q: this.seq, state: stateToJson(this.local) }), 'utf8'));
+      // and what this node keeps of retained events and history (the asking node takes what is newer
+      // or missing there): a node joining late, restarted or healed gets them
+      if (typeof h.from === 'string' && h.from !== this.settings.node && typeof h.f === 'number' && h.f >= 2 && this.wireFormat >= 2) {
+        for (const realm of this.router.allRealms()) this.sendStored(nodeSubject(h.from), realm.name, realm.broker.storedEvents());
+      }
       return;
     }
+    if (h.k === 'sto') return this.onStored(m.data);
     const realm = typeof h.r === 'string' ? this.router.realm(h.r) : undefined;
     if (!realm || typeof h.n !== 'string') return;
-    if (h.k === 'evs') {
-      if (this.tracker.inSync(h.n) && !this.syncing.has(h.n)) this.deliverEvents(realm, h.to as (number[] | 0)[], h.l as number[], f.body);
+    if (h.k === 'evb' || h.k === 'evs') {
+      if (!this.tracker.inSync(h.n) || this.syncing.has(h.n)) return;
+      if (h.k === 'evb') this.deliverEvents(realm, f.body);
+      else this.deliverLegacyEvents(realm, h.to as (number[] | 0)[], h.l as number[], f.body);
       return;
     }
 
@@ -514,32 +644,62 @@ export class Fabric implements RemoteSink {
     }
   }
 
-  /** A batch of events: each decoded from its bytes and sent once to its local recipients. */
-  private deliverEvents(realm: Realm, to: (number[] | 0)[], lengths: number[], body: Buffer): void {
+  /**
+   * A batch of events, each to its local recipients: a CBOR subscriber gets the EVENT's bytes as they
+   * came (the sending node encoded them: the subscription ID is the same on every node); the values are
+   * decoded only for a subscriber of another serializer, and an EVENT not shaped like one is decoded
+   * (and checked) before anything is sent.
+   */
+  private deliverEvents(realm: Realm, body: Buffer): void {
+    try {
+      readEventBatch(body, (to, start, end) => {
+        let out: Outgoing;
+        if (looksLikeEvent(body, start, end)) {
+          out = Outgoing.encoded(cbor, body.subarray(start, end), decodeCbor);
+        } else {
+          let wire: unknown;
+          try {
+            wire = cbor.decodeMessage(body.subarray(start, end));
+          } catch (e) {
+            return this.log.warn({ err: String(e) }, 'fabric: undecodable event dropped');
+          }
+          if (!Array.isArray(wire) || wire[0] !== MT.EVENT) return this.log.warn('fabric: a message other than an EVENT in an event batch dropped');
+          out = new Outgoing(wire);
+        }
+        for (const sid of to) {
+          const s = realm.sessions.get(sid);
+          if (s !== undefined && !(s instanceof RemoteSession)) s.sendOut(out);
+        }
+      });
+    } catch (e) {
+      this.log.warn({ err: String(e) }, 'fabric: malformed event batch (the rest dropped)');
+    }
+  }
+
+  /** An event batch of the earlier release (format 1): each event decoded, sent to its local recipients. */
+  private deliverLegacyEvents(realm: Realm, to: (number[] | 0)[], lengths: number[], body: Buffer): void {
+    if (!Array.isArray(to) || !Array.isArray(lengths) || to.length !== lengths.length) return this.log.warn('fabric: malformed event batch dropped');
     let at = 0;
     let recipients: number[] = [];
     for (let i = 0; i < lengths.length; i++) {
       const end = at + lengths[i]!;
-      let wire: unknown[];
+      const r = to[i];
+      if (Array.isArray(r)) recipients = r;
+      let wire: unknown;
       try {
-        wire = cbor.decodeMessage(body.subarray(at, end)) as unknown[];
+        wire = cbor.decodeMessage(body.subarray(at, end));
       } catch (e) {
         this.log.warn({ err: String(e) }, 'fabric: undecodable event dropped');
         at = end;
         continue;
       }
       at = end;
-      const r = to[i];
-      if (Array.isArray(r)) recipients = r;
-      this.deliverEvent(realm, recipients, wire);
-    }
-  }
-
-  private deliverEvent(realm: Realm, to: number[], wire: unknown[]): void {
-    const out = new Outgoing(wire);
-    for (const sid of to) {
-      const s = realm.sessions.get(sid);
-      if (s !== undefined && !(s instanceof RemoteSession)) s.sendOut(out);
+      if (!Array.isArray(wire) || wire[0] !== MT.EVENT) continue;
+      const out = new Outgoing(wire);
+      for (const sid of recipients) {
+        const s = realm.sessions.get(sid);
+        if (s !== undefined && !(s instanceof RemoteSession)) s.sendOut(out);
+      }
     }
   }
 
@@ -647,6 +807,32 @@ export class Fabric implements RemoteSink {
       this.log.warn({ node, sessions: n, why }, 'fabric: node dropped');
     }
   }
+}
+
+interface EventBatch {
+  realm: string;
+  outs: Outgoing[];
+  counts: number[];
+  sids: number[];
+}
+
+const EVS = Buffer.from('{"k":"evb"', 'utf8');
+const decodeCbor = (b: Buffer): unknown[] => cbor.decodeMessage(b) as unknown[];
+
+/** Whether a fabric message is a binary event batch (its header starts `{"k":"evb"`, as flushNode writes it), without parsing it. */
+function isEventBatch(data: Uint8Array): boolean {
+  if (data.length < 4 + EVS.length) return false;
+  for (let i = 0; i < EVS.length; i++) if (data[4 + i] !== EVS[i]) return false;
+  return true;
+}
+
+/**
+ * Whether body[start, end) starts as the CBOR lane writes an EVENT: an array of 4 to 6 items, the type
+ * code 36, then an unsigned integer (the subscription ID). Its end is the entry's length.
+ */
+function looksLikeEvent(body: Buffer, start: number, end: number): boolean {
+  const a = body[start]!;
+  return end - start > 4 && a >= 0x84 && a <= 0x86 && body[start + 1] === 0x18 && body[start + 2] === MT.EVENT && body[start + 3]! <= 0x1b;
 }
 
 /** A callee's YIELD or ERROR, renumbered to the caller node's invocation ID. */

@@ -1,5 +1,4 @@
 import type { Socket } from 'node:net';
-import { copyBytes } from '../wamp/raw-payload.js';
 
 /** How a transport heads a frame: RawSocket's 4 bytes, WebSocket's 2, 4 or 10. */
 export interface FrameHeader {
@@ -64,7 +63,7 @@ export class FrameBatch {
     const len = payload.length;
     if (len < LARGE_FRAME) {
       const at = this.reserve(kind, len); // (sets target)
-      copyBytes(payload, 0, len, this.target, at);
+      this.target.set(payload, at); // the whole payload: no view to make (copyBytes makes one)
       return;
     }
     this.large(kind, len);

@@ -364,6 +364,8 @@ describe('fabric: three nodes, separate processes', () => {
     // the majority side registers as usual, even the URI n3's callee holds (n3's claim is a dead node's)
     await register(a, 'com.example.iso.majority', () => 'majority');
     await register(a, 'com.example.iso.local', () => 'majority-local');
+    // a retained event the isolated node does not hear now: it gets it when the partition heals
+    await a.publish('com.example.iso.ret', ['retained during'], {}, { retain: true, acknowledge: true });
     await cluster.heal(3);
     await eventually(
       () => iso.call('com.example.iso.majority'),
@@ -398,6 +400,19 @@ describe('fabric: three nodes, separate processes', () => {
     await until(() => events.length === 2, 5000, 'event after healing');
     await new Promise((r) => setTimeout(r, 300));
     expect(events).toEqual(['before', 'after']);
+    // the retained event published while n3 was cut off reached it with the heal (snapshot)
+    await eventually(
+      async () => {
+        let got: unknown;
+        const sub = await iso.subscribe('com.example.iso.ret', (args, _kw, d) => (d as unknown as { retained?: boolean }).retained && (got = args?.[0]), { get_retained: true });
+        await new Promise((r) => setTimeout(r, 200));
+        await iso.unsubscribe(sub);
+        return got;
+      },
+      (v) => v === 'retained during',
+      5000,
+      'retained event on n3 after the heal',
+    );
     // every node sees the same sessions again (each once)
     const sorted = async (s: AbSession) => [...((await s.call('wamp.session.list')) as number[])].sort();
     const want = await sorted(a);

@@ -113,6 +113,34 @@ describe('event batches', () => {
   });
 });
 
+describe('rolling upgrade', () => {
+  it('a node of the earlier release (format 1 event batches) and current nodes exchange events both ways', async () => {
+    const legacy = c.routers[2]!.fabric!;
+    legacy.wireFormat = 1;
+    try {
+      // the others hear its format with its next heartbeat
+      await new Promise((r) => setTimeout(r, 600));
+      const onLegacy = await join(2);
+      const onCurrent = await join(0);
+      const got: Record<string, unknown[]> = { legacy: [], current: [] };
+      await onLegacy.subscribe('com.example.mixed', (args) => got.legacy!.push(args?.[0]));
+      await onCurrent.subscribe('com.example.mixed', (args) => got.current!.push(args?.[0]));
+      await subscribed('com.example.mixed');
+      await until(() => c.routers.every((r) => r.router.realm('app')!.broker.lookup('com.example.mixed', 'exact')?.subscribers.size === 2), 5000, 'both subscribers everywhere');
+      const pubCurrent = await join(1);
+      for (let n = 0; n < 20; n++) pubCurrent.publish('com.example.mixed', [n]);
+      for (let n = 20; n < 40; n++) onLegacy.publish('com.example.mixed', [n], {}, { exclude_me: false });
+      await until(() => got.legacy!.length === 40 && got.current!.length === 40, 5000, 'every event at both');
+      for (const g of Object.values(got)) {
+        expect(g.filter((n) => (n as number) < 20)).toEqual(Array.from({ length: 20 }, (_, n) => n));
+        expect(g.filter((n) => (n as number) >= 20)).toEqual(Array.from({ length: 20 }, (_, n) => n + 20));
+      }
+    } finally {
+      legacy.wireFormat = 2;
+    }
+  });
+});
+
 describe('authorization across nodes', () => {
   it('is decided on the entry node with the caller’s role', async () => {
     const callee = await join(0);

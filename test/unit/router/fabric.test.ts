@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeFrame, encodeBatchFrame, encodeFrame } from '../../../src/router/fabric/frame.js';
-import { cbor } from '../../../src/router/wamp/serializers.js';
+import { decodeFrame, encodeFrame, EventBatchWriter, readEventBatch } from '../../../src/router/fabric/frame.js';
+import { Outgoing } from '../../../src/router/core/connection.js';
+import { cbor, json } from '../../../src/router/wamp/serializers.js';
 import { claimKey, derivedId } from '../../../src/router/fabric/ids.js';
 import { applyOp, diffStates, PeerTracker, stateFromJson, stateToJson, type NodeState, type Op, type SessionInfo } from '../../../src/router/fabric/replica.js';
 import { routerSchema } from '../../../src/router/config.js';
@@ -167,22 +168,55 @@ describe('fabric frames and config', () => {
     expect(() => decodeFrame(encodeFrame([] as unknown as object))).toThrow(/not an object/);
   });
 
-  it('carries a batch of EVENTs (one whose payload stayed CBOR bytes, one with plain args)', () => {
+  it('carries a batch of EVENTs (one whose payload stayed CBOR bytes, one with plain args) with their recipients', () => {
     const pub = cbor.decodeMessage(cbor.encode([16, 7, {}, 'com.t', ['x', 2 ** 40], { a: [1, { b: null }] }])) as unknown[];
     const wires = [
       [36, 5, 6, { topic: 'com.t' }, pub[pub.length - 1]],
       [36, 5, 7, {}, ['plain'], { k: 'v' }],
+      [36, 5, 8, {}, ['again']],
     ];
     const bodies = wires.map((w) => cbor.encode(w));
-    const f = decodeFrame(encodeBatchFrame(`{"k":"evs","l":[${bodies.map((b) => b.length).join(',')}]}`, bodies));
-    const lengths = f.header.l as number[];
-    let at = 0;
-    for (const [i, len] of lengths.entries()) {
-      const back = cbor.decodeMessage(f.body.subarray(at, at + len));
-      at += len;
-      expect(cbor.decode(cbor.encode(back))).toEqual(cbor.decode(cbor.encode(wires[i])));
+    // recipients: [2^53 - 1, 3], then [9], then [9] again (written once)
+    const sids = [2 ** 53 - 1, 3, 9, 9];
+    const counts = [2, 1, 1];
+    const header = '{"k":"evs","r":"app","n":"n1"}';
+    let bytes = 0;
+    for (const [i, b] of bodies.entries()) bytes += EventBatchWriter.entrySize(counts[i]!, b.length);
+    const w = new EventBatchWriter(header, bytes);
+    let from = 0;
+    const same: boolean[] = [];
+    for (const [i, b] of bodies.entries()) {
+      same.push(w.sameAsBefore(sids, from, counts[i]!));
+      b.copy(w.out, w.add(sids, from, counts[i]!, same[i]!, b.length));
+      from += counts[i]!;
     }
-    expect(at).toBe(f.body.length);
+    expect(same).toEqual([false, false, true]);
+    expect(w.length).toBe(w.out.length - 8); // the repeated recipient is not written
+    const f = decodeFrame(w.out.subarray(0, w.length));
+    expect(f.header).toEqual({ k: 'evs', r: 'app', n: 'n1' });
+    const seen: { to: number[]; wire: unknown }[] = [];
+    readEventBatch(f.body, (to, start, end) => seen.push({ to, wire: cbor.decode(cbor.encode(cbor.decodeMessage(f.body.subarray(start, end)))) }));
+    expect(seen.map((x) => x.to)).toEqual([[2 ** 53 - 1, 3], [9], [9]]);
+    expect(seen.map((x) => x.wire)).toEqual(wires.map((x) => cbor.decode(cbor.encode(x))));
+    // a truncated batch: the entries before the cut are visited, then it throws
+    const cut: number[][] = [];
+    expect(() => readEventBatch(f.body.subarray(0, f.body.length - 3), (to) => cut.push(to))).toThrow(/truncated/);
+    expect(cut).toEqual([[2 ** 53 - 1, 3], [9]]);
+    expect(() => readEventBatch(Buffer.from([5, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5]), () => undefined)).toThrow(/without recipients/);
+  });
+
+  it('an encoded message goes out as its bytes to its serializer and decoded to another', () => {
+    const bytes = cbor.encode([36, 5, 6, {}, ['x']]);
+    let decoded = 0;
+    const out = Outgoing.encoded(cbor, bytes, (b) => {
+      decoded++;
+      return cbor.decodeMessage(b) as unknown[];
+    });
+    expect(out.directSize(cbor)).toBe(-1);
+    expect(out.encode(cbor)).toBe(bytes);
+    expect(decoded).toBe(0);
+    expect(JSON.parse(out.encode(json).toString())).toEqual([36, 5, 6, {}, ['x']]);
+    expect(decoded).toBe(1);
   });
 
   it('takes the fabric section with defaults and names the bad field', () => {
