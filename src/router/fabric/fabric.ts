@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Msg as NatsMsg, NatsConnection, Subscription as NatsSubscription } from 'nats';
 import { Outgoing } from '../core/connection.js';
-import type { Pending, RemoteCaller } from '../core/dealer.js';
+import type { InvokePolicy, Pending, RemoteCaller } from '../core/dealer.js';
 import type { Realm } from '../core/realm.js';
 import type { Router } from '../core/router.js';
 import type { Session } from '../core/session.js';
+import type { MatchPolicy } from '../core/uri.js';
 import { E, MT } from '../wamp/codes.js';
 import { parseMessage, withPayload, type Dict, type Msg } from '../wamp/messages.js';
 import { cbor } from '../wamp/serializers.js';
@@ -23,6 +24,8 @@ export interface FabricSettings {
 
 /** Events to one node kept for one pass at most (more are sent at once, and a batch starts again). */
 const EVENTS_PER_MESSAGE = 2048;
+/** How long a REGISTER made while the fabric is still starting waits for it before being refused. */
+const READY_WAIT_MS = 30_000;
 /** Event bytes per NATS message before another one starts (nats-server's max_payload is 1 MiB by default). */
 const MESSAGE_BYTES = 512 * 1024;
 
@@ -130,6 +133,26 @@ export class Fabric implements RemoteSink {
   /** Claims from now on (null: JetStream is not there; the replica alone decides). */
   useClaims(claims: ClaimBook | null): void {
     this.claims = claims;
+    for (const w of this.readyWaiters.splice(0)) w();
+  }
+
+  private readonly readyWaiters: (() => void)[] = [];
+
+  /** Resolves once claims are known (or after `ms`, whichever is first). */
+  private whenReady(ms: number): Promise<void> {
+    if (this.claims !== undefined && this.nc !== undefined) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        const i = this.readyWaiters.indexOf(w);
+        if (i >= 0) this.readyWaiters.splice(i, 1);
+        resolve();
+      }, ms);
+      const w = () => {
+        clearTimeout(t);
+        resolve();
+      };
+      this.readyWaiters.push(w);
+    });
   }
 
   /** Whether `node` is this one or a peer heard from within deadAfterMs. */
@@ -219,10 +242,15 @@ export class Fabric implements RemoteSink {
         return missing.length > 0 ? [a, { ...k, partial: true, missing }] : [a, k];
       });
     }
-    realm.dealer.claim = (_s, proc, match, invoke, done) => {
+    const claim = (_s: Session, proc: string, match: MatchPolicy, invoke: InvokePolicy, done: (uri?: string, message?: string) => void, waited: boolean): void => {
       const claims = this.claims;
       if (claims === null) return done();
-      if (claims === undefined || this.nc === undefined) return done('bulwark.error.fabric_unavailable', 'the cluster fabric is not ready yet; try again');
+      if (claims === undefined || this.nc === undefined) {
+        // the fabric is still starting (a router that just started, its nats-server booting): a component
+        // that joined first gets its answer once the fabric is up, not an error it may never retry
+        if (waited) return done('bulwark.error.fabric_unavailable', 'the cluster fabric is not ready yet; try again');
+        return void this.whenReady(READY_WAIT_MS).then(() => claim(_s, proc, match, invoke, done, true));
+      }
       claims.claim(this.settings.node, proc, match, invoke).then(
         (res) => (res.ok ? done() : done(res.uri, res.message)),
         (e: unknown) => {
@@ -231,6 +259,7 @@ export class Fabric implements RemoteSink {
         },
       );
     };
+    realm.dealer.claim = (s, proc, match, invoke, done) => claim(s, proc, match, invoke, done, false);
   }
 
   /** A local change: into this node's state, then out as the next delta (a change of a session that left is not sent). */

@@ -40,8 +40,8 @@ export async function waitPort(port: number, host = '127.0.0.1', timeoutMs = 10_
 }
 
 /** One nats-server (JetStream on) on 127.0.0.1 for in-process routers. */
-export async function startNats(dir: string): Promise<{ url: string; port: number; proc: ChildProcess; stop(): Promise<void> }> {
-  const port = await freePort();
+export async function startNats(dir: string, fixedPort?: number): Promise<{ url: string; port: number; proc: ChildProcess; stop(): Promise<void> }> {
+  const port = fixedPort ?? (await freePort());
   const conf = join(dir, 'nats.conf');
   writeFileSync(conf, `listen: 127.0.0.1:${port}\njetstream { store_dir: "${join(dir, 'js')}" }\n`);
   const proc = spawn('nats-server', ['-c', conf], { stdio: 'ignore' });
