@@ -181,4 +181,18 @@ describe('ACME certificates on the lab', () => {
     },
     12 * 60_000,
   );
+
+  it('the agents that issued and renewed these certificates stay under 80 MB (VmRSS; each ACME order ran in a child process)', async () => {
+    for (const n of LAB_NODES) {
+      const r = await onMachine(
+        n.name,
+        "P=$(systemctl show -p MainPID --value bulwark-agent); awk '/^VmRSS:/{print $2}' /proc/$P/status; journalctl -u bulwark-agent --no-pager -o cat | grep -c 'certificate installed' || true",
+      );
+      const [kib = '0', issued = '0'] = r.stdout.trim().split('\n');
+      const mb = Number(kib) / 1024;
+      process.stderr.write(`[system] acme: ${n.name} agent VmRSS ${mb.toFixed(1)} MB after ${issued} certificate(s) (goal < 80 MB)\n`);
+      expect(mb, n.name).toBeGreaterThan(10);
+      expect(mb, n.name).toBeLessThan(80);
+    }
+  });
 });
