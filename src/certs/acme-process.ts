@@ -17,6 +17,8 @@ export function issueInChild(req: ChildIssueRequest): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     const child = fork(fileURLToPath(ACME_CHILD_URL), [], {
       env: { ...process.env, [ACME_CHILD_ENV]: '1' },
+      // not the agent's V8 flags (tuned for a small idle process): the order is short and busy
+      execArgv: [],
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       serialization: 'json',
     });

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../../../src/util/exec.js';
 
@@ -126,4 +126,14 @@ export class PebbleNamespace {
     for (const c of this.children) if (c.exitCode === null) c.kill('SIGKILL');
     await run(['ip', 'netns', 'del', this.ns]);
   }
+}
+
+/**
+ * The V8 flags bulwark-agent.service starts the agent with (units/bulwark-agent.service ExecStart): the
+ * certs capability runs under them here too, so a flag that breaks it (or its ACME child) fails this test.
+ */
+export function agentNodeFlags(root: string): string[] {
+  const unit = readFileSync(join(root, 'units/bulwark-agent.service'), 'utf8');
+  const exec = /^ExecStart=\S+\s+(.*)$/m.exec(unit)?.[1] ?? '';
+  return exec.split(/\s+/).filter((a) => a.startsWith('--'));
 }
