@@ -86,6 +86,8 @@ export function createContainersReconciler(runtimeDir = DEFAULT_RUNTIME_DIR): Re
         if (!(await sc.isActive('bulwark-router.service'))) {
           report.drift.push('bulwark-router.service inactive');
           await sc.act('enable', ['bulwark-router.service']);
+          // a router that hit its start limit (a broken unit or image, since fixed) stays failed until reset
+          await sc.act('reset-failed', ['bulwark-router.service']).catch(() => undefined);
           await sc.act('start', ['bulwark-router.service'], { noBlock: true });
         } else if (image.changed || unitsChanged.includes('bulwark-router.service')) {
           report.notes.push('router restarted for a new image or unit');
