@@ -1,4 +1,4 @@
-import autobahn from 'autobahn';
+import type autobahn from 'autobahn';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startRouter, type RunningRouter } from '../../../src/router/index.js';
 import { abConnect, closeAb, memoryLogger, tempDir, until } from '../router/helpers.js';
