@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { loadDistros, packagesFor } from '../config/distros.js';
@@ -266,9 +266,23 @@ export async function publishToLabMirror(plan: LabPlan, suite: string, deb: stri
   const rel = addToPool(m, s.archive, deb);
   const list = [...new Set([...suiteDebs(m, suite), rel])];
   writeFileSync(join(m.dir, `${suite}.debs`), list.join('\n') + '\n');
+  const dist = join(m.www, s.archive, 'dists', s.suite);
+  const before = existsSync(join(dist, 'InRelease')) ? Math.floor(statSync(join(dist, 'InRelease')).mtimeMs / 1000) : 0;
   try {
     await indexSuite(m, s.archive, s.suite, s.release, s.label, list);
   } finally {
     await stopAgent(m);
+  }
+  // the HTTP server answers If-Modified-Since by whole seconds: indexes rewritten within the second apt last
+  // fetched them would be "not modified", so they are dated at least a second after the ones they replace
+  if (Math.floor(Date.now() / 1000) <= before) touchTree(dist, before + 1);
+}
+
+/** Sets the modification time of every file under `dir` to `epochSec`. */
+function touchTree(dir: string, epochSec: number): void {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) touchTree(p, epochSec);
+    else utimesSync(p, epochSec, epochSec);
   }
 }
