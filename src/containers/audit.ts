@@ -94,11 +94,12 @@ export function exposureCheck(unit: string, score: { score: number; verdict: str
  * reaches today on Debian 12 (systemd 252; systemd 257 on Debian 13 scores each 0.2 lower), so losing any of
  * its sandboxing fails `bulwark audit`. test/unit/containers/exposure.test.ts keeps every limit within 0.3 of
  * the unit's score. What keeps each from going lower:
- * - router, app@ (podman; 4.9, 4.5): podman, conmon and crun run as root to build the container and need
+ * - router, app@ (podman; 4.9, 4.7): podman, conmon and crun run as root to build the container and need
  *   mounts, most namespaces, sethostname(), a writable cgroup tree (so neither ProtectControlGroups= nor
  *   ProtectKernelTunables=, which makes all of /sys read-only) and a dozen capabilities (SYS_ADMIN among them);
  *   their seccomp filter also binds the container's node, whose JIT needs W+X memory; podman 5.4 (Debian 13)
- *   sets set-group-ID bits while preparing a container (no RestrictSUIDSGID=). The router's listeners
+ *   sets set-group-ID bits while preparing a container (no RestrictSUIDSGID=), and its crun brings up the
+ *   container's loopback with an AF_INET socket (AF_INET allowed; PrivateNetwork= leaves nothing to reach). The router's listeners
  *   come from systemd and its container has no network, but podman's root user and SYS_ADMIN stay; the router
  *   also keeps AF_INET for the fabric's loopback bridge to the NATS socket (0.2 of its score).
  * - app-docker@ (0.9): the docker client only talks to dockerd over its socket; what is left is AF_UNIX.
@@ -109,7 +110,7 @@ export function exposureCheck(unit: string, score: { score: number; verdict: str
  */
 export const EXPOSURE_LIMITS: Record<string, number> = {
   'bulwark-router.service': 5.1,
-  'bulwark-app@.service': 4.7,
+  'bulwark-app@.service': 4.9,
   'bulwark-app-docker@.service': 1.1,
   'bulwark-agent.service': 6.7,
   'bulwark-wireguard-go@.service': 2.4,
