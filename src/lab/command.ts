@@ -35,11 +35,12 @@ an acme: section, so every node's agent replaces its self-signed certificate wit
 "status --json" names the CA root file as acme.root. --no-acme leaves acme: out of the config (the CA
 still runs; its section is in /var/lib/bwlab/acme/acme.yaml).
 
-A Debian 12 lab also gets an apt mirror on the outside network (http://192.0.2.1/debian and
-/debian-security): built from this host's .debs of what a machine lacks plus a canary package, signed with
-a key made for the lab. Every node's apt sources point there (provisioning.packages.mirrors); n1 and n2
-still get their packages as an offline bundle, n3 from the mirror (packages: apt). "status --json" names
-it as mirror (url, securityUrl, and publicKey: the file holding the key its suites are signed with).
+The lab also gets an apt mirror on the outside network (http://192.0.2.1/debian and /debian-security),
+signed with a key made for the lab: for Debian 12, this host's .debs of what a machine lacks plus a canary
+package; for Debian 13 (whose machines lack nothing), the canary only. Every node's apt sources point
+there (provisioning.packages.mirrors); n1 and n2 still get their packages as an offline bundle, n3 from
+the mirror (packages: apt). "status --json" names it as mirror (url, securityUrl, and publicKey: the file
+holding the key its suites are signed with).
 
 Then: bulwark -c FILE bootstrap --all      (make lab does both)
 
@@ -91,10 +92,9 @@ export async function labUp(plan: LabPlan, configOut: string, say: (m: string) =
     ),
   );
   const acme = await startLabAcme(plan, say);
-  // the apt mirror is built from this host's Debian 12 packages, so only a Debian 12 lab gets one
-  const mirror = debian === '12' ? await startLabMirror(plan, rootfs, say) : undefined;
+  const mirror = await startLabMirror(plan, rootfs, say, debian);
   mkdirSync(dirname(configOut), { recursive: true });
-  writeFileSync(configOut, labConfigYaml(plan, key, acmeInConfig ? acme.yaml : '', mirror ? { url: mirror.url, securityUrl: mirror.securityUrl, publicKey: mirror.publicKey } : undefined));
+  writeFileSync(configOut, labConfigYaml(plan, key, acmeInConfig ? acme.yaml : '', { url: mirror.url, securityUrl: mirror.securityUrl, publicKey: mirror.publicKey }));
   rmSync(knownHostsPath(configOut), { force: true });
   return configOut;
 }
@@ -162,7 +162,7 @@ export interface LabStatus {
   namespaces: string[];
   /** The lab's ACME CA: `root` is the CA root file that verifies every node's certificate. */
   acme?: { root: string; directory: string; directoryCa: string };
-  /** The lab's apt mirror (Debian 12 labs): its archives and the public key its suites are signed with. */
+  /** The lab's apt mirror: its archives and the public key its suites are signed with. */
   mirror?: { url: string; securityUrl: string; publicKey: string };
 }
 

@@ -5,6 +5,7 @@ import { basename, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { loadDistros, packagesFor } from '../config/distros.js';
 import { run, runOk } from '../util/exec.js';
+import { type LabDebian, rootfsRecipe } from './rootfs.js';
 import type { LabPlan } from './topology.js';
 
 /**
@@ -13,10 +14,13 @@ import type { LabPlan } from './topology.js';
  * machine lacks for Bulwark's package list, computed against the cached rootfs's dpkg status) plus the lab's
  * canary package, indexed with dpkg-scanpackages, and signed with an OpenPGP key made for this lab in its
  * state directory (the config carries the public key: `provisioning.packages.signedBy`). Served by a static
- * HTTP server (`python3 -m http.server`). Two archives, as Debian has them:
- *   /debian           suites bookworm (Origin Debian, Label Debian) and bookworm-updates (empty)
- *   /debian-security  suite bookworm-security (Origin Debian, Label Debian-Security): empty until a test
+ * HTTP server (`python3 -m http.server`). Two archives, as Debian has them (CODENAME is the lab's release,
+ * bookworm or trixie):
+ *   /debian           suites CODENAME (Origin Debian, Label Debian) and CODENAME-updates (empty)
+ *   /debian-security  suite CODENAME-security (Origin Debian, Label Debian-Security): empty until a test
  *                     publishes an update there (publishToLabMirror)
+ * A Debian 13 lab's mirror holds only the canary: this host is Debian 12, so it cannot download trixie's
+ * .debs as the distro's own, and its machines come with Bulwark's packages installed (src/lab/rootfs.ts).
  * The Release fields are those of Debian's archives, so unattended-upgrades' security pattern picks the
  * security suite here exactly as it would on a real server.
  */
@@ -32,15 +36,20 @@ export interface LabMirror {
 
 export const CANARY = 'bulwark-lab-canary';
 
-export function planLabMirror(plan: LabPlan): LabMirror {
+/** Where the running mirror records its release, so later calls (publishToLabMirror) index the same suites. */
+const codenameFile = (dir: string) => join(dir, 'codename');
+
+/** The lab's mirror: its places and URLs; the codename is the one given, else the running mirror's, else bookworm. */
+export function planLabMirror(plan: LabPlan, codename?: string): LabMirror {
   const dir = `${plan.stateDir}/mirror`;
+  const recorded = existsSync(codenameFile(dir)) ? readFileSync(codenameFile(dir), 'utf8').trim() : undefined;
   return {
     dir,
     www: `${dir}/www`,
     gnupg: `${dir}/gnupg`,
     url: `http://${plan.outsideAddr}/debian`,
     securityUrl: `http://${plan.outsideAddr}/debian-security`,
-    codename: 'bookworm',
+    codename: codename ?? recorded ?? 'bookworm',
     port: 80,
   };
 }
@@ -219,11 +228,12 @@ async function waitHttp(plan: LabPlan, url: string, log: string): Promise<void> 
  * Builds the repository (see LabMirror), makes its signing key and starts the HTTP server on the outside
  * network. Returns the mirror and the ASCII-armored public key for the config's `signedBy`.
  */
-export async function startLabMirror(plan: LabPlan, rootfs: string, say: (m: string) => void): Promise<LabMirror & { publicKey: string }> {
-  const m = planLabMirror(plan);
+export async function startLabMirror(plan: LabPlan, rootfs: string, say: (m: string) => void, debian: LabDebian = '12'): Promise<LabMirror & { publicKey: string }> {
+  const m = planLabMirror(plan, rootfsRecipe(debian).codename);
   rmSync(m.dir, { recursive: true, force: true });
   mkdirSync(m.gnupg, { recursive: true, mode: 0o700 });
-  const debs = await nodeDebs(plan, rootfs, say);
+  writeFileSync(codenameFile(m.dir), `${m.codename}\n`);
+  const debs = debian === '12' ? await nodeDebs(plan, rootfs, say) : [];
   say(`lab: apt mirror on the outside network (${m.url}, ${debs.length} .debs and the canary), signed with a key made for this lab`);
   let publicKey: string;
   try {

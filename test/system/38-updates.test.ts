@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { buildCanary, CANARY, publishToLabMirror } from '../../src/lab/mirror.js';
 import { planLab } from '../../src/lab/topology.js';
-import { bulwark, onMachine } from '../helpers/lab.js';
+import { bulwark } from '../helpers/lab.js';
+import { aptReaches, expectSecurityUpdateInstalled, shOn } from '../helpers/updates.js';
 
 // The default package path and security updates, on the lab: n3 installs its packages from the lab's apt
 // mirror on the outside network (packages: apt), every node's sources point there, and the firewall lets apt
@@ -25,18 +25,13 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 const plan = planLab();
 const N = 'n3';
 
-async function sh(cmd: string, timeoutMs = 120_000): Promise<string> {
-  const r = await onMachine(N, cmd, timeoutMs);
-  expect(r.code, `${cmd}\n${r.stderr}\n${r.stdout}`).toBe(0);
-  return r.stdout.trim();
-}
+const sh = (cmd: string, timeoutMs?: number) => shOn(N, cmd, timeoutMs);
 
 /** The node's firewall as nft lists it, for "in force" checks. */
 const table = () => sh('nft list table inet bulwark');
 /** The egress policy: the output chain and the mirror set, counters aside (no dynamic content). */
 const egress = async () => (await sh('nft list chain inet bulwark output; nft list set inet bulwark apt_mirrors4')).replace(/counter packets \d+ bytes \d+/g, 'counter');
-const aptReaches = async (asApt: boolean) =>
-  (await onMachine(N, `${asApt ? 'setpriv --reuid=_apt --regid=nogroup --clear-groups ' : ''}timeout 3 bash -c 'exec 3<>/dev/tcp/${plan.outsideAddr}/80' && echo open || echo closed`)).stdout.trim();
+const aptReachesMirror = (asApt: boolean) => aptReaches(N, asApt);
 
 async function audit(node: string): Promise<Map<string, { status: string; evidence: string; baseline?: string }>> {
   const r = await bulwark(['audit', node, '--json']);
@@ -57,8 +52,8 @@ describe('packages from the lab mirror and unattended security updates', () => {
     const t = await table();
     expect(t).toMatch(new RegExp(`set apt_mirrors4 \\{[^}]*elements = \\{ ${plan.outsideAddr.replace(/\./g, '\\.')} \\. 80 \\}`, 's'));
     expect(t).not.toContain('out-apt-http');
-    expect(await aptReaches(true)).toBe('open');
-    expect(await aptReaches(false)).toBe('closed');
+    expect(await aptReachesMirror(true)).toBe('open');
+    expect(await aptReachesMirror(false)).toBe('closed');
   });
 
   it('a second bootstrap installs a removed package from the mirror under the firewall', async () => {
@@ -86,31 +81,7 @@ describe('packages from the lab mirror and unattended security updates', () => {
   });
 
   it('a security update published in the mirror is installed by the node itself, and needrestart restarts the service it replaced', async () => {
-    await sh(`DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${CANARY}`);
-    expect(await sh(`dpkg-query -W -f='\${Version}' ${CANARY}`)).toBe('1.0');
-    expect(await sh(`systemctl is-active ${CANARY}`)).toBe('active');
-    const pid0 = await sh(`systemctl show -p MainPID --value ${CANARY}`);
-    // 1.2 in the non-security updates suite, 1.1 in the security suite: only the security one may come in
-    await publishToLabMirror(plan, 'bookworm-updates', await buildCanary(work, '1.2'));
-    await publishToLabMirror(plan, 'bookworm-security', await buildCanary(work, '1.1'));
-    // the distro's own timers' services, as the timers would start them: lists, then unattended-upgrade
-    await sh('systemctl start apt-daily.service', 300_000);
-    await sh('systemctl start apt-daily-upgrade.service', 300_000);
-    expect(await sh(`dpkg-query -W -f='\${Version}' ${CANARY}`)).toBe('1.1');
-    expect(await sh(`cat /usr/share/${CANARY}/version`)).toBe('1.1');
-    const pid1 = await sh(`systemctl show -p MainPID --value ${CANARY}`);
-    expect(await sh(`systemctl is-active ${CANARY}`)).toBe('active');
-    const log = await sh(
-      'cat /var/log/unattended-upgrades/unattended-upgrades-dpkg.log /var/log/unattended-upgrades/unattended-upgrades.log 2>&1; journalctl -q --no-pager -u apt-daily-upgrade; true',
-    );
-    // the package's own scripts never restart it on upgrade: a new main process is needrestart's doing
-    expect(pid1, log).not.toBe(pid0);
-    expect(log).toMatch(new RegExp(`Packages that will be upgraded: ${CANARY}`));
-    expect(log).toMatch(new RegExp(`Restarting services|restart ${CANARY}\\.service`));
-    // and nothing is left using the replaced program
-    expect(await sh('needrestart -b -r l')).not.toContain(`${CANARY}.service`);
-    // the upgrade left the firewall as it was: apt still reaches only the mirror
-    expect(await aptReaches(false)).toBe('closed');
+    await expectSecurityUpdateInstalled(N, 'bookworm', work);
   });
 
   it('afterwards the audit sees a successful run', async () => {

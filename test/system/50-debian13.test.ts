@@ -6,6 +6,8 @@ import { parse, stringify } from 'yaml';
 import { buildAppImageArchive, echoAppSpec } from '../helpers/image-app.js';
 import { callFromOutside, ISOLATED, ISOLATION_PROBE } from '../helpers/apps.js';
 import { bulwark, onMachine, waitFor } from '../helpers/lab.js';
+import { agentDriftThisBoot, BACK_WITHIN_MS, bootFirewallLog, everythingBack, expectFailClosed, killWatchers, labBoots, watchPorts } from '../helpers/reboot.js';
+import { aptReaches, expectSecurityUpdateInstalled } from '../helpers/updates.js';
 
 // Debian 13 nodes. Runs after the tests of the shared Debian 12 lab (test/system/sequencer.ts sorts by
 // name) and replaces it with two Debian 13 machines on the same addresses; zz-lab-down takes them down.
@@ -23,7 +25,10 @@ interface AuditJson {
 
 const scratch = mkdtempSync(join(tmpdir(), 'bw-d13-'));
 const config = join(scratch, 'bulwark.yaml');
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+afterAll(() => {
+  killWatchers();
+  rmSync(scratch, { recursive: true, force: true });
+});
 
 describe('two Debian 13 machines', () => {
   it(
@@ -145,6 +150,43 @@ describe('two Debian 13 machines', () => {
       expect(r, JSON.stringify(r)).toMatchObject({ ok: true, result: 'hello, trixie' });
       const probe = await onMachine('n1', 'podman exec -i bulwark-app-echo python3 -', 60_000, ISOLATION_PROBE + '\n');
       expect(probe.stdout.trim().split('\n'), probe.stderr).toEqual(ISOLATED);
+    },
+    10 * 60_000,
+  );
+
+  it(
+    'bulwark lab reboot n1: agent, wireguard-go, mesh, router and app back within 90 s; nothing but 80/443 ever answers the outside',
+    async () => {
+      const ca = join(scratch, 'n1-cert.pem');
+      const callApp = async () => (await callFromOutside('wss://192.0.2.11/', ca, 'com.example.echo', ['after reboot'])).ok;
+      const before = await labBoots('n1');
+      const watch = await watchPorts('192.0.2.11');
+      await new Promise((r) => setTimeout(r, 500));
+      const t0 = Date.now();
+      const r = await bulwark(['lab', 'reboot', 'n1'], { config: '', timeoutMs: BACK_WITHIN_MS });
+      expect(r.code, r.stderr).toBe(0);
+      const t1 = Date.now();
+      expect(await labBoots('n1')).toBe(before + 1);
+      const at = await everythingBack({ node: 'n1', config, peers: 1, app: 'echo', callApp }, t0);
+      const attempts = await watch.stop();
+      process.stderr.write(`[system] debian 13 reboot: back after ${JSON.stringify(at)} s; ${attempts.length} outside connection attempts\n`);
+      expectFailClosed(attempts, t0, t1);
+      expect(await bootFirewallLog('n1')).toContain('loaded the last applied table inet bulwark');
+      expect(await agentDriftThisBoot('n1')).not.toContain('table inet bulwark missing');
+    },
+    5 * 60_000,
+  );
+
+  it(
+    "a security update in the lab mirror's trixie-security is installed by the node itself; needrestart restarts what it replaced",
+    async () => {
+      const a = JSON.parse((await bulwark(['audit', 'n2', '--json'], { config })).stdout) as AuditJson;
+      const source = a.nodes[0]?.checks.find((c) => c.id === 'updates.security-source');
+      expect(source).toMatchObject({ status: 'pass' });
+      expect(source?.evidence).toContain('trixie-security from http://192.0.2.1/debian-security');
+      expect(await aptReaches('n2', true)).toBe('open');
+      expect(await aptReaches('n2', false)).toBe('closed');
+      await expectSecurityUpdateInstalled('n2', 'trixie', scratch);
     },
     10 * 60_000,
   );
