@@ -51,3 +51,11 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/** The operator's ssh options: the lab key only, no prompts, no host key records. */
+export const OPERATOR_SSH = ['-i', LAB_KEY, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null'];
+
+/** One `ssh root@HOST true` as the operator with the lab key and extra ssh options (no config file, no agent). */
+export function sshAsOperator(host: string, ...opts: string[]): Promise<Ran> {
+  return runCmd(['ssh', '-F', '/dev/null', ...OPERATOR_SSH, ...opts, `root@${host}`, 'true'], { timeoutMs: 30_000 });
+}

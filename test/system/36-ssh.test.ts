@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { bulwark, LAB_CONFIG, LAB_KEY, LAB_NODES, onMachine, runCmd, waitFor } from '../helpers/lab.js';
+import { bulwark, LAB_CONFIG, LAB_NODES, OPERATOR_SSH, onMachine, runCmd, sshAsOperator, waitFor } from '../helpers/lab.js';
 
 // The lab's nodes run the hardened sshd (src/sshd) and the SSH ban (src/firewall/ssh-ban.ts). Everything here goes
 // from the operator (this host, 198.51.100.1 on the management network): SSH is not open on the public side at all.
@@ -16,8 +16,7 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-const BASE_SSH = ['-i', LAB_KEY, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null'];
-const ssh = (host: string, ...opts: string[]) => runCmd(['ssh', '-F', '/dev/null', ...BASE_SSH, ...opts, `root@${host}`, 'true'], { timeoutMs: 30_000 });
+const ssh = sshAsOperator;
 
 interface Audit {
   nodes: { node: string; checks: { id: string; status: string; evidence: string; baseline?: string }[] }[];
@@ -128,7 +127,7 @@ describe('SSH brute-force ban on a lab node', () => {
     const bs = await bulwark(['bootstrap', 'n3', '--json'], { config: file, timeoutMs: 600_000 });
     expect(bs.code, bs.stderr).toBe(0);
     // one long-lived connection (OpenSSH ControlMaster) opened before the burst
-    const master = await runCmd(['ssh', '-F', '/dev/null', ...BASE_SSH, '-M', '-S', ctl, '-o', 'ControlPersist=yes', '-fN', `root@${n3}`], { timeoutMs: 30_000 });
+    const master = await runCmd(['ssh', '-F', '/dev/null', ...OPERATOR_SSH, '-M', '-S', ctl, '-o', 'ControlPersist=yes', '-fN', `root@${n3}`], { timeoutMs: 30_000 });
     expect(master.code, master.stderr).toBe(0);
     const viaMaster = (cmd: string) => runCmd(['ssh', '-S', ctl, `root@${n3}`, cmd], { timeoutMs: 60_000 });
     expect((await viaMaster('nft list chain inet bulwark input')).stdout).toMatch(/tcp dport 22 ct state new add @ssh_meter4/);

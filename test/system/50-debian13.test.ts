@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { buildAppImageArchive, echoAppSpec } from '../helpers/image-app.js';
 import { callFromOutside, ISOLATED, ISOLATION_PROBE } from '../helpers/apps.js';
-import { bulwark, onMachine, waitFor } from '../helpers/lab.js';
+import { bulwark, onMachine, sshAsOperator, waitFor } from '../helpers/lab.js';
 import { agentDriftThisBoot, BACK_WITHIN_MS, bootFirewallLog, everythingBack, expectFailClosed, killWatchers, labBoots, watchPorts } from '../helpers/reboot.js';
 import { aptReaches, expectSecurityUpdateInstalled } from '../helpers/updates.js';
 
@@ -153,6 +153,19 @@ describe('two Debian 13 machines', () => {
     },
     10 * 60_000,
   );
+
+  it("Debian 13's OpenSSH under the drop-in: a key login works; a password attempt, a CBC cipher and an old key exchange are refused", async () => {
+    expect((await sshAsOperator('198.51.100.11')).code).toBe(0);
+    const pw = await sshAsOperator('198.51.100.11', '-o', 'PubkeyAuthentication=no', '-o', 'PreferredAuthentications=password,keyboard-interactive');
+    expect(pw.code).toBe(255);
+    expect(pw.stderr).toMatch(/Permission denied \(publickey\)/);
+    const cbc = await sshAsOperator('198.51.100.11', '-o', 'Ciphers=aes128-cbc');
+    expect(cbc.stderr).toMatch(/no matching cipher found/);
+    const kex = await sshAsOperator('198.51.100.11', '-o', 'KexAlgorithms=diffie-hellman-group14-sha256');
+    expect(kex.stderr).toMatch(/no matching key exchange method found/);
+    const t = await onMachine('n1', 'sshd -T | grep -E "^(passwordauthentication|maxauthtries|permitrootlogin|disableforwarding) "');
+    expect(t.stdout.trim().split('\n').sort()).toEqual(['disableforwarding yes', 'maxauthtries 3', 'passwordauthentication no', 'permitrootlogin without-password']);
+  });
 
   it(
     'bulwark lab reboot n1: agent, wireguard-go, mesh, router and app back within 90 s; nothing but 80/443 ever answers the outside',
