@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { buildRuntime } from '../../tools/runtime-build.js';
 import { buildAppImageArchive, echoAppSpec } from '../helpers/image-app.js';
 import { callFromOutside, ISOLATED, ISOLATION_PROBE } from '../helpers/apps.js';
 import { bulwark, onMachine, sshAsOperator, waitFor } from '../helpers/lab.js';
@@ -202,5 +203,30 @@ describe('two Debian 13 machines', () => {
       await expectSecurityUpdateInstalled('n2', 'trixie', scratch);
     },
     10 * 60_000,
+  );
+
+  it(
+    'bulwark upgrade moves both Debian 13 nodes to a new build one at a time; each is healthy on it, its integrity manifest recorded again',
+    async () => {
+      const version = '0.1.1-trixie';
+      const tarball = join(scratch, `bulwark-runtime-${version}.tar.gz`);
+      process.stderr.write(`[system] debian 13: building runtime ${version} for bulwark upgrade\n`);
+      await buildRuntime(resolve('.'), { version, tarball, stage: join(scratch, 'stage') });
+      const r = await bulwark(['upgrade', '--all', '--runtime', tarball, '--json', '--timeout', '300'], { config, timeoutMs: 15 * 60_000 });
+      expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
+      const ev = r.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { event: string; node?: string });
+      const idx = (event: string, node: string) => ev.findIndex((e) => e.event === event && e.node === node);
+      expect(idx('healthy', 'n1')).toBeGreaterThan(idx('switched', 'n1'));
+      expect(idx('node-start', 'n2'), 'n2 started before n1 was healthy').toBeGreaterThan(idx('healthy', 'n1'));
+      expect(idx('healthy', 'n2')).toBeGreaterThan(idx('switched', 'n2'));
+      for (const node of ['n1', 'n2']) {
+        const f = await onMachine(node, '/usr/local/sbin/bulwark --version; systemctl is-active bulwark-agent bulwark-router; /usr/local/sbin/bulwark integrity check >/dev/null; echo rc=$?');
+        expect(f.stdout.trim().split('\n'), `${node}: ${f.stdout}${f.stderr}`).toEqual([version, 'active', 'active', 'rc=0']);
+      }
+    },
+    20 * 60_000,
   );
 });
