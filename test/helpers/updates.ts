@@ -29,7 +29,8 @@ export const aptReaches = async (node: string, asApt: boolean) =>
  */
 export async function expectSecurityUpdateInstalled(node: string, codename: string, work: string): Promise<void> {
   const sh = (cmd: string, ms?: number) => shOn(node, cmd, ms);
-  await sh(`DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${CANARY}`);
+  // the lists as the node last fetched them may predate the canary (a node that installed nothing from the mirror)
+  await sh(`apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${CANARY}`, 300_000);
   expect(await sh(`dpkg-query -W -f='\${Version}' ${CANARY}`)).toBe('1.0');
   expect(await sh(`systemctl is-active ${CANARY}`)).toBe('active');
   const pid0 = await sh(`systemctl show -p MainPID --value ${CANARY}`);
