@@ -28,6 +28,8 @@ export class KvClaims implements ClaimBook {
     private readonly epoch: string,
     private readonly alive: (node: string) => boolean,
     private readonly log: Logger,
+    /** JetStream's request timeout (ms). */
+    private readonly timeoutMs: number,
   ) {}
 
   /**
@@ -44,9 +46,11 @@ export class KvClaims implements ClaimBook {
     const counts = !clustered ? [1] : settle ? [3] : [3, 2, 1];
     for (const replicas of counts) {
       try {
-        const kv = await js.views.kv(CLAIM_BUCKET, { replicas, history: 1 });
+        // reads go to the stream's leader (no direct get): a replica that is catching up after a partition
+        // would answer with a claim that is no longer so, and a clash would be settled the wrong way round
+        const kv = await js.views.kv(CLAIM_BUCKET, { replicas, history: 1, allow_direct: false });
         const st = await kv.status();
-        return new KvClaims(kv, st.replicas, epoch, alive, log);
+        return new KvClaims(kv, st.replicas, epoch, alive, log, timeoutMs);
       } catch (e) {
         last = e;
         if (!/insufficient resources|replicas > 1 not supported|peer/i.test(String(e))) throw e;
@@ -55,7 +59,27 @@ export class KvClaims implements ClaimBook {
     throw last;
   }
 
+  /**
+   * Claims the key; JetStream's passing failures (no leader while a dead node's replica is replaced: 503 or a
+   * timeout) are tried again until twice the request timeout has gone, then thrown (the REGISTER is refused
+   * as fabric_unavailable: the minority side of a partition ends there).
+   */
   async claim(node: string, procedure: string, match: string, invoke: string): Promise<{ ok: true } | { ok: false; uri: string; message: string }> {
+    const until = Date.now() + 2 * this.timeoutMs;
+    for (let changed = 0; ; ) {
+      try {
+        return await this.claimOnce(node, procedure, match, invoke);
+      } catch (e) {
+        // the key changed between reading and writing it (a release or another claim): decided again
+        if (/wrong last sequence|key exists/i.test(String(e)) && ++changed < 5) continue;
+        if (!isPassing(e) || Date.now() + RETRY_MS > until) throw e;
+        this.log.debug({ err: String(e), procedure }, 'fabric: registration claim tried again');
+        await new Promise((r) => setTimeout(r, RETRY_MS));
+      }
+    }
+  }
+
+  private async claimOnce(node: string, procedure: string, match: string, invoke: string): Promise<{ ok: true } | { ok: false; uri: string; message: string }> {
     const key = claimKey(match, procedure);
     const value = Buffer.from(JSON.stringify({ node, epoch: this.epoch, invoke } satisfies ClaimValue));
     try {
@@ -66,17 +90,20 @@ export class KvClaims implements ClaimBook {
     }
     const entry = await this.kv.get(key);
     if (!entry || entry.operation !== 'PUT') {
-      // deleted meanwhile: one more create decides
-      await this.kv.create(key, value).catch(() => undefined);
-      const again = await this.kv.get(key);
-      const v = again ? (JSON.parse(again.string()) as ClaimValue) : undefined;
-      return v?.node === node && v.epoch === this.epoch ? { ok: true } : refused(procedure);
+      // deleted meanwhile: one more create (over the delete marker, at its revision); another writer
+      // first shows as a changed key, and claim() decides again
+      await this.kv.create(key, value);
+      return { ok: true };
     }
     const held = JSON.parse(entry.string()) as ClaimValue;
     if (held.invoke === invoke && invoke !== 'single') return { ok: true };
+    // This node's own claim of this run is no conflict: an earlier attempt whose answer was lost, or a
+    // release not yet done; the dealer checks again for a local registration once the claim answers.
+    // It is written again all the same, so a release that read the old revision cannot delete it.
+    const ours = held.node === node && held.epoch === this.epoch;
     const stale = held.node === node ? held.epoch !== this.epoch : !this.alive(held.node);
-    if (!stale) return refused(procedure);
-    this.log.info({ procedure, node: held.node }, 'fabric: stale registration claim taken over');
+    if (!ours && !stale) return refused(procedure);
+    if (stale) this.log.info({ procedure, node: held.node }, 'fabric: stale registration claim taken over');
     await this.kv.update(key, value, entry.revision);
     return { ok: true };
   }
@@ -88,19 +115,31 @@ export class KvClaims implements ClaimBook {
     return { node: held.node, epoch: held.epoch };
   }
 
-  release(procedure: string, match: string, ownerNode: string | undefined): void {
+  release(procedure: string, match: string, ownerNode: string | undefined, registeredAgain: () => boolean): void {
     const key = claimKey(match, procedure);
     void (async () => {
       const entry = await this.kv.get(key);
       if (!entry || entry.operation !== 'PUT') return;
       const held = JSON.parse(entry.string()) as ClaimValue;
-      // a dead node's claim: only if it is still that node's (a survivor may have claimed it anew)
-      if (ownerNode !== undefined && held.node !== ownerNode) return;
+      // a dead node's claim: only if it is still that node's (a survivor may have claimed it anew); this
+      // node's own: only if this run made it (the epoch is this run's alone)
+      if (ownerNode !== undefined ? held.node !== ownerNode : held.epoch !== this.epoch) return;
+      // registered here again meanwhile: the claim is the new registration's (a newer revision, or this one)
+      if (registeredAgain()) return;
       await this.kv.delete(key, { previousSeq: entry.revision });
     })().catch((e: unknown) => this.log.debug({ err: String(e), procedure }, 'fabric: claim release failed (stale claims are taken over later)'));
   }
 
   async close(): Promise<void> {}
+}
+
+/** Pause between claim attempts while JetStream elects a leader. */
+const RETRY_MS = 250;
+
+/** A JetStream failure that passes by itself: no responders (503, no leader yet) or a request timeout. */
+export function isPassing(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === '503' || code === 'TIMEOUT' || /\b503\b|TIMEOUT|no responders/i.test(String(e));
 }
 
 function refused(procedure: string): { ok: false; uri: string; message: string } {

@@ -43,8 +43,11 @@ export interface ClaimBook {
   claim(node: string, procedure: string, match: string, invoke: string): Promise<{ ok: true } | { ok: false; uri: string; message: string }>;
   /** The node whose callee holds the registration's claim (undefined: none). */
   owner(procedure: string, match: string): Promise<{ node: string; epoch: string } | undefined>;
-  /** The last callee of a registration made here is gone, or a dead node's registration: its claim goes. */
-  release(procedure: string, match: string, ownerNode: string | undefined): void;
+  /**
+   * The last callee of a registration made here is gone, or a dead node's registration: its claim goes,
+   * unless `registeredAgain()` says this node holds a registration of it again by the time of the delete.
+   */
+  release(procedure: string, match: string, ownerNode: string | undefined, registeredAgain: () => boolean): void;
   close(): Promise<void>;
 }
 
@@ -227,7 +230,8 @@ export class Fabric implements RemoteSink {
         // the registration is gone from the whole cluster's view: its claim goes (a local callee was the
         // last, or a dead node's; a live node releases its own)
         if (deleted && this.claims && this.nc && (!(s instanceof RemoteSession) || s.node === this.dropping)) {
-          this.claims.release(reg.procedure, reg.match, s instanceof RemoteSession ? s.node : undefined);
+          const { procedure, match } = reg;
+          this.claims.release(procedure, match, s instanceof RemoteSession ? s.node : undefined, () => realm.dealer.lookupExact(procedure, match) !== undefined);
         }
       },
     };
@@ -586,8 +590,8 @@ export class Fabric implements RemoteSink {
     };
     decide().then(
       (mine) => {
-        // "mine" may come from this server's own copy of the bucket before it caught up after the heal
-        // (KV reads are served by any replica): looked at again until the other side has given way
+        // "mine" may come from a server that still took itself for the bucket's leader right after the
+        // heal: looked at again until the other side has given way
         if (mine) return again();
         const reg = realm.dealer.lookupExact(uri, match);
         for (const c of [...(reg?.callees ?? [])]) {

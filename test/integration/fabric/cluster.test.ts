@@ -259,6 +259,26 @@ describe('fabric: three nodes, separate processes', () => {
     await expect(c.register('com.example.shared', () => 'c', { invoke: 'random' })).rejects.toMatchObject({ error: 'wamp.error.procedure_already_exists' });
   });
 
+  it('unregister and register again at once on one node: each REGISTER succeeds and the claim stays with it', async () => {
+    const a = await client(1);
+    const c = await client(3);
+    let reg = await register(a, 'com.example.again', () => 'a');
+    for (let k = 0; k < 25; k++) {
+      // no wait between the two: the claim's release of the first is still under way when the second claims
+      const gone = reg.unregister();
+      const next = a.register('com.example.again', () => 'a');
+      await gone;
+      reg = await next;
+    }
+    // the release of the last UNREGISTER's claim must not have taken the live registration's claim with it
+    await new Promise((r) => setTimeout(r, 500));
+    await eventually(
+      () => c.call('com.example.again'),
+      (v) => v === 'a',
+    );
+    await expect(c.register('com.example.again', () => 'c')).rejects.toMatchObject({ error: 'wamp.error.procedure_already_exists' });
+  });
+
   it('roundrobin over callees on three nodes spreads the calls of one caller evenly', async () => {
     const counts = [0, 0, 0];
     for (const i of [1, 2, 3]) {
