@@ -264,9 +264,15 @@ it('cross-node RPC vs NATS request/reply; same-node RPC with fabric vs without',
   for (let round = 0; round < 5; round++) {
     const measureOn = () => callRateCpu(localCall, 64, routers.get('n1')?.pid);
     const measureOff = () => callRateCpu(soloCall, 64, routers.get('solo')?.pid);
-    const first = round % 2 === 0 ? await measureOn() : await measureOff();
-    const second = round % 2 === 0 ? await measureOff() : await measureOn();
-    const [on, off] = round % 2 === 0 ? [first, second] : [second, first];
+    let on: Awaited<ReturnType<typeof measureOn>>;
+    let off: typeof on;
+    if (round % 2 === 0) {
+      on = await measureOn();
+      off = await measureOff();
+    } else {
+      off = await measureOff();
+      on = await measureOn();
+    }
     ratios.push(on.rate / off.rate);
     cpuRatios.push(off.cpuUsPerCall / Math.max(1, on.cpuUsPerCall));
   }
@@ -412,7 +418,7 @@ it('time from node kill to its registrations gone (SIGKILL of n2 router + its na
   const n2 = await session('n2');
   await echoCallee(n2, 'bench.dies');
   const watcher = await session('n1');
-  let matched: unknown = undefined;
+  let matched: unknown;
   let req = 100;
   watcher.onMessage = (m) => {
     if (m[0] === 50) matched = (m[3] as unknown[] | undefined)?.[0] ?? null;

@@ -39,17 +39,16 @@ export const CANARY = 'bulwark-lab-canary';
 /** Where the running mirror records its release, so later calls (publishToLabMirror) index the same suites. */
 const codenameFile = (dir: string) => join(dir, 'codename');
 
-/** The lab's mirror: its places and URLs; the codename is the one given, else the running mirror's, else bookworm. */
-export function planLabMirror(plan: LabPlan, codename?: string): LabMirror {
+/** The lab's mirror of a release (`codename`): its places and URLs. Pure. */
+export function planLabMirror(plan: LabPlan, codename = 'bookworm'): LabMirror {
   const dir = `${plan.stateDir}/mirror`;
-  const recorded = existsSync(codenameFile(dir)) ? readFileSync(codenameFile(dir), 'utf8').trim() : undefined;
   return {
     dir,
     www: `${dir}/www`,
     gnupg: `${dir}/gnupg`,
     url: `http://${plan.outsideAddr}/debian`,
     securityUrl: `http://${plan.outsideAddr}/debian-security`,
-    codename: codename ?? recorded ?? 'bookworm',
+    codename,
     port: 80,
   };
 }
@@ -264,7 +263,8 @@ export async function startLabMirror(plan: LabPlan, rootfs: string, say: (m: str
  * adds it to that archive's pool, re-indexes and re-signs the suite.
  */
 export async function publishToLabMirror(plan: LabPlan, suite: string, deb: string): Promise<void> {
-  const m = planLabMirror(plan);
+  const file = codenameFile(planLabMirror(plan).dir);
+  const m = planLabMirror(plan, existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined);
   const s = SUITES(m.codename).find((x) => x.suite === suite);
   if (!s)
     throw new Error(

@@ -108,7 +108,7 @@ export class OutsideSession {
 
 /**
  * Calls PROCEDURE through node `node`'s router from the outside namespace (trust as outsideTrust), a new
- * session per attempt, retrying for up to `untilMs` until it answers with a result.
+ * session per attempt, retrying for up to `untilMs` until it answers with a result (0: one attempt).
  */
 export async function callThroughNode(
   node: { name: string; pub: string },
@@ -121,8 +121,8 @@ export async function callThroughNode(
 ): Promise<Call> {
   const trust = await outsideTrust(node, labConfig, acmeRoot, scratchDir);
   const t0 = Date.now();
-  let last = '';
-  do {
+  for (;;) {
+    let last: string;
     const r = await runCmd(['ip', 'netns', 'exec', OUTSIDE_NS, 'node', resolve('test/system/clients/acme-session.mjs'), `wss://${node.pub}/`, trust.root, trust.name, 'app'], {
       stdin: `call ${procedure} ${JSON.stringify(args)}\n`,
       timeoutMs: 20_000,
@@ -133,7 +133,7 @@ export async function callThroughNode(
       if (c.call === 'result') return { ok: true, result: c.result, ms: Date.now() - t0 };
       last = c.error ?? '';
     } else last = (r.stdout + r.stderr).slice(-300);
+    if (Date.now() - t0 >= untilMs) return { ok: false, error: last, ms: Date.now() - t0 };
     await new Promise((res) => setTimeout(res, 1000));
-  } while (Date.now() - t0 < untilMs);
-  return { ok: false, error: last, ms: Date.now() - t0 };
+  }
 }

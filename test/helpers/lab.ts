@@ -32,14 +32,14 @@ export function bulwark(args: string[], opts: { config?: string; timeoutMs?: num
   return runCmd(['node', CLI, ...c, ...args], { timeoutMs: opts.timeoutMs, env: { ...process.env, CI: '1' } });
 }
 
+/** The operator's ssh options: the lab key only, no prompts, no host key records. */
+export const OPERATOR_SSH = ['-i', LAB_KEY, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null'];
+
 /** Runs a shell command on a lab machine as root, over the management network. */
 export function onMachine(node: string, command: string, timeoutMs = 120_000, stdin?: string): Promise<Ran> {
   const n = LAB_NODES.find((x) => x.name === node);
   if (!n) throw new Error(`no lab node ${node}`);
-  return runCmd(
-    ['ssh', '-i', LAB_KEY, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', `root@${n.mgmt}`, command],
-    { timeoutMs, stdin },
-  );
+  return runCmd(['ssh', ...OPERATOR_SSH, '-o', 'LogLevel=ERROR', `root@${n.mgmt}`, command], { timeoutMs, stdin });
 }
 
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 200): Promise<{ value: T; ms: number }> {
@@ -51,9 +51,6 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
-
-/** The operator's ssh options: the lab key only, no prompts, no host key records. */
-export const OPERATOR_SSH = ['-i', LAB_KEY, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null'];
 
 /** One `ssh root@HOST true` as the operator with the lab key and extra ssh options (no config file, no agent). */
 export function sshAsOperator(host: string, ...opts: string[]): Promise<Ran> {

@@ -1,8 +1,8 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callFromOutside } from '../helpers/apps.js';
+import { callThroughNode } from '../helpers/apps.js';
 import { buildAppImageArchive, echoAppSpec } from '../helpers/image-app.js';
 import { bulwark, LAB_CONFIG, LAB_NODES, LAB_STATE, OUTSIDE_NS, onMachine, runCmd, waitFor } from '../helpers/lab.js';
 import { agentDriftThisBoot, BACK_WITHIN_MS, bootFirewallLog, everythingBack, expectFailClosed, holes, killWatchers, labBoots, watchPorts } from '../helpers/reboot.js';
@@ -23,18 +23,7 @@ const boots = () => labBoots(N2.name);
 
 /** A WAMP call from outside through n2's router to the app on n2 (autobahn-js over wss, certificate checked). */
 async function callApp(): Promise<boolean> {
-  const acmeRoot = (await labStatus()).acme?.root;
-  const acmeConfigured = readFileSync(LAB_CONFIG, 'utf8').includes('\nacme:');
-  if (acmeConfigured && acmeRoot) {
-    const r = await runCmd(['ip', 'netns', 'exec', OUTSIDE_NS, 'node', resolve('test/system/clients/acme-session.mjs'), `wss://${N2.pub}/`, acmeRoot, `${N2.name}.lab.bulwark.test`, 'app'], {
-      stdin: 'com.example.echo.whoami\n',
-      timeoutMs: 20_000,
-    });
-    return r.stdout.includes('"call":"result"');
-  }
-  const ca = join(dir, 'n2-cert.pem');
-  writeFileSync(ca, (await onMachine(N2.name, 'cat /var/lib/bulwark/router/tls/cert.pem')).stdout);
-  return (await callFromOutside(`wss://${N2.pub}/`, ca, 'com.example.echo', ['after reboot'])).ok;
+  return (await callThroughNode(N2, 'com.example.echo', ['after reboot'], 0, LAB_CONFIG, (await labStatus()).acme?.root, dir)).ok;
 }
 
 /** Everything n2 runs is back: agent, wireguard-go, the mesh with fresh handshakes, the router over wss, the app. */

@@ -97,13 +97,12 @@ export class KvClaims implements ClaimBook {
     }
     const held = JSON.parse(entry.string()) as ClaimValue;
     if (held.invoke === invoke && invoke !== 'single') return { ok: true };
-    // This node's own claim of this run is no conflict: an earlier attempt whose answer was lost, or a
-    // release not yet done; the dealer checks again for a local registration once the claim answers.
-    // It is written again all the same, so a release that read the old revision cannot delete it.
-    const ours = held.node === node && held.epoch === this.epoch;
-    const stale = held.node === node ? held.epoch !== this.epoch : !this.alive(held.node);
-    if (!ours && !stale) return refused(procedure);
-    if (stale) this.log.info({ procedure, node: held.node }, 'fabric: stale registration claim taken over');
+    // Another live node's claim refuses. This node's own claim is taken (written again): of an earlier run
+    // (another epoch) it is stale; of this run it is no conflict (an earlier attempt whose answer was lost,
+    // or a release not yet done), and the dealer checks again for a local registration once the claim
+    // answers. Written again, a release that read the old revision cannot delete it.
+    if (held.node !== node && this.alive(held.node)) return refused(procedure);
+    if (held.node !== node || held.epoch !== this.epoch) this.log.info({ procedure, node: held.node }, 'fabric: stale registration claim taken over');
     await this.kv.update(key, value, entry.revision);
     return { ok: true };
   }
@@ -137,7 +136,7 @@ export class KvClaims implements ClaimBook {
 const RETRY_MS = 250;
 
 /** A JetStream failure that passes by itself: no responders (503, no leader yet) or a request timeout. */
-export function isPassing(e: unknown): boolean {
+function isPassing(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
   return code === '503' || code === 'TIMEOUT' || /\b503\b|TIMEOUT|no responders/i.test(String(e));
 }

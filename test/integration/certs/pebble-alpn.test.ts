@@ -5,7 +5,7 @@ import { run, runOk } from '../../../src/util/exec.js';
 import { certFacts } from '../../../src/certs/x509.js';
 import type { ReconcileReport } from '../../../src/core/reconciler.js';
 import { tempDir } from '../router/helpers.js';
-import { agentNodeFlags, PebbleNamespace } from './pebble-ns.js';
+import { acmePassArgv, PebbleNamespace } from './pebble-ns.js';
 
 // TLS-ALPN-01 against Debian's pebble in a namespace of its own: pebble validates on the router's TLS
 // port (tlsPort 443) while nothing at all listens on port 80; the real router (`bulwark router`, from
@@ -61,7 +61,7 @@ describe('ACME TLS-ALPN-01 against pebble', () => {
   it('issues for the own and the shared name with port 80 closed; the router answered acme-tls/1 on 443', async () => {
     expect(await connects(NODE, 80)).toBe(false);
     const arg = JSON.stringify({ config: clusterConfig, node: 'n1', stateDir: f('state'), challengeDir: f('challenge') });
-    const r = await run(['ip', 'netns', 'exec', NS, process.execPath, ...agentNodeFlags(ROOT), join(ROOT, 'test/integration/certs/acme-pass.mjs'), arg], { timeoutMs: 90_000 });
+    const r = await run(acmePassArgv(NS, ROOT, arg), { timeoutMs: 90_000 });
     expect(r.code, r.stderr).toBe(0);
     const p = JSON.parse(r.stdout) as { first: ReconcileReport; second: ReconcileReport };
     expect(p.first.drift).toEqual(['certificate for n1.example.org,wamp.example.org due: self-signed']);

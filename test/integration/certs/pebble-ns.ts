@@ -132,8 +132,13 @@ export class PebbleNamespace {
  * The V8 flags bulwark-agent.service starts the agent with (units/bulwark-agent.service ExecStart): the
  * certs capability runs under them here too, so a flag that breaks it (or its ACME child) fails this test.
  */
-export function agentNodeFlags(root: string): string[] {
+function agentNodeFlags(root: string): string[] {
   const unit = readFileSync(join(root, 'units/bulwark-agent.service'), 'utf8');
   const exec = /^ExecStart=\S+\s+(.*)$/m.exec(unit)?.[1] ?? '';
   return exec.split(/\s+/).filter((a) => a.startsWith('--'));
+}
+
+/** The command that runs test/integration/certs/acme-pass.mjs with `arg` in namespace `ns`, under the agent's V8 flags. */
+export function acmePassArgv(ns: string, root: string, arg: string): string[] {
+  return ['ip', 'netns', 'exec', ns, process.execPath, ...agentNodeFlags(root), join(root, 'test/integration/certs/acme-pass.mjs'), arg];
 }

@@ -7,7 +7,7 @@ import { certFacts } from '../../../src/certs/x509.js';
 import type { ReconcileReport } from '../../../src/core/reconciler.js';
 import type { AuditCheck } from '../../../src/core/audit.js';
 import { tempDir } from '../router/helpers.js';
-import { agentNodeFlags, PebbleNamespace } from './pebble-ns.js';
+import { acmePassArgv, PebbleNamespace } from './pebble-ns.js';
 
 // The agent's certs capability against Debian's pebble (a real RFC 8555 CA) in a namespace of its own:
 // pebble and pebble-challtestsrv's DNS (every name → the node) on 192.0.2.10, the real router
@@ -46,27 +46,11 @@ interface Pass {
 }
 async function pass(opts: { extra?: string; challengeDir?: string; op?: string } = {}): Promise<Pass> {
   const arg = JSON.stringify({ config: clusterConfig(opts.extra), node: 'n1', stateDir: f('state'), challengeDir: opts.challengeDir ?? f('challenge'), op: opts.op });
-  const r = await run(['ip', 'netns', 'exec', NS, process.execPath, ...agentNodeFlags(ROOT), join(ROOT, 'test/integration/certs/acme-pass.mjs'), arg], { timeoutMs: 90_000 });
+  const r = await run(acmePassArgv(NS, ROOT, arg), { timeoutMs: 90_000 });
   if (r.code !== 0) throw new Error(`acme-pass exit ${r.code}: ${r.stderr}`);
   return { ...(JSON.parse(r.stdout) as { first: ReconcileReport; second: ReconcileReport }), log: r.stderr };
 }
-const audit = async () =>
-  (
-    JSON.parse(
-      (
-        await runOk([
-          'ip',
-          'netns',
-          'exec',
-          NS,
-          process.execPath,
-          ...agentNodeFlags(ROOT),
-          join(ROOT, 'test/integration/certs/acme-pass.mjs'),
-          JSON.stringify({ config: clusterConfig(), node: 'n1', op: 'audit' }),
-        ])
-      ).stdout,
-    ) as { checks: AuditCheck[] }
-  ).checks;
+const audit = async () => (JSON.parse((await runOk(acmePassArgv(NS, ROOT, JSON.stringify({ config: clusterConfig(), node: 'n1', op: 'audit' })))).stdout) as { checks: AuditCheck[] }).checks;
 
 const served = async (name: string): Promise<{ verified: boolean; serial: string; out: string }> => {
   const r = await run(

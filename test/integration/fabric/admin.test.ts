@@ -1,34 +1,27 @@
 import type autobahn from 'autobahn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRouter, type RunningRouter } from '../../../src/router/index.js';
-import { abConnect, closeAb, memoryLogger, tempDir, until, type AbSession } from '../router/helpers.js';
-import { fabricRouterConfig, startNats } from './local-cluster.js';
+import { abConnect, closeAb, until, type AbSession } from '../router/helpers.js';
+import { localCluster } from './local-cluster.js';
 
 // The admin session-ending procedures across nodes: two routers in this process on one nats-server,
 // autobahn-js clients. An admin on node 1 ends sessions of node 2 (by ID, by authid); the session's own
 // node sends it GOODBYE and publishes its testaments, and every node sees it gone.
-const tmp = tempDir('bwt-fabric-admin-');
-const mem = memoryLogger('warn');
-let nats: Awaited<ReturnType<typeof startNats>>;
-const routers: RunningRouter[] = [];
+let c: Awaited<ReturnType<typeof localCluster>>;
 const open: { connection: autobahn.Connection }[] = [];
 
 beforeAll(async () => {
-  nats = await startNats(tmp.dir);
-  for (const n of ['n1', 'n2']) routers.push(await startRouter(fabricRouterConfig(n, nats.url, { admin: { role: 'backend' } }), { log: mem.log }));
-  await until(() => routers.every((r) => r.fabric!.peers().length === 1), 10_000, 'replicas');
+  c = await localCluster(2, { admin: { role: 'backend' } });
+  await until(() => c.routers.every((r) => r.fabric!.peers().length === 1), 10_000, 'replicas');
 }, 60_000);
 afterAll(async () => {
   await Promise.all(open.map(closeAb));
-  await Promise.all(routers.map((r) => r.close()));
-  await nats?.stop();
-  tmp.cleanup();
+  await c?.close();
 });
 
 /** A session on `node` and a promise of the reason it is ended with. */
 async function join(node: number, extra: Record<string, unknown> = {}): Promise<{ s: AbSession; id: number; ended: Promise<string> }> {
   const conn = await abConnect({
-    transports: [{ type: 'rawsocket', host: '127.0.0.1', port: routers[node]!.port(0) }],
+    transports: [{ type: 'rawsocket', host: '127.0.0.1', port: c.routers[node]!.port(0) }],
     realm: 'app',
     max_retries: 0,
     ...extra,
@@ -42,7 +35,7 @@ async function join(node: number, extra: Record<string, unknown> = {}): Promise<
 }
 
 const pub = { authmethods: ['ticket'], authid: 'pub', onchallenge: () => 'pub-secret' };
-const sessionsOf = (node: number) => routers[node]!.router.realm('app')!.sessions;
+const sessionsOf = (node: number) => c.routers[node]!.router.realm('app')!.sessions;
 
 describe('admin procedures across nodes', () => {
   it('wamp.session.kill ends a session of another node; its node publishes its testament', async () => {
@@ -52,13 +45,13 @@ describe('admin procedures across nodes', () => {
     const wills: unknown[] = [];
     await watcher.s.subscribe('com.example.will', (args) => wills.push(args?.[0]));
     await target.s.call('wamp.session.add_testament', ['com.example.will', ['target gone'], {}]);
-    await until(() => sessionsOf(0).has(target.id) && routers[1]!.router.realm('app')!.broker.hasSubscribers('com.example.will'), 5000, 'n1 sees the target, n2 the watcher');
+    await until(() => sessionsOf(0).has(target.id) && c.routers[1]!.router.realm('app')!.broker.hasSubscribers('com.example.will'), 5000, 'n1 sees the target, n2 the watcher');
     await admin.s.call('wamp.session.kill', [target.id], { message: 'bye now' });
     expect(await target.ended).toBe('wamp.close.killed');
     await until(() => wills.length === 1, 5000, 'testament');
     expect(wills).toEqual(['target gone']);
     await until(() => !sessionsOf(0).has(target.id) && !sessionsOf(1).has(target.id), 5000, 'target gone on both nodes');
-    expect(mem.lines.some((l) => l.event === 'session.killed' && l.session === target.id)).toBe(true);
+    expect(c.mem.lines.some((l) => l.event === 'session.killed' && l.session === target.id)).toBe(true);
   });
 
   it('wamp.session.kill_by_authid ends that authid’s sessions on every node, not the others', async () => {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll } from 'vitest';
 import type { Session } from '../../../src/router/core/session.js';
 import { RemoteSession } from '../../../src/router/fabric/remote-session.js';
 import { featureSuite } from '../router/features-suite.js';
-import { abConnect, closeAb, until, type AbSession } from '../router/helpers.js';
+import { abConnect, baseRealm, closeAb, until, type AbSession } from '../router/helpers.js';
 import { localCluster } from './local-cluster.js';
 
 // The router's advanced-profile scenarios (test/integration/router/features-suite.ts) again, on three
@@ -18,7 +18,7 @@ const seen = new Map<number, Session>();
 const opts = (node: number) => ({ transports: [{ type: 'rawsocket', host: '127.0.0.1', port: c.routers[node]!.port(0) }], realm: 'app' }) as unknown as autobahn.IConnectionOptions;
 
 beforeAll(async () => {
-  c = await localCluster(3, 'features');
+  c = await localCluster(3, { realms: [baseRealm()] });
   await until(() => c.routers.every((r) => r.fabric!.peers().length === 2), 10_000, 'replicas');
 }, 60_000);
 afterAll(async () => {

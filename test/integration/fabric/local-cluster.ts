@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRouter, type RunningRouter } from '../../../src/router/index.js';
 import type { RouterConfigInput } from '../../../src/router/config.js';
-import { baseRealm, memoryLogger, tempDir } from '../router/helpers.js';
+import { memoryLogger, tempDir } from '../router/helpers.js';
 
 import { hashTicket } from '../../../src/router/index.js';
 
@@ -92,18 +92,26 @@ export function fabricRouterConfig(node: string, natsUrl: string, extra: Partial
   };
 }
 
-/** N routers in this process, one nats-server: the fast way to check fabric semantics. */
-export async function localCluster(n: number, realmKind: 'fabric' | 'features' = 'fabric') {
+/**
+ * N routers in this process (n1..nN; `extra` goes into each one's config), one nats-server: the fast way to
+ * check fabric semantics. `addNode` starts one more (a node joining late).
+ */
+export async function localCluster(n: number, extra: Partial<NonNullable<RouterConfigInput>> = {}) {
   const tmp = tempDir('bwt-fabric-');
   const nats = await startNats(tmp.dir);
   const mem = memoryLogger('warn');
   const routers: RunningRouter[] = [];
-  const extra = realmKind === 'features' ? { realms: [baseRealm()] } : {};
-  for (let i = 1; i <= n; i++) routers.push(await startRouter(fabricRouterConfig(`n${i}`, nats.url, extra), { log: mem.log }));
+  const addNode = async (name: string): Promise<RunningRouter> => {
+    const r = await startRouter(fabricRouterConfig(name, nats.url, extra), { log: mem.log });
+    routers.push(r);
+    return r;
+  };
+  for (let i = 1; i <= n; i++) await addNode(`n${i}`);
   return {
     routers,
     nats,
     mem,
+    addNode,
     async close() {
       await Promise.all(routers.map((r) => r.close()));
       await nats.stop();

@@ -1,45 +1,32 @@
 import type autobahn from 'autobahn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRouter, type RunningRouter } from '../../../src/router/index.js';
-import { abConnect, closeAb, memoryLogger, tempDir, until, type AbSession } from '../router/helpers.js';
-import { fabricRealm, fabricRouterConfig, startNats } from './local-cluster.js';
+import { abConnect, closeAb, until, type AbSession } from '../router/helpers.js';
+import { fabricRealm, localCluster } from './local-cluster.js';
 
 // Retained events and topic history are the cluster's: three routers in this process on one nats-server
 // (a fourth joins late), autobahn-js clients. A retained event published on one node is what a
 // get_retained subscriber on any node gets; a newer one replaces it on every node; a node that joins
 // later gets both retained events and history from the others (with its snapshot).
-const tmp = tempDir('bwt-fabric-stored-');
-const mem = memoryLogger('warn');
-let nats: Awaited<ReturnType<typeof startNats>>;
-const routers: RunningRouter[] = [];
+let c: Awaited<ReturnType<typeof localCluster>>;
 const open: { connection: autobahn.Connection }[] = [];
 const realm = { ...fabricRealm(), history: { topics: [{ uri: 'com.example.hist.', match: 'prefix' as const, limit: 5 }] } };
 
-async function startNode(name: string): Promise<RunningRouter> {
-  const r = await startRouter(fabricRouterConfig(name, nats.url, { realms: [realm] }), { log: mem.log });
-  routers.push(r);
-  return r;
-}
-
 beforeAll(async () => {
-  nats = await startNats(tmp.dir);
-  for (const n of ['n1', 'n2', 'n3']) await startNode(n);
-  await until(() => routers.every((r) => r.fabric!.peers().length === 2), 10_000, 'replicas');
+  c = await localCluster(3, { realms: [realm] });
+  await until(() => c.routers.every((r) => r.fabric!.peers().length === 2), 10_000, 'replicas');
 }, 60_000);
 afterAll(async () => {
   await Promise.all(open.map(closeAb));
-  await Promise.all(routers.map((r) => r.close()));
-  await nats?.stop();
-  tmp.cleanup();
+  await c?.close();
 });
 
 async function join(node: number): Promise<AbSession> {
-  const conn = await abConnect({ transports: [{ type: 'rawsocket', host: '127.0.0.1', port: routers[node]!.port(0) }], realm: 'app' } as unknown as autobahn.IConnectionOptions);
+  const conn = await abConnect({ transports: [{ type: 'rawsocket', host: '127.0.0.1', port: c.routers[node]!.port(0) }], realm: 'app' } as unknown as autobahn.IConnectionOptions);
   open.push(conn);
   return conn.session;
 }
 
-const brokerOf = (node: number) => routers[node]!.router.realm('app')!.broker;
+const brokerOf = (node: number) => c.routers[node]!.router.realm('app')!.broker;
 
 /** The args of the retained event a new get_retained subscriber on `node` gets for `topic` (undefined: none within 1 s). */
 async function retainedAt(node: number, topic: string): Promise<unknown[] | undefined> {
@@ -97,8 +84,8 @@ describe('retained events across nodes', () => {
   });
 
   it('a node that joins later gets the retained events and the history from the others', async () => {
-    const late = await startNode('n4');
-    await until(() => routers.every((r) => r.fabric!.peers().length === 3), 10_000, 'n4 in the cluster');
+    const late = await c.addNode('n4');
+    await until(() => c.routers.every((r) => r.fabric!.peers().length === 3), 10_000, 'n4 in the cluster');
     await until(() => brokerOf(3).retained!.newest('com.example.ret') !== undefined, 5000, 'retained on n4');
     expect(late.fabric!.peers().sort()).toEqual(['n1', 'n2', 'n3']);
     expect(await retainedAt(3, 'com.example.ret')).toEqual(['second']);
@@ -106,6 +93,6 @@ describe('retained events across nodes', () => {
     const reader = await join(3);
     const last = (await reader.call('wamp.topic.history.last', ['com.example.hist.a', 10])) as { args: unknown[] }[];
     expect(last.map((e) => e.args)).toEqual([[3], [2], [1]]);
-    expect(mem.lines.filter((l) => String(l.msg).includes('undecodable'))).toEqual([]);
+    expect(c.mem.lines.filter((l) => String(l.msg).includes('undecodable'))).toEqual([]);
   });
 });
