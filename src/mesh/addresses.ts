@@ -44,6 +44,11 @@ export function inCidr(ip: string, c: Cidr): boolean {
   return (ipToInt(ip) & mask) >>> 0 === c.network;
 }
 
+/** Where a node's address goes unless another node is there first: an offset in 1..hosts from its name's hash. Pure. */
+export function homeOffset(name: string, hosts: number): number {
+  return (createHash('sha256').update(`bulwark-mesh:${name}`).digest().readUInt32BE(0) % hosts) + 1;
+}
+
 /**
  * Mesh address of every node: pinned ones from `mesh.addresses`, the others derived from a hash of the
  * node's name (linear probing on collision, in config order). Adding or removing a node leaves the
@@ -68,8 +73,7 @@ export function allocateAddresses(cidr: string, nodeNames: readonly string[], pi
   }
   for (const name of nodeNames) {
     if (out.has(name)) continue;
-    const h = createHash('sha256').update(`bulwark-mesh:${name}`).digest().readUInt32BE(0);
-    let off = (h % hosts) + 1;
+    let off = homeOffset(name, hosts);
     while (used.has(off)) off = (off % hosts) + 1;
     used.add(off);
     out.set(name, intToIp(c.network + off));
