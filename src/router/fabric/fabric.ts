@@ -81,6 +81,8 @@ export class Fabric implements RemoteSink {
   private readonly events = new Map<string, EventBatch>();
   private flushQueued = false;
   private closed = false;
+  /** Clashing registrations being settled (`realm\0match\0uri`): one loop each. */
+  private readonly settling = new Set<string>();
   /** The node being dropped (its registrations' claims are released by the survivors). */
   private dropping: string | undefined;
   /**
@@ -572,40 +574,49 @@ export class Fabric implements RemoteSink {
    * A registration that this node's callee and another node's callee both hold against its policy
    * (made on both sides of a partition): the holder of the claim keeps it; a local callee that does
    * not hold it gets UNREGISTERED (reason procedure_already_exists), which other nodes learn as a delta.
-   * Without claims (no JetStream) the lower node name keeps it.
+   * Without claims (no JetStream) the lower node name keeps it. Looked at again (each second, then every
+   * 5 s) for as long as the clash lasts: right after a heal JetStream may be electing the bucket's leader
+   * again and answer 503 for several seconds, and a server may still take itself for the leader.
    */
-  private reconcile(realm: Realm, uri: string, match: 'exact' | 'prefix' | 'wildcard', attempt = 1): void {
-    if (this.closed || !this.clashing(realm, uri, match)) return;
-    const again = () => {
-      if (attempt < 15 && !this.closed) setTimeout(() => this.reconcile(realm, uri, match, attempt + 1), 1000).unref();
-    };
-    const decide = async (): Promise<boolean> => {
-      if (this.claims) {
-        const o = await this.claims.owner(uri, match);
-        return o !== undefined && o.node === this.settings.node && o.epoch === this.epoch;
+  private reconcile(realm: Realm, uri: string, match: 'exact' | 'prefix' | 'wildcard'): void {
+    const key = `${realm.name}\0${match}\0${uri}`;
+    if (this.settling.has(key)) return;
+    this.settling.add(key);
+    const look = (attempt: number): void => {
+      if (this.closed || !this.clashing(realm, uri, match)) {
+        this.settling.delete(key);
+        return;
       }
-      const reg = realm.dealer.lookupExact(uri, match);
-      const nodes = (reg?.callees ?? []).map((c) => (c instanceof RemoteSession ? c.node : this.settings.node)).sort();
-      return nodes[0] === this.settings.node;
+      const again = () => setTimeout(() => look(attempt + 1), attempt < 15 ? 1000 : 5000).unref();
+      this.ownsClaim(realm, uri, match).then(
+        (mine) => {
+          if (mine) return again();
+          const reg = realm.dealer.lookupExact(uri, match);
+          for (const c of [...(reg?.callees ?? [])]) {
+            if (c instanceof RemoteSession) continue;
+            this.log.warn({ procedure: uri, session: c.id }, 'fabric: registration held by another node after a partition; revoked here');
+            realm.dealer.revoke(c, reg!, E.procedureAlreadyExists);
+          }
+          again();
+        },
+        (e: unknown) => {
+          if (attempt === 1 || attempt % 10 === 0) this.log.warn({ err: String(e), procedure: uri, attempt }, 'fabric: cannot read the claim of a clashing registration yet; asking again');
+          again();
+        },
+      );
     };
-    decide().then(
-      (mine) => {
-        // "mine" may come from a server that still took itself for the bucket's leader right after the
-        // heal: looked at again until the other side has given way
-        if (mine) return again();
-        const reg = realm.dealer.lookupExact(uri, match);
-        for (const c of [...(reg?.callees ?? [])]) {
-          if (c instanceof RemoteSession) continue;
-          this.log.warn({ procedure: uri, session: c.id }, 'fabric: registration held by another node after a partition; revoked here');
-          realm.dealer.revoke(c, reg!, E.procedureAlreadyExists);
-        }
-      },
-      (e: unknown) => {
-        // right after a partition heals JetStream may still be catching up: asked again
-        this.log.warn({ err: String(e), procedure: uri, attempt }, 'fabric: cannot read the claim of a clashing registration');
-        again();
-      },
-    );
+    look(1);
+  }
+
+  /** Whether this node (this run) holds the URI's claim; without claims, whether it is the lowest node name holding it. */
+  private async ownsClaim(realm: Realm, uri: string, match: 'exact' | 'prefix' | 'wildcard'): Promise<boolean> {
+    if (this.claims) {
+      const o = await this.claims.owner(uri, match);
+      return o !== undefined && o.node === this.settings.node && o.epoch === this.epoch;
+    }
+    const reg = realm.dealer.lookupExact(uri, match);
+    const nodes = (reg?.callees ?? []).map((c) => (c instanceof RemoteSession ? c.node : this.settings.node)).sort();
+    return nodes[0] === this.settings.node;
   }
 
   /** A local and a remote callee share a registration against its policy (single, or another invoke policy). */
