@@ -37,10 +37,11 @@ try {
 }
 if (r.status !== 0 && failed === 0) failed = 1; // vitest failed for a reason the report doesn't show
 // A short account of each failure just above the closing line: a log cut to its last lines still says what failed.
+const SHOWN = 12;
 if (failures.length) {
   const root = `${process.cwd()}/`;
   console.log(`\nfailed (${failures.length}):`);
-  for (const f of failures.slice(0, 12)) {
+  for (const f of failures.slice(0, SHOWN)) {
     console.log(`- ${f.where.replaceAll(root, '')}`);
     const lines = plain(f.message)
       .split('\n')
@@ -48,7 +49,7 @@ if (failures.length) {
       .filter((l) => l && !l.startsWith('at '));
     for (const l of lines.slice(0, 3)) console.log(`    ${l.length > 400 ? `${l.slice(0, 400)}…` : l}`);
   }
-  if (failures.length > 12) console.log(`- and ${failures.length - 12} more (test-results/vitest.json)`);
+  if (failures.length > SHOWN) console.log(`- and ${failures.length - SHOWN} more (test-results/vitest.json)`);
 }
 console.log(`(all suites took ${Math.round((Date.now() - started) / 1000)} s)`);
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);

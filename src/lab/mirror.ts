@@ -39,9 +39,12 @@ export const CANARY = 'bulwark-lab-canary';
 /** Where the running mirror records its release, so later calls (publishToLabMirror) index the same suites. */
 const codenameFile = (dir: string) => join(dir, 'codename');
 
+/** The lab mirror's directory. Pure. */
+const mirrorDir = (plan: LabPlan) => `${plan.stateDir}/mirror`;
+
 /** The lab's mirror of a release (`codename`): its places and URLs. Pure. */
 export function planLabMirror(plan: LabPlan, codename = 'bookworm'): LabMirror {
-  const dir = `${plan.stateDir}/mirror`;
+  const dir = mirrorDir(plan);
   return {
     dir,
     www: `${dir}/www`,
@@ -263,7 +266,7 @@ export async function startLabMirror(plan: LabPlan, rootfs: string, say: (m: str
  * adds it to that archive's pool, re-indexes and re-signs the suite.
  */
 export async function publishToLabMirror(plan: LabPlan, suite: string, deb: string): Promise<void> {
-  const file = codenameFile(planLabMirror(plan).dir);
+  const file = codenameFile(mirrorDir(plan));
   const m = planLabMirror(plan, existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined);
   const s = SUITES(m.codename).find((x) => x.suite === suite);
   if (!s)

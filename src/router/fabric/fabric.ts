@@ -81,7 +81,7 @@ export class Fabric implements RemoteSink {
   private readonly events = new Map<string, EventBatch>();
   private flushQueued = false;
   private closed = false;
-  /** Clashing registrations being settled (`realm\0match\0uri`): one loop each. */
+  /** Clashing registrations being settled (realm and keyOf): one loop each. */
   private readonly settling = new Set<string>();
   /** The node being dropped (its registrations' claims are released by the survivors). */
   private dropping: string | undefined;
@@ -579,7 +579,7 @@ export class Fabric implements RemoteSink {
    * again and answer 503 for several seconds, and a server may still take itself for the leader.
    */
   private reconcile(realm: Realm, uri: string, match: 'exact' | 'prefix' | 'wildcard'): void {
-    const key = `${realm.name}\0${match}\0${uri}`;
+    const key = `${realm.name}\0${keyOf(match, uri)}`;
     if (this.settling.has(key)) return;
     this.settling.add(key);
     const look = (attempt: number): void => {

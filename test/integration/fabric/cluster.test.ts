@@ -396,7 +396,7 @@ describe('fabric: three nodes, separate processes', () => {
     // the clash is settled by the claim: n1's callee keeps the URI, n3's gets UNREGISTERED. Once JetStream
     // answers again: after a heal it may elect the bucket's leader anew, and reads get 503 meanwhile (seen for
     // over 6 s on a loaded machine), so the wait is longer than a settled cluster needs.
-    const settled = Date.now();
+    const answeredAt = Date.now();
     for (const s of [a, iso]) {
       await eventually(
         () => s.call('com.example.iso.local'),
@@ -412,7 +412,7 @@ describe('fabric: three nodes, separate processes', () => {
         'n3 callee revoked',
       );
     }
-    console.log(`partition: the clash over iso.local settled ${Date.now() - settled} ms after n1 answered in n3`);
+    console.log(`partition: the clash over iso.local settled ${Date.now() - answeredAt} ms after n1 answered in n3`);
     // no replay: what was published during the partition never reaches n3
     await eventually(
       () => a.call('wamp.subscription.match', ['com.example.iso.ev']),
