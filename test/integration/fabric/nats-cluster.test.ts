@@ -15,10 +15,10 @@ import { addNetns, delNetns, inNs, waitFor } from '../firewall/netns.js';
 // bridge as if by the mesh: n1..n3 at 198.51.100.21-23 on an interface named bw0 form a cluster over
 // mutual TLS with pinned certificates; n4 (.24) has a certificate nobody pinned. Each server's client
 // port is on its own 127.0.0.1 only.
-const SW = 'bwt-fab-sw';
+const SW = 'bwt-nats-sw';
 const NODES = ['n1', 'n2', 'n3', 'n4'] as const;
 type Node = (typeof NODES)[number];
-const ns = (n: Node) => `bwt-fab-${n}`;
+const ns = (n: Node) => `bwt-nats-${n}`;
 const addr = (n: Node) => `198.51.100.${21 + NODES.indexOf(n)}`;
 const CLIENT = fileURLToPath(new URL('./nats-client.mjs', import.meta.url));
 const MON = 8222;
